@@ -1,0 +1,46 @@
+"""cnncalc: exact, symbolic shapes, parameters, MACs, memory and receptive fields of convolutional networks.
+
+Importing cnncalc and analysing a concrete shape imports neither sympy nor numpy.
+"""
+
+from .analysis import DTYPE_BYTES, Memory, ReceptiveField, Report, Row, analyze
+from .dims import parse_shape, symbol
+from .errors import ShapeError, ShapeWarning
+from .graph import Concat, Residual, Sequential
+from .layers import (
+    ELU,
+    GELU,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dropout,
+    Dropout2d,
+    Flatten,
+    Hardswish,
+    Identity,
+    Layer,
+    LeakyReLU,
+    Linear,
+    LocalResponseNorm,
+    MaxPool2d,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+    ZeroPad2d,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "analyze", "Report", "Row", "ReceptiveField", "Memory", "DTYPE_BYTES", "ShapeError", "ShapeWarning",
+    "parse_shape", "symbol", "Sequential", "Residual", "Concat", "Layer", "Conv2d", "ConvTranspose2d",
+    "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "BatchNorm2d", "LocalResponseNorm",
+    "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Sigmoid", "Tanh", "Softmax",
+    "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
+]

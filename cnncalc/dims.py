@@ -1,0 +1,199 @@
+"""Dimensions: the strict parser for shape strings and arithmetic that works on ints and sympy alike.
+
+A dimension is a Python ``int`` or a ``sympy.Expr`` whose symbols are positive integers. sympy is
+imported only when a symbol appears, so concrete analysis never pays for it. User text is never
+passed to ``eval``, ``exec`` or ``sympify``: symbols are created by name with ``sympy.Symbol``.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from .errors import ShapeError
+
+_SEPARATORS = re.compile(r"[xX×]")
+_INTEGER = re.compile(r"[0-9]+")
+
+
+def symbol(name: str):
+    """A positive-integer sympy symbol called ``name`` (any valid Python identifier)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ShapeError(f"invalid dimension name {name!r}: a symbol must be an identifier such as H or width")
+    import sympy
+
+    return sympy.Symbol(name, integer=True, positive=True)
+
+
+def _parse_part(part: str, text: str):
+    part = part.strip()
+    if _INTEGER.fullmatch(part):
+        value = int(part)
+        if value <= 0:
+            raise ShapeError(f"invalid shape {text!r}: dimension {part!r} must be positive")
+        return value
+    if part.isidentifier():
+        return symbol(part)
+    raise ShapeError(
+        f"invalid shape {text!r}: {part!r} is neither a positive integer nor a name "
+        "(write e.g. 3x224x224 or 3xHxW)"
+    )
+
+
+def parse_shape(text: str) -> tuple:
+    """Parse ``"3x224x224"``, ``"3xHxW"``, ``"3,224,224"`` or ``"3×224×224"`` into a shape tuple.
+
+    With commas, only commas separate (so names may contain x); otherwise x, X and × do.
+    """
+    if not isinstance(text, str):
+        raise ShapeError(f"invalid shape {text!r}: expected a string such as 3x224x224")
+    body = text.strip()
+    if body.startswith(("(", "[")) and body.endswith((")", "]")):
+        body = body[1:-1]
+    parts = body.split(",") if "," in body else _SEPARATORS.split(body)
+    if parts and parts[-1].strip() == "" and "," in body:
+        parts = parts[:-1]  # "(3,)" style trailing comma
+    if not parts or any(p.strip() == "" for p in parts):
+        raise ShapeError(f"invalid shape {text!r}: empty dimension (write e.g. 3x224x224)")
+    return tuple(_parse_part(p, text) for p in parts)
+
+
+def as_dim(value, what: str = "dimension"):
+    """Normalise one user-supplied size: int stays int, integral sympy numbers become int, names become symbols."""
+    if type(value) is int:
+        return value
+    if isinstance(value, bool):
+        raise ShapeError(f"invalid {what} {value!r}: expected an integer")
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return symbol(value)
+    if hasattr(value, "__index__") and not hasattr(value, "free_symbols"):
+        return int(value.__index__())  # numpy integers and the like
+    if hasattr(value, "free_symbols"):  # a sympy expression
+        if value.is_Integer:
+            return int(value)
+        if value.is_number:
+            raise ShapeError(f"invalid {what} {value}: expected an integer")
+        return value
+    raise ShapeError(f"invalid {what} {value!r}: expected an integer or a symbol")
+
+
+def as_shape(shape) -> tuple:
+    """A shape from a string, a tuple/list of ints, names or sympy expressions."""
+    if isinstance(shape, str):
+        return parse_shape(shape)
+    if isinstance(shape, int) or hasattr(shape, "free_symbols"):
+        shape = (shape,)
+    try:
+        dims = tuple(as_dim(d) for d in shape)
+    except TypeError:
+        raise ShapeError(f"invalid shape {shape!r}: expected e.g. (3, 224, 224) or '3x224x224'") from None
+    if not dims:
+        raise ShapeError("invalid shape (): at least one dimension is needed")
+    for d in dims:
+        if type(d) is int and d <= 0:
+            raise ShapeError(f"invalid shape {shape!r}: dimension {d} must be positive")
+    return dims
+
+
+def is_int(x) -> bool:
+    return type(x) is int
+
+
+def known(x) -> bool:
+    """True when ``x`` is a concrete number (int or Fraction), False for a symbolic expression."""
+    return type(x) is int or type(x) is Fraction
+
+
+def floor_div(a, b):
+    """floor(a / b) for ints and sympy expressions alike."""
+    if type(a) is int and type(b) is int:
+        return a // b
+    import sympy
+
+    return simplify_int(sympy.floor(sympy.sympify(a) / b))
+
+
+def ceil_div(a, b):
+    """ceil(a / b) for ints and sympy expressions alike."""
+    if type(a) is int and type(b) is int:
+        return -(-a // b)
+    import sympy
+
+    return simplify_int(sympy.ceiling(sympy.sympify(a) / b))
+
+
+def divide(a, b):
+    """a / b exactly: an int when it divides, a Fraction otherwise, a sympy expression for symbols."""
+    if type(a) is int and type(b) is int:
+        return a // b if a % b == 0 else Fraction(a, b)
+    if known(a) and known(b):
+        q = Fraction(a) / Fraction(b)
+        return q.numerator if q.denominator == 1 else q
+    import sympy
+
+    return simplify_int(sympy.sympify(a) / b)
+
+
+def simplify_int(expr):
+    """Return a plain int when a sympy expression has become a number."""
+    if getattr(expr, "is_Integer", False):
+        return int(expr)
+    return expr
+
+
+def product(values):
+    """The product of ints and sympy expressions alike (1 for none)."""
+    result = 1
+    for v in values:
+        result = result * v
+    return simplify_int(result) if type(result) is not int else result
+
+
+def generic_min(values):
+    values = list(values)
+    if all(known(v) for v in values):
+        return min(values)
+    import sympy
+
+    return simplify_int(sympy.Min(*values))
+
+
+def generic_max(values):
+    values = list(values)
+    if all(known(v) for v in values):
+        return max(values)
+    import sympy
+
+    return simplify_int(sympy.Max(*values))
+
+
+def is_positive(x):
+    """True, False, or None when a symbolic value's sign cannot be decided."""
+    if known(x):
+        return x > 0
+    return x.is_positive
+
+
+def is_nonnegative(x):
+    if known(x):
+        return x >= 0
+    return x.is_nonnegative
+
+
+def to_json_value(x):
+    """An int stays an int; a Fraction or expression becomes a string (sympy syntax)."""
+    if type(x) is int:
+        return x
+    if isinstance(x, Fraction):
+        return f"{x.numerator}/{x.denominator}"
+    return str(x)
+
+
+def format_dim(x) -> str:
+    return str(x) if known(x) else str(x).replace(" ", "")
+
+
+def format_shape(shape, sep: str = "x") -> str:
+    return sep.join(format_dim(d) for d in shape)

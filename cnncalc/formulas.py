@@ -1,0 +1,112 @@
+"""Every size formula, written once, over ``int | sympy.Expr``.
+
+Names follow the equations: ``n`` input size along one axis, ``k`` kernel, ``s`` stride, ``p``
+padding, ``d`` dilation, ``op`` output padding. Ints in, ints out; a symbol anywhere gives a sympy
+expression. Nothing here raises: the layers decide what is legal (see ``layers.py``).
+"""
+
+from __future__ import annotations
+
+from .dims import ceil_div, divide, floor_div
+
+
+def effective_kernel(k, d=1):
+    """k_eff = d*(k - 1) + 1: the span of a dilated kernel."""
+    return d * (k - 1) + 1
+
+
+def conv_out(n, k, s=1, p=0, d=1):
+    """n_out = floor((n + 2p - d*(k - 1) - 1) / s) + 1 (PyTorch Conv2d, per axis)."""
+    return floor_div(n + 2 * p - d * (k - 1) - 1, s) + 1
+
+
+def pool_out(n, k, s, p=0, d=1, ceil_mode=False):
+    """n_out = floor-or-ceil((n + 2p - d*(k - 1) - 1) / s) + 1, PyTorch's pooling rule.
+
+    With ceil_mode the last window must start inside the input or the left padding:
+    if (n_out - 1)*s >= n + p, n_out is reduced by one.
+    """
+    if not ceil_mode:
+        return conv_out(n, k, s, p, d)
+    out = ceil_div(n + 2 * p - d * (k - 1) - 1, s) + 1
+    if type(out) is int:
+        return out - 1 if (out - 1) * s >= n + p else out
+    import sympy
+
+    return sympy.Piecewise((out - 1, (out - 1) * s >= n + p), (out, True))
+
+
+def conv_transpose_out(n, k, s=1, p=0, op=0, d=1):
+    """n_out = (n - 1)*s - 2p + d*(k - 1) + op + 1 (PyTorch ConvTranspose2d, per axis)."""
+    return (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def same_out(n, s):
+    """n_out = ceil(n / s): TensorFlow/Keras padding='same'."""
+    return ceil_div(n, s)
+
+
+def same_padding(n, k, s=1, d=1):
+    """TensorFlow 'same' padding (before, after): total = max((ceil(n/s) - 1)*s + k_eff - n, 0), the extra pixel after."""
+    total = (ceil_div(n, s) - 1) * s + effective_kernel(k, d) - n
+    if type(total) is int:
+        total = max(total, 0)
+    else:
+        import sympy
+
+        total = sympy.Max(total, 0)
+    before = floor_div(total, 2)
+    return before, total - before
+
+
+def dropped_pixels(n, k, s, p=0, d=1):
+    """Input pixels (not padding) that no window covers: the floor's remainder beyond the trailing padding.
+
+    r = (n + 2p - k_eff) mod s positions are skipped at the end of the padded axis; p of them are padding.
+    """
+    r = (n + 2 * p - effective_kernel(k, d)) % s
+    return max(r - p, 0)
+
+
+def adaptive_window(i, n, out):
+    """Window i of adaptive pooling: [floor(i*n/out), ceil((i + 1)*n/out)) (PyTorch's start/end index)."""
+    return floor_div(i * n, out), ceil_div((i + 1) * n, out)
+
+
+def conv_params(c_in, c_out, kh, kw, groups=1, bias=True):
+    """(kh*kw*c_in/groups + bias)*c_out: weights (c_out, c_in/groups, kh, kw) plus c_out biases."""
+    return kh * kw * divide(c_in, groups) * c_out + (c_out if bias else 0)
+
+
+def conv_macs(c_in, c_out, kh, kw, h_out, w_out, groups=1):
+    """MACs = c_out*h_out*w_out * (c_in/groups)*kh*kw: one multiply-accumulate per weight per output pixel."""
+    return c_out * h_out * w_out * divide(c_in, groups) * kh * kw
+
+
+def conv_transpose_macs(c_in, c_out, kh, kw, h_in, w_in, groups=1):
+    """MACs = c_in*h_in*w_in * (c_out/groups)*kh*kw: every input pixel is scattered through its kernel."""
+    return c_in * h_in * w_in * divide(c_out, groups) * kh * kw
+
+
+def linear_params(in_features, out_features, bias=True):
+    """in*out + out."""
+    return in_features * out_features + (out_features if bias else 0)
+
+
+def rf_conv(size, stride, start, k, s, p, d=1):
+    """Receptive field through a sliding window, per axis (size r, jump j, start x0):
+
+    r_out = r + (k_eff - 1)*j,  j_out = j*s,  x0_out = x0 - p*j.
+    """
+    return size + (effective_kernel(k, d) - 1) * stride, stride * s, start - p * stride
+
+
+def rf_conv_transpose(size, stride, start, k, s, p, d=1):
+    """Receptive field through a transposed convolution, per axis.
+
+    Output pixel o reads input i with i*s = o + p - t*d for t in 0..k-1, so the grid is s times
+    finer: j_out = j/s, r_out = r + (k_eff - 1)*j_out, x0_out = x0 + (p - (k_eff - 1))*j_out.
+    """
+    j = divide(stride, s)
+    k_eff = effective_kernel(k, d)
+    return size + (k_eff - 1) * j, j, start + (p - (k_eff - 1)) * j

@@ -1,0 +1,223 @@
+"""Containers: Sequential, Residual (main + shortcut, added) and Concat (branches joined along channels).
+
+A network is a tree of containers over leaf layers. ``program(model)`` flattens the tree, without
+recursion, into a list of steps that ``analysis`` runs in one loop, so networks of any depth work:
+
+- ``(LEAF, layer, name)``: apply a layer to the current value;
+- ``(SAVE,)``: remember the current value as the input of a branching block;
+- ``(NEXT,)``: stash the current value as a finished branch and restart from the saved input;
+- ``(MERGE, block, name, n)``: join the current value with the n - 1 stashed branches, forget the input.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .errors import ShapeError
+from .layers import Identity, Layer
+
+LEAF, SAVE, NEXT, MERGE = range(4)
+
+
+def _check_layer(layer, where):
+    if not isinstance(layer, Layer):
+        raise ShapeError(f"{where}: expected a cnncalc layer, got {type(layer).__name__}")
+    return layer
+
+
+def _named(items, where):
+    """Children as ((name, layer), ...) from positional layers or one mapping, as torch.nn.Sequential."""
+    if len(items) == 1 and isinstance(items[0], (dict, OrderedDict)):
+        pairs = [(str(k), v) for k, v in items[0].items()]
+    else:
+        pairs = [(str(i), v) for i, v in enumerate(items)]
+    return tuple((name, _check_layer(layer, f"{where} child {name!r}")) for name, layer in pairs)
+
+
+class Container(Layer):
+    """A layer made of named child layers; immutable once built."""
+
+    is_leaf = False
+    _children: tuple
+
+    def named_children(self):
+        return self._children
+
+    def children(self):
+        return tuple(layer for _, layer in self._children)
+
+    def __iter__(self):
+        return iter(self.children())
+
+    def __len__(self):
+        return len(self._children)
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return self._children[key][1]
+        for name, layer in self._children:
+            if name == key:
+                return layer
+        raise KeyError(key)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        for child, layer in self.__dict__.get("_children", ()):
+            if child == name:
+                return layer
+        raise AttributeError(f"{type(self).__name__} has no child or attribute {name!r}")
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash((type(self), self._key()))
+
+    def _key(self):
+        return self._children
+
+    @property
+    def params(self):
+        from .analysis import unique_leaves
+
+        return sum((leaf.params for leaf in unique_leaves(self)), 0)
+
+    @property
+    def buffers(self):
+        from .analysis import unique_leaves
+
+        return sum((leaf.buffers for leaf in unique_leaves(self)), 0)
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}("]
+        for name, layer in self._children:
+            body = repr(layer).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Container):
+    """Layers applied one after the other: ``Sequential(a, b)`` or ``Sequential(OrderedDict(name=a, ...))``."""
+
+    def __init__(self, *layers):
+        self._children = _named(layers, "Sequential")
+
+    def freeze(self):
+        return Sequential(OrderedDict((name, layer.freeze()) for name, layer in self._children))
+
+    def steps(self, prefix):
+        return [(layer, _join(prefix, name)) for name, layer in self._children]
+
+
+class Residual(Container):
+    """output = main(x) + shortcut(x) (identity shortcut when None), then ``post`` (e.g. the block's ReLU).
+
+    A Sequential ``main`` lends its children's names to the block (``layer1.0.conv1``), as in
+    torchvision; the shortcut and post layer are named ``shortcut_name`` and ``post_name``.
+    """
+
+    def __init__(self, main, shortcut=None, post=None, *, shortcut_name="shortcut", post_name="post"):
+        self.main = _check_layer(main, "Residual main")
+        self.shortcut = None if shortcut is None else _check_layer(shortcut, "Residual shortcut")
+        self.post = None if post is None else _check_layer(post, "Residual post")
+        self.shortcut_name = shortcut_name
+        self.post_name = post_name
+        children = list(main.named_children()) if isinstance(main, Sequential) else [("main", main)]
+        if shortcut is not None:
+            children.append((shortcut_name, shortcut))
+        if post is not None:
+            children.append((post_name, post))
+        self._children = tuple(children)
+
+    def _key(self):
+        return (self.main, self.shortcut, self.post, self.shortcut_name, self.post_name)
+
+    def freeze(self):
+        return Residual(
+            self.main.freeze(),
+            None if self.shortcut is None else self.shortcut.freeze(),
+            None if self.post is None else self.post.freeze(),
+            shortcut_name=self.shortcut_name,
+            post_name=self.post_name,
+        )
+
+    def __repr__(self):
+        return (
+            f"Residual(main={self.main!r}, shortcut={self.shortcut!r}, post={self.post!r})".replace("\n", "\n  ")
+        )
+
+    def merge_kind(self):
+        return "Add"
+
+
+class Concat(Container):
+    """Branches applied to the same input, outputs joined along channels (Inception, DenseNet)."""
+
+    def __init__(self, *branches):
+        self._children = _named(branches, "Concat")
+        if not self._children:
+            raise ShapeError("Concat needs at least one branch")
+
+    def freeze(self):
+        return Concat(OrderedDict((name, layer.freeze()) for name, layer in self._children))
+
+    def merge_kind(self):
+        return "Concat"
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
+def program(model):
+    """Flatten a model into the step list described in the module docstring (no recursion)."""
+    cached = getattr(model, "_program", None)
+    if cached is not None:
+        return cached
+    steps = []
+    # Work items: ("node", layer, name) or ("emit", step). Pushed in reverse, popped in order.
+    work = [("node", model, "")]
+    while work:
+        kind, item, *rest = work.pop()
+        if kind == "emit":
+            steps.append(item)
+            continue
+        layer, name = item, rest[0]
+        if isinstance(layer, Sequential):
+            work.extend(("node", child, child_name) for child, child_name in reversed(layer.steps(name)))
+        elif isinstance(layer, Residual):
+            todo = [("emit", (SAVE,))]
+            todo += _branch(layer.main, name, inline=isinstance(layer.main, Sequential))
+            todo.append(("emit", (NEXT,)))
+            if layer.shortcut is not None:
+                todo.append(("node", layer.shortcut, _join(name, layer.shortcut_name)))
+            todo.append(("emit", (MERGE, layer, name, 2)))
+            if layer.post is not None:
+                todo.append(("node", layer.post, _join(name, layer.post_name)))
+            work.extend(reversed(todo))
+        elif isinstance(layer, Concat):
+            todo = [("emit", (SAVE,))]
+            for i, (child_name, child) in enumerate(layer.named_children()):
+                if i:
+                    todo.append(("emit", (NEXT,)))
+                todo.append(("node", child, _join(name, child_name)))
+            todo.append(("emit", (MERGE, layer, name, len(layer))))
+            work.extend(reversed(todo))
+        elif isinstance(layer, Container):
+            raise ShapeError(f"{name or type(layer).__name__}: unknown container type {type(layer).__name__}")
+        else:
+            steps.append((LEAF, layer, name))
+    steps = tuple(steps)
+    if isinstance(model, Container):
+        object.__setattr__(model, "_program", steps)
+    return steps
+
+
+def _branch(main, name, inline):
+    if inline:
+        return [("node", child, _join(name, child_name)) for child_name, child in main.named_children()]
+    return [("node", main, _join(name, "main"))]
+
+
+__all__ = ["Sequential", "Residual", "Concat", "Container", "Identity", "program"]

@@ -1,0 +1,753 @@
+"""Leaf layers: frozen dataclasses with PyTorch's constructor arguments (names, order, defaults).
+
+Shapes are unbatched: ``(C, H, W)`` for feature maps and ``(F,)`` for vectors. Each layer knows its
+parameter and buffer shapes, how it maps an input shape to an output shape (raising ``ShapeError``
+exactly where PyTorch refuses), its MACs, its extra operations, and how it moves the receptive field.
+A receptive field travels as a tuple ``(size_h, size_w, stride_h, stride_w, start_h, start_w)``, or
+``None`` once the spatial mapping has ended (adaptive/global pooling, flatten, linear on a map).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from . import formulas as F
+from .dims import as_dim, format_shape, is_nonnegative, is_positive, known, product
+from .errors import ShapeError
+
+AXES = ("height", "width")
+
+
+def _pair(value, name):
+    """An int-or-pair argument as a 2-tuple of dimensions, as PyTorch's ``_pair``."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ShapeError(f"{name} must be an int or a pair, got {value!r}")
+        return (as_dim(value[0], name), as_dim(value[1], name))
+    d = as_dim(value, name)
+    return (d, d)
+
+
+def _require(condition, message):
+    """Raise ShapeError when ``condition`` is False; a symbolic (None) condition passes."""
+    if condition is False:
+        raise ShapeError(message)
+
+
+def _differ(a, b) -> bool:
+    """True when a and b are provably different numbers."""
+    diff = a - b
+    return diff != 0 if known(diff) else bool(getattr(diff, "is_number", False) and diff != 0)
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _expect_map(shape, layer):
+    if len(shape) != 3:
+        raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+
+
+def _expect_channels(c, expected, what="input channels"):
+    if _differ(c, expected):
+        raise ShapeError(f"expects {expected} {what}, receives {c}")
+
+
+def _window_formula(n, k, s, p, d, ceil_mode=False):
+    """The output-size formula with the numbers substituted, for error messages."""
+    rounding = "ceil" if ceil_mode else "floor"
+    span = f"{k}" if d == 1 else f"{d}*({k} - 1) - 1"
+    return f"{rounding}(({n} + 2*{p} - {span})/{s}) + 1"
+
+
+class Layer:
+    """Behaviour shared by every leaf layer; subclasses are frozen dataclasses."""
+
+    is_leaf = True
+    windowed = False  # has a sliding window that can drop pixels (conv/pool)
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def parameter_shapes(self) -> dict:
+        """Learnable tensors by PyTorch name: ``{"weight": (...), "bias": (...)}``."""
+        return {}
+
+    def buffer_shapes(self) -> dict:
+        """Non-learnable state tensors (BatchNorm running mean/var)."""
+        return {}
+
+    @cached_property
+    def params(self):
+        return sum((product(s) for s in self.parameter_shapes().values()), 0)
+
+    @cached_property
+    def weight_params(self):
+        shapes = self.parameter_shapes()
+        return product(shapes["weight"]) if "weight" in shapes else 0
+
+    @property
+    def bias_params(self):
+        return self.params - self.weight_params
+
+    @cached_property
+    def buffers(self):
+        return sum((product(s) for s in self.buffer_shapes().values()), 0)
+
+    def infer(self, shape: tuple) -> tuple:
+        """The output shape for an unbatched input shape (shape-preserving by default)."""
+        return shape
+
+    def macs(self, in_shape, out_shape):
+        return 0
+
+    def extra_ops(self, in_shape, out_shape) -> dict:
+        """Operations beyond the MACs: bias adds, normalisation, activations, pooling, merges."""
+        return {}
+
+    def rf(self, rf):
+        """The receptive field after this layer (unchanged by default)."""
+        return rf
+
+    def freeze(self):
+        """A copy whose parameters are frozen (not trainable); parameter-free layers return themselves."""
+        return replace(self, trainable=False) if hasattr(self, "trainable") else self
+
+    def children(self):
+        return ()
+
+
+def _trainable():
+    return field(default=True, kw_only=True, repr=False, compare=False)
+
+
+def _numel(shape):
+    return product(shape)
+
+
+# --- convolutions -------------------------------------------------------------------------------
+
+
+def _conv_padding(padding, kernel_size, dilation, stride, layer):
+    """((top, bottom), (left, right)) for an int, a pair, 'valid' or 'same' (stride 1 only, as PyTorch)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ShapeError(f"{layer}: padding='same' is not supported for strided convolutions")
+            out = []
+            for k, d in zip(kernel_size, dilation):
+                total = d * (k - 1)
+                out.append((total // 2, total - total // 2))
+            return tuple(out)
+        raise ShapeError(f"{layer}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    p = _pair(padding, "padding")
+    for v in p:
+        _require(is_nonnegative(v), f"{layer}: negative padding {v} is not supported")
+    return ((p[0], p[0]), (p[1], p[1]))
+
+
+@dataclass(frozen=True)
+class Conv2d(Layer):
+    """2D convolution: (C_in, H, W) -> (C_out, H_out, W_out), H_out = floor((H + 2p - d*(k-1) - 1)/s) + 1."""
+
+    in_channels: object
+    out_channels: object
+    kernel_size: object
+    stride: object = 1
+    padding: object = 0
+    dilation: object = 1
+    groups: object = 1
+    bias: bool = True
+    padding_mode: str = "zeros"
+    device: object = field(default=None, repr=False, compare=False)
+    dtype: object = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    windowed = True
+
+    def __post_init__(self):
+        name = self.type
+        set_ = object.__setattr__
+        set_(self, "in_channels", as_dim(self.in_channels, "in_channels"))
+        set_(self, "out_channels", as_dim(self.out_channels, "out_channels"))
+        set_(self, "groups", as_dim(self.groups, "groups"))
+        set_(self, "kernel_size", _pair(self.kernel_size, "kernel_size"))
+        set_(self, "stride", _pair(self.stride, "stride"))
+        set_(self, "dilation", _pair(self.dilation, "dilation"))
+        for arg in ("in_channels", "out_channels", "groups"):
+            _require(is_positive(getattr(self, arg)), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
+        for arg in ("kernel_size", "stride", "dilation"):
+            for v in getattr(self, arg):
+                _require(is_positive(v), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
+        for arg in ("in_channels", "out_channels"):
+            value = getattr(self, arg)
+            if known(value) and known(self.groups) and value % self.groups:
+                raise ShapeError(f"{name}: {arg} ({value}) must be divisible by groups ({self.groups})")
+        if self.padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ShapeError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular'")
+        set_(self, "_pads", _conv_padding(self.padding, self.kernel_size, self.dilation, self.stride, name))
+        if not isinstance(self.padding, str):
+            set_(self, "padding", _pair(self.padding, "padding"))
+
+    def parameter_shapes(self):
+        kh, kw = self.kernel_size
+        shapes = {"weight": (self.out_channels, F.divide(self.in_channels, self.groups), kh, kw)}
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+    def infer(self, shape):
+        _expect_map(shape, self)
+        c, h, w = shape
+        _expect_channels(c, self.in_channels)
+        out = [self.out_channels]
+        for axis, n, k, s, (p0, p1), d in zip(AXES, (h, w), self.kernel_size, self.stride, self._pads, self.dilation):
+            if p0 == p1:
+                n_out = F.conv_out(n, k, s, p0, d)
+            else:  # 'same' with an even kernel: PyTorch pads one more pixel after
+                n_out = F.conv_out(n + p1 - p0, k, s, p0, d)
+            if known(n_out) and n_out <= 0:
+                raise ShapeError(
+                    f"output {axis} would be {n_out}: {_window_formula(n, k, s, p0, d)} "
+                    f"(kernel {F.effective_kernel(k, d)} is larger than the padded input {n + p0 + p1})"
+                )
+            out.append(n_out)
+        return tuple(out)
+
+    def dropped(self, shape):
+        """Input rows and columns that no window reaches (floor truncation), concrete sizes only."""
+        return tuple(
+            F.dropped_pixels(n + p1 - p0, k, s, p0, d) if known(n) and known(k) and known(s) and known(p0) else 0
+            for n, k, s, (p0, p1), d in zip(shape[1:], self.kernel_size, self.stride, self._pads, self.dilation)
+        )
+
+    def macs(self, in_shape, out_shape):
+        kh, kw = self.kernel_size
+        return F.conv_macs(self.in_channels, self.out_channels, kh, kw, out_shape[1], out_shape[2], self.groups)
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"bias": _numel(out_shape)} if self.bias else {}
+
+    def rf(self, rf):
+        if rf is None:
+            return None
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        (ph, _), (pw, _) = self._pads
+        size_h, j_h, x_h = F.rf_conv(rf[0], rf[2], rf[4], kh, sh, ph, dh)
+        size_w, j_w, x_w = F.rf_conv(rf[1], rf[3], rf[5], kw, sw, pw, dw)
+        return (size_h, size_w, j_h, j_w, x_h, x_w)
+
+
+@dataclass(frozen=True)
+class ConvTranspose2d(Layer):
+    """Transposed convolution: H_out = (H - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
+
+    in_channels: object
+    out_channels: object
+    kernel_size: object
+    stride: object = 1
+    padding: object = 0
+    output_padding: object = 0
+    groups: object = 1
+    bias: bool = True
+    dilation: object = 1
+    padding_mode: str = "zeros"
+    device: object = field(default=None, repr=False, compare=False)
+    dtype: object = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    def __post_init__(self):
+        name = self.type
+        set_ = object.__setattr__
+        set_(self, "in_channels", as_dim(self.in_channels, "in_channels"))
+        set_(self, "out_channels", as_dim(self.out_channels, "out_channels"))
+        set_(self, "groups", as_dim(self.groups, "groups"))
+        for arg in ("kernel_size", "stride", "padding", "output_padding", "dilation"):
+            set_(self, arg, _pair(getattr(self, arg), arg))
+        for arg in ("in_channels", "out_channels", "groups"):
+            _require(is_positive(getattr(self, arg)), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
+        for arg in ("kernel_size", "stride", "dilation"):
+            for v in getattr(self, arg):
+                _require(is_positive(v), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
+        for arg in ("padding", "output_padding"):
+            for v in getattr(self, arg):
+                _require(is_nonnegative(v), f"{name}: negative {arg} {v} is not supported")
+        for arg in ("in_channels", "out_channels"):
+            value = getattr(self, arg)
+            if known(value) and known(self.groups) and value % self.groups:
+                raise ShapeError(f"{name}: {arg} ({value}) must be divisible by groups ({self.groups})")
+        if self.padding_mode != "zeros":
+            raise ShapeError(f"{name}: only 'zeros' padding_mode is supported for ConvTranspose2d")
+        for axis, op, s, d in zip(AXES, self.output_padding, self.stride, self.dilation):
+            if known(op) and known(s) and known(d) and not (op < s or op < d):
+                raise ShapeError(
+                    f"{name}: output_padding {op} must be smaller than either stride {s} or dilation {d} ({axis})"
+                )
+
+    def parameter_shapes(self):
+        kh, kw = self.kernel_size
+        shapes = {"weight": (self.in_channels, F.divide(self.out_channels, self.groups), kh, kw)}
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+    def infer(self, shape):
+        _expect_map(shape, self)
+        c, h, w = shape
+        _expect_channels(c, self.in_channels)
+        out = [self.out_channels]
+        for axis, n, k, s, p, op, d in zip(
+            AXES, (h, w), self.kernel_size, self.stride, self.padding, self.output_padding, self.dilation
+        ):
+            n_out = F.conv_transpose_out(n, k, s, p, op, d)
+            if known(n_out) and n_out <= 0:
+                raise ShapeError(
+                    f"output {axis} would be {n_out}: ({n} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1"
+                )
+            out.append(n_out)
+        return tuple(out)
+
+    def macs(self, in_shape, out_shape):
+        kh, kw = self.kernel_size
+        return F.conv_transpose_macs(self.in_channels, self.out_channels, kh, kw, in_shape[1], in_shape[2], self.groups)
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"bias": _numel(out_shape)} if self.bias else {}
+
+    def rf(self, rf):
+        if rf is None:
+            return None
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        size_h, j_h, x_h = F.rf_conv_transpose(rf[0], rf[2], rf[4], kh, sh, ph, dh)
+        size_w, j_w, x_w = F.rf_conv_transpose(rf[1], rf[3], rf[5], kw, sw, pw, dw)
+        return (size_h, size_w, j_h, j_w, x_h, x_w)
+
+
+# --- pooling ------------------------------------------------------------------------------------
+
+
+class _Pool2d(Layer):
+    """Shared rules of MaxPool2d and AvgPool2d (PyTorch's pooling_output_shape and pool2d_shape_check)."""
+
+    windowed = True
+
+    def _normalise(self):
+        name = self.type
+        set_ = object.__setattr__
+        set_(self, "kernel_size", _pair(self.kernel_size, "kernel_size"))
+        set_(self, "stride", self.kernel_size if self.stride is None or self.stride == () else _pair(self.stride, "stride"))
+        set_(self, "padding", _pair(self.padding, "padding"))
+        for arg in ("kernel_size", "stride"):
+            for v in getattr(self, arg):
+                _require(is_positive(v), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
+        for k, p in zip(self.kernel_size, self.padding):
+            _require(is_nonnegative(p), f"{name}: negative padding {p} is not supported")
+            if known(k) and known(p) and p > k // 2:
+                raise ShapeError(f"{name}: padding {p} must be at most half the kernel size {k} (pad <= {k // 2})")
+
+    def _dilation(self):
+        return (1, 1)
+
+    def infer(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+        c, h, w = shape
+        out = [c]
+        for axis, n, k, s, p, d in zip(AXES, (h, w), self.kernel_size, self.stride, self.padding, self._dilation()):
+            n_out = F.pool_out(n, k, s, p, d, self.ceil_mode)
+            if known(n_out) and n_out <= 0:
+                raise ShapeError(f"output {axis} would be {n_out}: {_window_formula(n, k, s, p, d, self.ceil_mode)}")
+            out.append(n_out)
+        return tuple(out)
+
+    def dropped(self, shape):
+        if self.ceil_mode:
+            return (0, 0)
+        return tuple(
+            F.dropped_pixels(n, k, s, p, d) if known(n) and known(k) and known(s) and known(p) else 0
+            for n, k, s, p, d in zip(shape[1:], self.kernel_size, self.stride, self.padding, self._dilation())
+        )
+
+    def extra_ops(self, in_shape, out_shape):
+        kh, kw = self.kernel_size
+        return {"pool": _numel(out_shape) * kh * kw}
+
+    def rf(self, rf):
+        if rf is None:
+            return None
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self._dilation()
+        size_h, j_h, x_h = F.rf_conv(rf[0], rf[2], rf[4], kh, sh, ph, dh)
+        size_w, j_w, x_w = F.rf_conv(rf[1], rf[3], rf[5], kw, sw, pw, dw)
+        return (size_h, size_w, j_h, j_w, x_h, x_w)
+
+
+@dataclass(frozen=True)
+class MaxPool2d(_Pool2d):
+    """Max pooling: H_out = floor-or-ceil((H + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
+
+    kernel_size: object
+    stride: object = None
+    padding: object = 0
+    dilation: object = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "dilation", _pair(self.dilation, "dilation"))
+        for v in self.dilation:
+            _require(is_positive(v), f"{self.type}: dilation must be positive, got {self.dilation}")
+        self._normalise()
+
+    def _dilation(self):
+        return self.dilation
+
+
+@dataclass(frozen=True)
+class AvgPool2d(_Pool2d):
+    """Average pooling: H_out = floor-or-ceil((H + 2p - k)/s) + 1, stride defaults to kernel_size."""
+
+    kernel_size: object
+    stride: object = None
+    padding: object = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor_override: object = None
+
+    def __post_init__(self):
+        self._normalise()
+
+
+class _AdaptivePool2d(Layer):
+    """Adaptive pooling: the output size is given; window i spans [floor(i*H/out), ceil((i+1)*H/out))."""
+
+    def __post_init__(self):
+        size = self.output_size
+        if isinstance(size, (tuple, list)):
+            if len(size) != 2:
+                raise ShapeError(f"{self.type}: output_size must be an int or a pair, got {size!r}")
+            norm = tuple(None if v is None else as_dim(v, "output_size") for v in size)
+        else:
+            norm = (as_dim(size, "output_size"),) * 2
+        for v in norm:
+            _require(v is None or is_nonnegative(v), f"{self.type}: output_size must be non-negative, got {size!r}")
+        object.__setattr__(self, "output_size", norm)
+
+    def infer(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+        c, h, w = shape
+        oh, ow = self.output_size
+        return (c, h if oh is None else oh, w if ow is None else ow)
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"pool": _numel(in_shape)}
+
+    def rf(self, rf):
+        return None  # every output pixel may see a different window: the spatial mapping ends here
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool2d(_AdaptivePool2d):
+    """Adaptive average pooling to ``output_size`` (None keeps that axis)."""
+
+    output_size: object
+
+    def __post_init__(self):
+        _AdaptivePool2d.__post_init__(self)
+
+
+@dataclass(frozen=True)
+class AdaptiveMaxPool2d(_AdaptivePool2d):
+    """Adaptive max pooling to ``output_size`` (None keeps that axis)."""
+
+    output_size: object
+    return_indices: bool = False
+
+    def __post_init__(self):
+        _AdaptivePool2d.__post_init__(self)
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchNorm2d(Layer):
+    """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
+
+    num_features: object
+    eps: float = 1e-5
+    momentum: object = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    device: object = field(default=None, repr=False, compare=False)
+    dtype: object = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    def __post_init__(self):
+        object.__setattr__(self, "num_features", as_dim(self.num_features, "num_features"))
+        _require(is_positive(self.num_features), f"{self.type}: num_features must be positive")
+
+    def parameter_shapes(self):
+        c = self.num_features
+        return {"weight": (c,), "bias": (c,)} if self.affine else {}
+
+    def buffer_shapes(self):
+        c = self.num_features
+        return {"running_mean": (c,), "running_var": (c,)} if self.track_running_stats else {}
+
+    def infer(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+        _expect_channels(shape[0], self.num_features, "channels (num_features)")
+        return shape
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"norm": 2 * _numel(out_shape)}  # inference: one multiply and one add per element
+
+
+@dataclass(frozen=True)
+class LocalResponseNorm(Layer):
+    """Local response normalisation across ``size`` neighbouring channels (AlexNet); shape-preserving."""
+
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    def infer(self, shape):
+        if len(shape) < 2:
+            raise ShapeError(f"expects a (C, ...) input with at least 2 dimensions, receives {_shape_text(shape)}")
+        return shape
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"norm": (self.size + 3) * _numel(out_shape)}  # size squares and adds, a scale, a power, a divide
+
+
+# --- element-wise -------------------------------------------------------------------------------
+
+
+class _Elementwise(Layer):
+    """A shape-preserving layer applied element by element."""
+
+    op_kind = "activation"
+
+    def extra_ops(self, in_shape, out_shape):
+        return {self.op_kind: _numel(out_shape)}
+
+
+@dataclass(frozen=True)
+class ReLU(_Elementwise):
+    """max(0, x)."""
+
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class ReLU6(_Elementwise):
+    """min(max(0, x), 6) (MobileNetV2)."""
+
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class LeakyReLU(_Elementwise):
+    """max(0, x) + negative_slope*min(0, x)."""
+
+    negative_slope: float = 0.01
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class ELU(_Elementwise):
+    """x if x > 0 else alpha*(exp(x) - 1)."""
+
+    alpha: float = 1.0
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class GELU(_Elementwise):
+    """x*Phi(x)."""
+
+    approximate: str = "none"
+
+
+@dataclass(frozen=True)
+class SiLU(_Elementwise):
+    """x*sigmoid(x)."""
+
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class Hardswish(_Elementwise):
+    """x*relu6(x + 3)/6."""
+
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class Sigmoid(_Elementwise):
+    """1/(1 + exp(-x))."""
+
+
+@dataclass(frozen=True)
+class Tanh(_Elementwise):
+    """tanh(x)."""
+
+
+@dataclass(frozen=True)
+class Softmax(_Elementwise):
+    """exp(x_i)/sum_j exp(x_j) along ``dim`` (batched numbering, as PyTorch)."""
+
+    dim: object = None
+
+    def infer(self, shape):
+        if self.dim is not None and not -(len(shape) + 1) <= self.dim <= len(shape):
+            raise ShapeError(f"dim {self.dim} is out of range for a batched input of rank {len(shape) + 1}")
+        return shape
+
+
+@dataclass(frozen=True)
+class Dropout(_Elementwise):
+    """Zeroes elements with probability p while training; identity at inference."""
+
+    p: float = 0.5
+    inplace: bool = False
+    op_kind = "dropout"
+
+    def __post_init__(self):
+        if not 0 <= self.p <= 1:
+            raise ShapeError(f"{self.type}: dropout probability has to be between 0 and 1, but got {self.p}")
+
+
+@dataclass(frozen=True)
+class Dropout2d(Dropout):
+    """Zeroes whole channels with probability p while training."""
+
+
+class Identity(Layer):
+    """Passes its input through (accepts and ignores any arguments, as PyTorch)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __repr__(self):
+        return "Identity()"
+
+    def __eq__(self, other):
+        return type(other) is Identity
+
+    def __hash__(self):
+        return hash(Identity)
+
+    def freeze(self):
+        return self
+
+
+# --- reshaping and padding ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flatten(Layer):
+    """Joins dims start_dim..end_dim (batched numbering: dim 0 is the batch): (C, H, W) -> (C*H*W,)."""
+
+    start_dim: int = 1
+    end_dim: int = -1
+
+    def infer(self, shape):
+        rank = len(shape) + 1
+        start = self.start_dim + rank if self.start_dim < 0 else self.start_dim
+        end = self.end_dim + rank if self.end_dim < 0 else self.end_dim
+        if not (0 <= start < rank and 0 <= end < rank):
+            raise ShapeError(f"dims {self.start_dim}..{self.end_dim} out of range for a batched input of rank {rank}")
+        if start > end:
+            raise ShapeError(f"start_dim {self.start_dim} cannot come after end_dim {self.end_dim}")
+        if start == 0:
+            raise ShapeError("flattening the batch dimension (start_dim=0) is not supported")
+        i, j = start - 1, end - 1
+        return shape[:i] + (product(shape[i : j + 1]),) + shape[j + 1 :]
+
+    def rf(self, rf):
+        return None
+
+
+@dataclass(frozen=True)
+class ZeroPad2d(Layer):
+    """Zero padding (left, right, top, bottom); negative values crop, as PyTorch."""
+
+    padding: object
+
+    def __post_init__(self):
+        p = self.padding
+        if isinstance(p, (tuple, list)):
+            if len(p) != 4:
+                raise ShapeError(f"{self.type}: padding must be an int or (left, right, top, bottom), got {p!r}")
+            p = tuple(as_dim(v, "padding") for v in p)
+        else:
+            p = (as_dim(p, "padding"),) * 4
+        object.__setattr__(self, "padding", p)
+
+    def infer(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+        left, right, top, bottom = self.padding
+        c, h, w = shape
+        out = (c, h + top + bottom, w + left + right)
+        for axis, n in zip(AXES, out[1:]):
+            if known(n) and n <= 0:
+                raise ShapeError(f"output {axis} would be {n} after padding {self.padding}")
+        return out
+
+    def rf(self, rf):
+        if rf is None:
+            return None
+        left, _, top, _ = self.padding
+        return (rf[0], rf[1], rf[2], rf[3], rf[4] - top * rf[2], rf[5] - left * rf[3])
+
+
+@dataclass(frozen=True)
+class Linear(Layer):
+    """Fully connected: (..., in_features) -> (..., out_features); in*out weights + out biases."""
+
+    in_features: object
+    out_features: object
+    bias: bool = True
+    device: object = field(default=None, repr=False, compare=False)
+    dtype: object = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    def __post_init__(self):
+        object.__setattr__(self, "in_features", as_dim(self.in_features, "in_features"))
+        object.__setattr__(self, "out_features", as_dim(self.out_features, "out_features"))
+        _require(is_positive(self.in_features), f"{self.type}: in_features must be positive")
+        _require(is_positive(self.out_features), f"{self.type}: out_features must be positive")
+
+    def parameter_shapes(self):
+        shapes = {"weight": (self.out_features, self.in_features)}
+        if self.bias:
+            shapes["bias"] = (self.out_features,)
+        return shapes
+
+    def infer(self, shape):
+        if _differ(shape[-1], self.in_features):
+            hint = f" (flatten first: {format_shape(shape)} has {product(shape)} elements)" if len(shape) > 1 else ""
+            raise ShapeError(
+                f"expects {self.in_features} input features, receives {shape[-1]}: "
+                f"use Linear({shape[-1]}, {self.out_features}){hint}"
+            )
+        return shape[:-1] + (self.out_features,)
+
+    def macs(self, in_shape, out_shape):
+        return product(in_shape) * self.out_features
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"bias": _numel(out_shape)} if self.bias else {}
+
+    def rf(self, rf):
+        return None
