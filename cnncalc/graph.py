@@ -113,8 +113,8 @@ class Sequential(Container):
 class Residual(Container):
     """output = main(x) + shortcut(x) (identity shortcut when None), then ``post`` (e.g. the block's ReLU).
 
-    A Sequential ``main`` lends its children's names to the block (``layer1.0.conv1``), as in
-    torchvision; the shortcut and post layer are named ``shortcut_name`` and ``post_name``.
+    The main path's name is hidden (its children read ``layer1.0.conv1``, as in torchvision); the
+    shortcut and post layer are named ``shortcut_name`` and ``post_name``.
     """
 
     def __init__(self, main, shortcut=None, post=None, *, shortcut_name="shortcut", post_name="post"):
@@ -123,7 +123,7 @@ class Residual(Container):
         self.post = None if post is None else _check_layer(post, "Residual post")
         self.shortcut_name = shortcut_name
         self.post_name = post_name
-        children = list(main.named_children()) if isinstance(main, Sequential) else [("main", main)]
+        children = [("_main", main)]
         if shortcut is not None:
             children.append((shortcut_name, shortcut))
         if post is not None:
@@ -167,6 +167,10 @@ class Concat(Container):
 
 
 def _join(prefix, name):
+    """A child's dotted path. A name that is empty or starts with "_" is hidden: the child takes the
+    parent's path, so its own children read as the parent's (``denselayer1.norm1``, ``layer1.0.conv1``)."""
+    if not name or name[0] == "_":
+        return prefix
     return f"{prefix}.{name}" if prefix else name
 
 
@@ -188,7 +192,7 @@ def program(model):
             work.extend(("node", child, child_name) for child, child_name in reversed(layer.steps(name)))
         elif isinstance(layer, Residual):
             todo = [("emit", (SAVE,))]
-            todo += _branch(layer.main, name, inline=isinstance(layer.main, Sequential))
+            todo.append(("node", layer.main, name))
             todo.append(("emit", (NEXT,)))
             if layer.shortcut is not None:
                 todo.append(("node", layer.shortcut, _join(name, layer.shortcut_name)))
@@ -212,12 +216,6 @@ def program(model):
     if isinstance(model, Container):
         object.__setattr__(model, "_program", steps)
     return steps
-
-
-def _branch(main, name, inline):
-    if inline:
-        return [("node", child, _join(name, child_name)) for child_name, child in main.named_children()]
-    return [("node", main, _join(name, "main"))]
 
 
 __all__ = ["Sequential", "Residual", "Concat", "Container", "Identity", "program"]
