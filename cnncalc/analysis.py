@@ -290,7 +290,7 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
     rows = []
     seen = set()
     notes = []
-    rf = _START_RF
+    rf = _START_RF if len(shape) == 3 else None  # only a (C, H, W) map has a spatial mapping
     model_rf = rf
     rf_open = True
     saved = []
@@ -303,11 +303,11 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
                 out = layer.infer(shape)
                 macs = layer.macs(shape, out)
             except ShapeError as exc:
-                raise ShapeError(f"{row_name or layer.type} ({layer.type}): {exc}") from None
+                raise ShapeError(f"{row_name} ({layer.type}): {exc}" if row_name else f"{layer.type}: {exc}") from None
             if layer.windowed:
                 dropped = layer.dropped(shape)
                 if dropped[0] or dropped[1]:
-                    notes.append(_truncation_note(row_name or layer.type, layer, shape, dropped))
+                    notes.append(_truncation_note(row_name, layer, shape, dropped))
             rf = layer.rf(rf)
             shared = id(layer) in seen
             seen.add(id(layer))
@@ -345,4 +345,5 @@ def _truncation_note(name, layer, shape, dropped):
     for axis, n, lost in zip(AXES, shape[1:], dropped):
         if lost:
             parts.append(f"the last {lost} {'row' if axis == 'height' else 'column'}{'s' if lost > 1 else ''} of {axis} {n}")
-    return f"{name} ({layer.type}): floor truncation drops {' and '.join(parts)} (no window reaches them)"
+    label = f"{name} ({layer.type})" if name else layer.type
+    return f"{label}: floor truncation drops {' and '.join(parts)} (no window reaches them)"

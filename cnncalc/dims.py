@@ -110,18 +110,18 @@ def floor_div(a, b):
     """floor(a / b) for ints and sympy expressions alike."""
     if type(a) is int and type(b) is int:
         return a // b
-    import sympy
+    from .symbolic import floor_div as symbolic_floor_div
 
-    return simplify_int(sympy.floor(sympy.sympify(a) / b))
+    return symbolic_floor_div(a, b)
 
 
 def ceil_div(a, b):
     """ceil(a / b) for ints and sympy expressions alike."""
     if type(a) is int and type(b) is int:
         return -(-a // b)
-    import sympy
+    from .symbolic import ceil_div as symbolic_ceil_div
 
-    return simplify_int(sympy.ceiling(sympy.sympify(a) / b))
+    return symbolic_ceil_div(a, b)
 
 
 def divide(a, b):
@@ -192,7 +192,10 @@ def to_json_value(x):
 
 
 def format_dim(x) -> str:
-    return str(x) if known(x) else str(x).replace(" ", "")
+    """A dimension for a shape string: compound expressions in parentheses, so 64x(H/2)x(W/2) reads unambiguously."""
+    if known(x) or x.is_Atom or x.is_Function:
+        return str(x).replace(" ", "")
+    return "(" + str(x).replace(" ", "") + ")"
 
 
 def format_shape(shape, sep: str = "x") -> str:

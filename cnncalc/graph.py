@@ -218,4 +218,16 @@ def program(model):
     return steps
 
 
+def container_types(model):
+    """Dotted path -> type name of every container with a visible path (a hidden child lends its path away)."""
+    types = {}
+    work = [(model, "")]
+    while work:
+        layer, path = work.pop()
+        if isinstance(layer, Container):
+            types.setdefault(path, type(layer).__name__)
+            work.extend((child, _join(path, name)) for name, child in layer.named_children())
+    return types
+
+
 __all__ = ["Sequential", "Residual", "Concat", "Container", "Identity", "program"]

@@ -1,0 +1,264 @@
+"""The ``cnncalc`` command line: parsing and printing only (the numbers come from analysis, text from render).
+
+``cnncalc MODEL --input CxHxW`` analyses a zoo model or a model file; subcommands (``conv``, ``pool``,
+``convtranspose``, ``linear``, ``models``, ...) are the single-layer calculators and tools. Bad input
+prints one ``Error: ...`` line on stderr and exits with 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .dims import parse_shape
+from .errors import ShapeError
+
+FILE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
+
+
+class CliError(click.ClickException):
+    """Bad input: one ``Error:`` line, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class _ModelGroup(click.Group):
+    """A group whose first argument may be a model name instead of a subcommand: ``cnncalc alexnet``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["analyze", *args]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ShapeError as exc:
+            raise CliError(str(exc)) from None
+        except OSError as exc:
+            raise CliError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+
+
+def _shape(value, option="--input"):
+    try:
+        return parse_shape(value)
+    except ShapeError as exc:
+        raise CliError(f"{option}: {exc}") from None
+
+
+def _dim_pair(value, option):
+    """An option that takes one size or a pair (``3`` or ``3x5``), each an integer or a symbol name."""
+    dims = _shape(str(value), option)
+    if len(dims) > 2:
+        raise CliError(f"{option}: expected one size or a pair such as 3x5, got {value!r}")
+    return dims[0] if len(dims) == 1 else dims
+
+
+def _dim(value, option):
+    dims = _shape(str(value), option)
+    if len(dims) != 1:
+        raise CliError(f"{option}: expected one size, got {value!r}")
+    return dims[0]
+
+
+def _non_negative_pair(value, option):
+    """Padding-like options may be 0, which the shape grammar (positive sizes) does not allow."""
+    parts = str(value).replace("X", "x").replace(",", "x").split("x")
+    if all(p.strip().isdigit() for p in parts) and len(parts) <= 2:
+        nums = tuple(int(p) for p in parts)
+        return nums[0] if len(nums) == 1 else nums
+    return _dim_pair(value, option)
+
+
+def _load(model_arg, cls):
+    """A zoo model or a model file -> (model, name, default input shape or None)."""
+    if model_arg.lower().endswith(FILE_SUFFIXES):
+        from . import frontends
+
+        loaded = frontends.load_file(model_arg, cls=cls)
+        return loaded.model, loaded.name, loaded.input_shape
+    from . import zoo
+
+    return zoo.model(model_arg), model_arg, zoo.describe(model_arg).default_input
+
+
+@click.group(cls=_ModelGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cnncalc")
+def cli():
+    """Exact shapes, parameters, MACs, memory and receptive fields of CNNs.
+
+    \b
+    cnncalc MODEL --input 3x224x224      analyse a zoo model or a .py/.yaml/.json file
+    cnncalc conv --input 3x32x32 --out-channels 64 -k 3 -p 1
+    cnncalc models                       list the model zoo
+    """
+
+
+@cli.command("analyze")
+@click.argument("model_arg", metavar="MODEL")
+@click.option("--input", "-i", "input_text", help="Input shape CxHxW (default: the model's native size).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True)
+@click.option("--batch", "-b", default="1", show_default=True, help="Batch size (an integer or a symbol).")
+@click.option("--depth", "-d", type=click.IntRange(min=1), default=None, help="Collapse blocks nested deeper than N.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8", "float64"]), default="float32",
+              show_default=True, help="Element type for memory estimates.")
+@click.option("--columns", default=None, help="Comma-separated table columns: input_shape,output_shape,params,macs,rf.")
+@click.option("--class", "cls", default=None, help="The class to analyse in a .py file.")
+def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cls):
+    """Analyse MODEL (a zoo name or a .py/.yaml/.json file) and print its layer table."""
+    from . import render
+    from .analysis import analyze
+
+    model, name, default_input = _load(model_arg, cls)
+    if input_text is None and default_input is None:
+        raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
+    shape = _shape(input_text) if input_text is not None else default_input
+    cols = render.DEFAULT_COLUMNS
+    if columns:
+        cols = tuple(c.strip() for c in columns.split(",") if c.strip())
+        unknown = [c for c in cols if c not in render.COLUMNS]
+        if unknown or not cols:
+            raise CliError(f"--columns: unknown column {', '.join(unknown) or '(none)'}; choose from {', '.join(render.COLUMNS)}")
+    report = analyze(model, shape, batch=_dim(batch, "--batch"), name=name, warn=False)
+    if fmt == "table":
+        color = sys.stdout.isatty()
+        style = click.style if color else None
+        click.echo(render.table(report, depth=depth, columns=cols, dtype=dtype, style=style), color=color)
+    else:
+        click.echo(render.FORMATS[fmt](report), nl=fmt == "json")
+        for note in report.warnings:
+            click.echo(f"Warning: {note}", err=True)
+
+
+@cli.command("models")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def models_command(fmt):
+    """List the model zoo with a description, params and MACs at the default input."""
+    import json
+
+    from . import zoo
+    from .analysis import analyze
+    from .render import count, units
+
+    entries = []
+    for name in zoo.models():
+        entry = zoo.describe(name)
+        report = analyze(zoo.model(name), entry.default_input, warn=False)
+        entries.append((name, entry, report))
+    if fmt == "json":
+        click.echo(json.dumps([
+            {"name": n, "description": e.description, "input_shape": list(e.default_input),
+             "params": r.params, "macs": r.macs} for n, e, r in entries], indent=2))
+        return
+    click.echo(f"{'name':<22}{'input':>12}{'params':>14}{'MACs':>11}  description")
+    for name, entry, report in entries:
+        shape = "x".join(str(d) for d in entry.default_input)
+        click.echo(f"{name:<22}{shape:>12}{count(report.params):>14}{units(report.macs):>11}  {entry.description}")
+
+
+def _print_calculation(calc):
+    click.echo("\n".join(calc.lines()))
+
+
+_common_window = [
+    click.option("--input", "-i", "input_text", required=True, help="Input shape CxHxW."),
+    click.option("--kernel-size", "-k", "kernel", required=True, help="Kernel size: 3 or 3x5 (or a symbol)."),
+    click.option("--stride", "-s", default=None, help="Stride: 1 or 2x1."),
+    click.option("--padding", "-p", default="0", show_default=True, help="Zero padding per side."),
+]
+
+
+def _window_options(func):
+    for option in reversed(_common_window):
+        func = option(func)
+    return func
+
+
+@cli.command("conv")
+@_window_options
+@click.option("--out-channels", "-o", "out_channels", required=True, help="Number of filters (C_out).")
+@click.option("--dilation", "-d", default="1", show_default=True)
+@click.option("--groups", "-g", default="1", show_default=True)
+@click.option("--bias/--no-bias", default=True, show_default=True)
+def conv_command(input_text, kernel, stride, padding, out_channels, dilation, groups, bias):
+    """Conv2d: output shape, params, MACs and receptive field, with the formulas."""
+    from . import calculators
+
+    _print_calculation(calculators.conv(
+        _shape(input_text), _dim(out_channels, "--out-channels"), _dim_pair(kernel, "--kernel-size"),
+        _dim_pair(stride or "1", "--stride"), _non_negative_pair(padding, "--padding"),
+        _dim_pair(dilation, "--dilation"), _dim(groups, "--groups"), bias))
+
+
+@cli.command("convtranspose")
+@_window_options
+@click.option("--out-channels", "-o", "out_channels", required=True, help="Number of output channels.")
+@click.option("--output-padding", default="0", show_default=True)
+@click.option("--dilation", "-d", default="1", show_default=True)
+@click.option("--groups", "-g", default="1", show_default=True)
+@click.option("--bias/--no-bias", default=True, show_default=True)
+def convtranspose_command(input_text, kernel, stride, padding, out_channels, output_padding, dilation, groups, bias):
+    """ConvTranspose2d: output shape, params, MACs and receptive field, with the formulas."""
+    from . import calculators
+
+    _print_calculation(calculators.conv_transpose(
+        _shape(input_text), _dim(out_channels, "--out-channels"), _dim_pair(kernel, "--kernel-size"),
+        _dim_pair(stride or "1", "--stride"), _non_negative_pair(padding, "--padding"),
+        _non_negative_pair(output_padding, "--output-padding"), _dim_pair(dilation, "--dilation"),
+        _dim(groups, "--groups"), bias))
+
+
+@cli.command("pool")
+@_window_options
+@click.option("--type", "kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
+@click.option("--dilation", "-d", default="1", show_default=True, help="Max pooling only.")
+@click.option("--ceil-mode", is_flag=True, help="Round the output size up (PyTorch ceil_mode).")
+def pool_command(input_text, kernel, stride, padding, kind, dilation, ceil_mode):
+    """MaxPool2d / AvgPool2d: output shape and receptive field, with the formulas (stride defaults to kernel)."""
+    from . import calculators
+
+    _print_calculation(calculators.pool(
+        _shape(input_text), _dim_pair(kernel, "--kernel-size"),
+        None if stride is None else _dim_pair(stride, "--stride"), _non_negative_pair(padding, "--padding"),
+        _dim_pair(dilation, "--dilation"), ceil_mode, kind))
+
+
+@cli.command("linear")
+@click.option("--input", "-i", "input_text", required=True, help="Input features F (or CxHxW, flattened).")
+@click.option("--out-features", "-o", "out_features", required=True)
+@click.option("--bias/--no-bias", default=True, show_default=True)
+def linear_command(input_text, out_features, bias):
+    """Linear: output size, params and MACs, with the formulas."""
+    from . import calculators
+
+    _print_calculation(calculators.linear(_shape(input_text), _dim(out_features, "--out-features"), bias))
+
+
+def main(argv=None):
+    """Console entry point: run the group, turning every bad input into one ``Error:`` line and exit 2."""
+    try:
+        code = cli.main(args=argv, prog_name="cnncalc", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        if isinstance(exc, CliError):
+            exc.show()
+        else:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Error: aborted", err=True)
+        code = 1
+    except ShapeError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        code = 2
+    sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Turn a Report into text: table (torchinfo-like), JSON, CSV, markdown. No maths here beyond sums of rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .analysis import ReceptiveField, Row
+from .dims import format_shape, known, to_json_value
+from .graph import container_types
+
+COLUMNS = ("input_shape", "output_shape", "params", "macs", "rf")
+DEFAULT_COLUMNS = ("output_shape", "params", "macs", "rf")
+_HEADINGS = {
+    "input_shape": "Input Shape",
+    "output_shape": "Output Shape",
+    "params": "Param #",
+    "macs": "MACs",
+    "rf": "RF size/stride",
+}
+_WIDTHS = {"input_shape": 16, "output_shape": 16, "params": 13, "macs": 15, "rf": 15}
+TABLE_WIDTH = 100
+
+
+def count(n) -> str:
+    """1234567 -> '1,234,567'; a symbolic value as its expression."""
+    return f"{n:,}" if type(n) is int else str(n)
+
+
+def units(n) -> str:
+    """A count with a K/M/G/T suffix (powers of 1000), as torchinfo prints mult-adds."""
+    if not known(n):
+        return str(n)
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {suffix}"
+    return str(n)
+
+
+def megabytes(n) -> str:
+    return f"{n / 1e6:.2f}" if known(n) else f"({n})/10**6"
+
+
+def rf_text(rf: ReceptiveField | None) -> str:
+    if rf is None:
+        return "--"
+    return f"{_pair(rf.size)}/{_pair(rf.stride)}"
+
+
+def _pair(values) -> str:
+    a, b = (format_shape((v,)) for v in values)
+    return a if a == b else f"{a}x{b}"
+
+
+def collapse(rows, depth):
+    """Rows deeper than ``depth`` summed into one row per block at that depth (in order)."""
+    if depth is None:
+        return list(rows)
+    out = []
+    for row in rows:
+        parts = row.name.split(".") if row.name else []
+        if len(parts) <= depth:
+            out.append(row)
+            continue
+        key = ".".join(parts[:depth])
+        last = out[-1] if out else None
+        if last is not None and last.name == key and getattr(last, "collapsed", False):
+            last.params += row.params
+            last.macs += row.macs
+            last.output_shape = row.output_shape
+            last._rf = row._rf
+        else:
+            group = _Group(key, None, row.input_shape, row.output_shape, row.params, row.macs, row._rf, "")
+            out.append(group)
+    return out
+
+
+class _Group(Row):
+    __slots__ = ("collapsed",)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.collapsed = True
+
+
+def _cell(column, row) -> str:
+    if column == "input_shape":
+        return format_shape(row.input_shape)
+    if column == "output_shape":
+        return format_shape(row.output_shape)
+    if column == "params":
+        return count(row.params) if row.params else "--"
+    if column == "macs":
+        return count(row.macs) if row.macs else "--"
+    return rf_text(row.receptive_field)
+
+
+def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style=None) -> str:
+    """The torchinfo-like summary: a tree of layers with the chosen columns, then totals and memory."""
+    style = style or (lambda text, **kw: text)
+    types = container_types(report.model)
+    rows = collapse(report.layers, depth)
+    widths = [_WIDTHS[c] for c in columns]
+    name_width = TABLE_WIDTH - sum(widths) - len(widths)
+    rule = "=" * TABLE_WIDTH
+
+    def line(label, cells):
+        text = label if len(label) <= name_width else label[: name_width - 1] + "…"
+        return text.ljust(name_width) + "".join(" " + cell.rjust(w) for cell, w in zip(cells, widths))
+
+    out = [rule, style(line("Layer (type)", [_HEADINGS[c] for c in columns]), bold=True), rule]
+    out.append(line(f"{report.name} ({types.get('', type(report.model).__name__)})", [""] * len(columns)))
+    opened = set()
+    for row in rows:
+        parts = row.name.split(".") if row.name else []
+        is_merge = not getattr(row, "collapsed", False) and row.layer is not None and not row.layer.is_leaf
+        own = parts if is_merge else parts[:-1]
+        for i in range(len(own)):
+            path = ".".join(own[: i + 1])
+            if path not in opened:
+                opened.add(path)
+                out.append(line("  " * (i + 1) + f"{own[i]} ({types.get(path, 'Block')})", [""] * len(columns)))
+        if getattr(row, "collapsed", False):
+            label = "  " * len(parts) + f"{parts[-1]} ({types.get(row.name, 'Block')})"
+            opened.add(row.name)
+        elif is_merge:
+            label = "  " * (len(parts) + 1) + f"+ {row.type}"
+        else:
+            label = "  " * len(parts) + f"{parts[-1] if parts else row.name} ({row.type})"
+        out.append(line(label, [_cell(c, row) for c in columns]))
+    out.append(rule)
+    out.extend(totals(report, dtype))
+    out.append(rule)
+    for note in report.warnings:
+        out.append(style(f"Warning: {note}", fg="yellow"))
+    return "\n".join(out)
+
+
+def totals(report, dtype="float32"):
+    """The lines under the table: parameter counts, operations, receptive field, memory."""
+    mem = report.memory(dtype)
+    rf = report.receptive_field
+    batch = f" (batch {report.batch})" if report.batch != 1 else ""
+    lines = [
+        f"Total params: {count(report.params)}",
+        f"Trainable params: {count(report.trainable_params)}",
+        f"Non-trainable params: {count(report.non_trainable_params)}",
+        f"Buffers: {count(report.buffers)}",
+        f"Total MACs{batch}: {units(report.macs)} ({count(report.macs)})",
+        f"Total FLOPs{batch}: {units(report.flops)}",
+        f"Output shape: {format_shape(report.output_shape)}",
+    ]
+    if rf is not None:
+        lines.append(
+            f"Receptive field: {_pair(rf.size)}, stride {_pair(rf.stride)}, start {_pair(rf.start)}"
+        )
+    lines += [
+        "-" * 40,
+        f"dtype: {dtype}, batch: {report.batch}",
+        f"Input size (MB): {megabytes(mem.input_bytes)}",
+        f"Forward pass size (MB): {megabytes(mem.forward_bytes)}",
+        f"Forward/backward pass size (MB): {megabytes(mem.forward_backward_bytes)}",
+        f"Params size (MB): {megabytes(mem.params_bytes)}",
+        f"Estimated Total Size (MB): {megabytes(mem.total_bytes)}",
+    ]
+    return lines
+
+
+def to_json(report) -> str:
+    return json.dumps(report.to_dict(), indent=2)
+
+
+def _flat_row(row):
+    rf = row.receptive_field
+    record = {
+        "name": row.name,
+        "type": row.type,
+        "input_shape": format_shape(row.input_shape),
+        "output_shape": format_shape(row.output_shape),
+        "params": to_json_value(row.params),
+        "macs": to_json_value(row.macs),
+    }
+    for key in ("size", "stride", "start"):
+        values = ("", "") if rf is None else tuple(to_json_value(v) for v in getattr(rf, key))
+        record[f"rf_{key}_h"], record[f"rf_{key}_w"] = values
+    return record
+
+
+def to_csv(report) -> str:
+    buffer = io.StringIO()
+    records = [_flat_row(r) for r in report.layers]
+    writer = csv.DictWriter(buffer, fieldnames=list(_flat_row(report.layers[0]).keys()), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def to_markdown(report) -> str:
+    head = "| Layer | Type | Output Shape | Params | MACs | RF size/stride |"
+    lines = [head, "|---|---|---|---:|---:|---|"]
+    for row in report.layers:
+        lines.append(
+            f"| {row.name} | {row.type} | {format_shape(row.output_shape)} | {count(row.params)} | "
+            f"{count(row.macs)} | {rf_text(row.receptive_field)} |"
+        )
+    lines.append(f"| **Total** | | {format_shape(report.output_shape)} | **{count(report.params)}** | "
+                 f"**{count(report.macs)}** | {rf_text(report.receptive_field)} |")
+    return "\n".join(lines) + "\n"
+
+
+FORMATS = {"json": to_json, "csv": to_csv, "markdown": to_markdown}
