@@ -207,6 +207,7 @@ class Conv2d(Layer):
         _expect_channels(c, self.in_channels)
         out = [self.out_channels]
         for axis, n, k, s, (p0, p1), d in zip(AXES, (h, w), self.kernel_size, self.stride, self._pads, self.dilation):
+            self._check_padding_mode(axis, n, p0, p1)
             if p0 == p1:
                 n_out = F.conv_out(n, k, s, p0, d)
             else:  # 'same' with an even kernel: PyTorch pads one more pixel after
@@ -218,6 +219,20 @@ class Conv2d(Layer):
                 )
             out.append(n_out)
         return tuple(out)
+
+    def _check_padding_mode(self, axis, n, p0, p1):
+        """PyTorch's limits on non-zero padding: reflect needs pad < n, circular pad <= n (wrap once at most)."""
+        pad = max(p0, p1) if known(p0) and known(p1) else None
+        if pad is None or not known(n):
+            return
+        if self.padding_mode == "reflect" and pad >= n:
+            raise ShapeError(
+                f"padding_mode='reflect' needs padding smaller than the input: padding {pad} >= {axis} {n}"
+            )
+        if self.padding_mode == "circular" and pad > n:
+            raise ShapeError(
+                f"padding_mode='circular' cannot wrap around more than once: padding {pad} > {axis} {n}"
+            )
 
     def dropped(self, shape):
         """Input rows and columns that no window reaches (floor truncation), concrete sizes only."""
