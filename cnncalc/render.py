@@ -54,34 +54,35 @@ def _pair(values) -> str:
 
 
 def collapse(rows, depth):
-    """Rows deeper than ``depth`` summed into one row per block at that depth (in order)."""
+    """Rows deeper than ``depth`` summed into one row per block at that depth (in order).
+
+    A block's merge row (Add/Concat, named by the block) and its post layer join the block's group.
+    """
     if depth is None:
         return list(rows)
     out = []
     for row in rows:
         parts = row.name.split(".") if row.name else []
-        if len(parts) <= depth:
+        if len(parts) < depth or (len(parts) == depth and row.layer.is_leaf):
             out.append(row)
             continue
         key = ".".join(parts[:depth])
         last = out[-1] if out else None
-        if last is not None and last.name == key and getattr(last, "collapsed", False):
+        if isinstance(last, _Group) and last.name == key:
             last.params += row.params
             last.macs += row.macs
             last.output_shape = row.output_shape
             last._rf = row._rf
         else:
-            group = _Group(key, None, row.input_shape, row.output_shape, row.params, row.macs, row._rf, "")
-            out.append(group)
+            out.append(_Group(key, None, row.input_shape, row.output_shape, row.params, row.macs, row._rf, ""))
     return out
 
 
 class _Group(Row):
-    __slots__ = ("collapsed",)
+    """A collapsed block: the sum of its rows."""
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.collapsed = True
+    __slots__ = ()
+    collapsed = True
 
 
 def _cell(column, row) -> str:
@@ -114,14 +115,15 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
     opened = set()
     for row in rows:
         parts = row.name.split(".") if row.name else []
-        is_merge = not getattr(row, "collapsed", False) and row.layer is not None and not row.layer.is_leaf
+        grouped = isinstance(row, _Group)
+        is_merge = not grouped and not row.layer.is_leaf
         own = parts if is_merge else parts[:-1]
         for i in range(len(own)):
             path = ".".join(own[: i + 1])
             if path not in opened:
                 opened.add(path)
                 out.append(line("  " * (i + 1) + f"{own[i]} ({types.get(path, 'Block')})", [""] * len(columns)))
-        if getattr(row, "collapsed", False):
+        if grouped:
             label = "  " * len(parts) + f"{parts[-1]} ({types.get(row.name, 'Block')})"
             opened.add(row.name)
         elif is_merge:
