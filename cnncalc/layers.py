@@ -112,6 +112,10 @@ class Layer:
         """The receptive field after this layer (unchanged by default)."""
         return rf
 
+    def rf_at(self, rf, in_shape):
+        """The receptive field after this layer for a given input shape (for input-dependent padding)."""
+        return self.rf(rf)
+
     def freeze(self):
         """A copy whose parameters are frozen (not trainable); parameter-free layers return themselves."""
         return replace(self, trainable=False) if hasattr(self, "trainable") else self
@@ -256,6 +260,49 @@ class Conv2d(Layer):
         size_h, j_h, x_h = F.rf_conv(rf[0], rf[2], rf[4], kh, sh, ph, dh)
         size_w, j_w, x_w = F.rf_conv(rf[1], rf[3], rf[5], kw, sw, pw, dw)
         return (size_h, size_w, j_h, j_w, x_h, x_w)
+
+
+@dataclass(frozen=True)
+class ConnectionTableConv2d(Conv2d):
+    """Convolution where output map j sees only the input maps ``table[j]`` (LeNet-5's C3, Torch7's
+    SpatialConvolutionMap).
+
+    params = kh*kw*sum_j len(table[j]) + C_out (bias); MACs = H_out*W_out*kh*kw*sum_j len(table[j]).
+    A table listing every input for every output is Conv2d; the shape rule is Conv2d's.
+    """
+
+    table: tuple = field(default=(), kw_only=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        name = self.type
+        table = tuple(tuple(int(i) for i in inputs) for inputs in self.table)
+        object.__setattr__(self, "table", table)
+        if self.groups != 1:
+            raise ShapeError(f"{name}: the table replaces groups, which must be 1 (got {self.groups})")
+        if known(self.out_channels) and len(table) != self.out_channels:
+            raise ShapeError(f"{name}: table has {len(table)} entries, one per output channel ({self.out_channels}) expected")
+        for j, inputs in enumerate(table):
+            if not inputs or len(set(inputs)) != len(inputs):
+                raise ShapeError(f"{name}: table entry {j} {inputs} must list distinct input channels")
+            if any(i < 0 or (known(self.in_channels) and i >= self.in_channels) for i in inputs):
+                raise ShapeError(f"{name}: table entry {j} {inputs} names a channel outside 0..{self.in_channels - 1}")
+
+    @property
+    def connections(self):
+        """Number of (input map, output map) pairs joined by a kernel."""
+        return sum(len(inputs) for inputs in self.table)
+
+    def parameter_shapes(self):
+        kh, kw = self.kernel_size
+        shapes = {"weight": (self.connections, kh, kw)}
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+    def macs(self, in_shape, out_shape):
+        kh, kw = self.kernel_size
+        return out_shape[1] * out_shape[2] * kh * kw * self.connections
 
 
 @dataclass(frozen=True)
@@ -435,6 +482,8 @@ class AvgPool2d(_Pool2d):
 
     def __post_init__(self):
         self._normalise()
+        if self.divisor_override is not None and known(self.divisor_override) and self.divisor_override == 0:
+            raise ShapeError(f"{self.type}: divisor_override must not be zero")
 
 
 class _AdaptivePool2d(Layer):
@@ -724,6 +773,113 @@ class ZeroPad2d(Layer):
             return None
         left, _, top, _ = self.padding
         return (rf[0], rf[1], rf[2], rf[3], rf[4] - top * rf[2], rf[5] - left * rf[3])
+
+
+@dataclass(frozen=True)
+class SamePad2d(Layer):
+    """TensorFlow/Keras padding='same' before a window of ``kernel_size``, ``stride``, ``dilation``.
+
+    The padding depends on the input size: total = max((ceil(n/s) - 1)*s + d*(k - 1) + 1 - n, 0),
+    floor(total/2) before and the rest after (formulas.same_padding), so the following unpadded
+    window gives ceil(n/s). Shape (C, H, W) -> (C, H + total_h, W + total_w). Zero-filled (Keras pads
+    max pooling with -inf and excludes it from averages: the shapes are the same).
+    """
+
+    kernel_size: object
+    stride: object = 1
+    dilation: object = 1
+
+    def __post_init__(self):
+        for arg in ("kernel_size", "stride", "dilation"):
+            object.__setattr__(self, arg, _pair(getattr(self, arg), arg))
+            for v in getattr(self, arg):
+                _require(is_positive(v), f"{self.type}: {arg} must be positive, got {getattr(self, arg)}")
+
+    def pads(self, shape):
+        """((top, bottom), (left, right)) for an input (C, H, W)."""
+        return tuple(F.same_padding(n, k, s, d) for n, k, s, d in zip(shape[1:], self.kernel_size, self.stride, self.dilation))
+
+    def infer(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+        (t, b), (l, r) = self.pads(shape)
+        return (shape[0], shape[1] + t + b, shape[2] + l + r)
+
+    def rf_at(self, rf, in_shape):
+        if rf is None:
+            return None
+        (top, _), (left, _) = self.pads(in_shape)
+        return (rf[0], rf[1], rf[2], rf[3], rf[4] - top * rf[2], rf[5] - left * rf[3])
+
+
+class Reshape(Layer):
+    """``x.view(*shape)`` / ``x.reshape(*shape)`` in PyTorch's batched spelling, checked per sample.
+
+    The first size is the batch: ``-1`` (``x.view(-1, 400)``) or ``None`` for ``x.size(0)``
+    (``x.view(x.size(0), -1)``). The others give the per-sample shape, with at most one -1.
+    ``Reshape(-1, 400)`` needs exactly 400 elements per sample: any other multiple of 400 is accepted
+    by PyTorch but silently changes the batch size (samples are mixed), so it is refused here.
+    """
+
+    def __init__(self, *shape, method="view"):
+        if not shape:
+            raise ShapeError(f"{method}() needs at least the batch size")
+        batch, rest = shape[0], shape[1:]
+        if batch is not None and batch != -1:
+            raise ShapeError(f"{method}{self._text(shape)}: the first size is the batch: write -1 or x.size(0)")
+        sizes = tuple(-1 if v == -1 else as_dim(v, f"{method} size") for v in rest)
+        if sizes.count(-1) + (batch == -1) > 1:
+            raise ShapeError(f"{method}{self._text(shape)}: only one dimension can be inferred (-1)")
+        object.__setattr__(self, "shape", (batch,) + sizes)
+        object.__setattr__(self, "method", method)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    @staticmethod
+    def _text(shape):
+        return "(" + ", ".join("x.size(0)" if v is None else str(v) for v in shape) + ")"
+
+    def __repr__(self):
+        return f"Reshape{self._text(self.shape)[:-1]}, method={self.method!r})"
+
+    def __eq__(self, other):
+        return type(other) is Reshape and (self.shape, self.method) == (other.shape, other.method)
+
+    def __hash__(self):
+        return hash((Reshape, self.shape, self.method))
+
+    def infer(self, shape):
+        n = product(shape)
+        call = f"{self.method}{self._text(self.shape)}"
+        rest = self.shape[1:]
+        fixed = product(v for v in rest if v != -1)
+        if self.shape[0] == -1:
+            if known(n) and known(fixed) and n % fixed:
+                raise ShapeError(
+                    f"{call} expects a multiple of {fixed} elements, receives {n}: {self._fix(rest, n)}"
+                )
+            if _differ(n, fixed):
+                raise ShapeError(
+                    f"{call} mixes samples: each has {n} elements, not {fixed}, so the batch size would change: "
+                    f"{self._fix(rest, n)}"
+                )
+            return tuple(rest)
+        if -1 not in rest:
+            if _differ(n, fixed):
+                raise ShapeError(f"{call} expects {fixed} elements per sample, receives {n}: {self._fix(rest, n)}")
+            return tuple(rest)
+        if known(n) and known(fixed) and n % fixed:
+            raise ShapeError(f"{call} expects a multiple of {fixed} elements per sample, receives {n}")
+        return tuple(F.divide(n, fixed) if v == -1 else v for v in rest)
+
+    def _fix(self, rest, n):
+        if len(rest) == 1:
+            return f"use x.{self.method}(-1, {n})"
+        return f"use x.{self.method}(x.size(0), -1) or sizes whose product is {n}"
+
+    def rf(self, rf):
+        return None
 
 
 @dataclass(frozen=True)
