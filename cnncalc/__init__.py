@@ -14,6 +14,7 @@ from .layers import (
     AdaptiveMaxPool2d,
     AvgPool2d,
     BatchNorm2d,
+    ConnectionTableConv2d,
     Conv2d,
     ConvTranspose2d,
     Dropout,
@@ -39,7 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "analyze", "Report", "Row", "ReceptiveField", "Memory", "DTYPE_BYTES", "ShapeError", "ShapeWarning",
-    "parse_shape", "symbol", "Sequential", "Residual", "Concat", "Layer", "Conv2d", "ConvTranspose2d",
+    "parse_shape", "symbol", "Sequential", "Residual", "Concat", "Layer", "Conv2d", "ConnectionTableConv2d", "ConvTranspose2d",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "BatchNorm2d", "LocalResponseNorm",
     "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Sigmoid", "Tanh", "Softmax",
     "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
