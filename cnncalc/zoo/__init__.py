@@ -1,0 +1,105 @@
+"""The model zoo: classic CNNs by name, built from cnncalc layers with torchvision's module names.
+
+``model("resnet18")`` builds the network; ``models()`` lists the names; ``describe(name)`` returns the
+registry entry (family, one-line description, default input shape, accepted options). Each family
+lives in its own module (``lenet``, ``alexnet``, ``vgg``, ...), imported only when one of its networks
+is built, so ``import cnncalc`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import NamedTuple
+
+from ..errors import ShapeError
+
+IMAGENET = (3, 224, 224)
+
+
+class Entry(NamedTuple):
+    """One registry entry: ``model(name)`` calls ``cnncalc.zoo.<family>.<builder>(**options)``."""
+
+    name: str
+    family: str
+    description: str
+    default_input: tuple
+    builder: str
+
+    @property
+    def options(self) -> dict:
+        """Accepted keyword options and their defaults, read from the builder's signature."""
+        import inspect
+
+        params = inspect.signature(self._function()).parameters.values()
+        return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+
+    def _function(self):
+        return getattr(importlib.import_module(f"{__name__}.{self.family}"), self.builder)
+
+
+def _entry(name, family, description, default_input=IMAGENET, builder=None):
+    return name, Entry(name, family, description, default_input, builder or name)
+
+
+def _vgg_entries():
+    for depth, config in ((11, "A"), (13, "B"), (16, "D"), (19, "E")):
+        yield _entry(f"vgg{depth}", "vgg", f"VGG-{depth} (configuration {config}, Simonyan & Zisserman 2014), torchvision layout")
+        yield _entry(f"vgg{depth}_bn", "vgg", f"VGG-{depth} with batch normalisation after every convolution, torchvision layout")
+
+
+_REGISTRY = dict(
+    [
+        _entry("lenet5", "lenet", "LeNet-5 (LeCun et al. 1998): C1-S2-C3-S4-C5-F6-output on 32x32 digits", (1, 32, 32)),
+        _entry("alexnet", "alexnet", "AlexNet as in the 2012 paper: 227x227 input, LRN, 96/256/384/384/256 filters", (3, 227, 227)),
+        _entry("alexnet_torchvision", "alexnet", "torchvision's AlexNet (64/192/384/256/256 filters, no LRN, adaptive 6x6 pool)"),
+        *_vgg_entries(),
+        _entry("googlenet", "googlenet", "GoogLeNet / Inception v1 (Szegedy et al. 2014), torchvision layout without auxiliary heads"),
+        _entry("resnet18", "resnet", "ResNet-18 (He et al. 2015): BasicBlocks [2, 2, 2, 2], torchvision layout"),
+        _entry("resnet34", "resnet", "ResNet-34: BasicBlocks [3, 4, 6, 3], torchvision layout"),
+        _entry("resnet50", "resnet", "ResNet-50: Bottlenecks [3, 4, 6, 3] (stride on the 3x3, v1.5), torchvision layout"),
+        _entry("resnet101", "resnet", "ResNet-101: Bottlenecks [3, 4, 23, 3], torchvision layout"),
+        _entry("resnet152", "resnet", "ResNet-152: Bottlenecks [3, 8, 36, 3], torchvision layout"),
+        _entry("densenet121", "densenet", "DenseNet-121 (Huang et al. 2016): growth 32, blocks (6, 12, 24, 16), torchvision layout"),
+        _entry("densenet169", "densenet", "DenseNet-169: growth 32, blocks (6, 12, 32, 32), torchvision layout"),
+        _entry("densenet201", "densenet", "DenseNet-201: growth 32, blocks (6, 12, 48, 32), torchvision layout"),
+        _entry("mobilenet_v2", "mobilenet", "MobileNetV2 (Sandler et al. 2018): inverted residuals, ReLU6, torchvision layout"),
+        _entry("squeezenet1_0", "squeezenet", "SqueezeNet 1.0 (Iandola et al. 2016): Fire modules, torchvision layout"),
+        _entry("squeezenet1_1", "squeezenet", "SqueezeNet 1.1: 3x3 stem, earlier pooling, 2.4x fewer MACs, torchvision layout"),
+        _entry("cifar_net", "tutorials", "the PyTorch CIFAR-10 tutorial's Net: two 5x5 convs, FC 400-120-84-10", (3, 32, 32)),
+        _entry("simple_cnn", "tutorials", "one 3x3 conv (16 filters), 2x2 max pool, FC 4096-128-10 on CIFAR-sized input", (3, 32, 32)),
+        _entry("mnist_cnn", "tutorials", "the Keras MNIST convnet: conv 32, pool, conv 64, pool, dense 64, dense 10", (1, 28, 28)),
+    ]
+)
+
+
+def models() -> list:
+    """The zoo's network names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def describe(name: str) -> Entry:
+    """The registry entry of ``name`` (family, description, default_input, options)."""
+    entry = _REGISTRY.get(name) if isinstance(name, str) else None
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(models())}"
+        raise ShapeError(f"unknown model {name!r}: {hint}")
+    return entry
+
+
+def model(name: str, **options):
+    """Build the zoo network ``name``; ``options`` are the builder's keywords (num_classes, ...)."""
+    entry = describe(name)
+    accepted = entry.options
+    for option in options:
+        if option not in accepted:
+            listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
+            raise ShapeError(f"{name}: unknown option {option!r}; accepted options: {listed}")
+    network = entry._function()(**options)
+    object.__setattr__(network, "zoo_name", name)
+    return network
+
+
+__all__ = ["Entry", "describe", "model", "models"]
