@@ -29,12 +29,15 @@ from .layers import (
     MaxPool2d,
     ReLU,
     ReLU6,
+    Reshape,
+    SamePad2d,
     Sigmoid,
     SiLU,
     Softmax,
     Tanh,
     ZeroPad2d,
 )
+from .zoo import model, models
 
 __version__ = "0.1.0"
 
@@ -43,5 +46,5 @@ __all__ = [
     "parse_shape", "symbol", "Sequential", "Residual", "Concat", "Layer", "Conv2d", "ConnectionTableConv2d", "ConvTranspose2d",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "BatchNorm2d", "LocalResponseNorm",
     "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Sigmoid", "Tanh", "Softmax",
-    "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
+    "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d", "Reshape", "SamePad2d", "model", "models",
 ]

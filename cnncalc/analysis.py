@@ -308,7 +308,7 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
                 dropped = layer.dropped(shape)
                 if dropped[0] or dropped[1]:
                     notes.append(_truncation_note(row_name, layer, shape, dropped))
-            rf = layer.rf(rf)
+            rf = layer.rf_at(rf, shape)
             shared = id(layer) in seen
             seen.add(id(layer))
             if batch != 1:
