@@ -124,6 +124,15 @@ def ceil_div(a, b):
     return symbolic_ceil_div(a, b)
 
 
+def settle(x):
+    """An int as it is; a symbolic size in closed form, one floor or ceiling (``symbolic.simplify_dim``)."""
+    if type(x) is int:
+        return x
+    from .symbolic import simplify_dim
+
+    return simplify_dim(x)
+
+
 def divide(a, b):
     """a / b exactly: an int when it divides, a Fraction otherwise, a sympy expression for symbols."""
     if type(a) is int and type(b) is int:

@@ -7,7 +7,7 @@ expression. Nothing here raises: the layers decide what is legal (see ``layers.p
 
 from __future__ import annotations
 
-from .dims import ceil_div, divide, floor_div
+from .dims import ceil_div, divide, floor_div, generic_min, settle
 
 
 def effective_kernel(k, d=1):
@@ -17,7 +17,7 @@ def effective_kernel(k, d=1):
 
 def conv_out(n, k, s=1, p=0, d=1):
     """n_out = floor((n + 2p - d*(k - 1) - 1) / s) + 1 (PyTorch Conv2d, per axis)."""
-    return floor_div(n + 2 * p - d * (k - 1) - 1, s) + 1
+    return settle(floor_div(n + 2 * p - d * (k - 1) - 1, s) + 1)
 
 
 def pool_out(n, k, s, p=0, d=1, ceil_mode=False):
@@ -31,9 +31,9 @@ def pool_out(n, k, s, p=0, d=1, ceil_mode=False):
     out = ceil_div(n + 2 * p - d * (k - 1) - 1, s) + 1
     if type(out) is int:
         return out - 1 if (out - 1) * s >= n + p else out
-    import sympy
-
-    return sympy.Piecewise((out - 1, (out - 1) * s >= n + p), (out, True))
+    # The same count without a case split (exact because pooling requires p < k_eff): window starts
+    # i*s with i*s <= n + 2p - k_eff + s - 1 (ceil) and i*s <= n + p - 1 (start inside input or left pad).
+    return settle(floor_div(n - 1 + generic_min((2 * p - effective_kernel(k, d) + s, p)), s) + 1)
 
 
 def conv_transpose_out(n, k, s=1, p=0, op=0, d=1):

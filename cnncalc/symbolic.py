@@ -1,0 +1,178 @@
+"""Closed forms for symbolic sizes: one floor or ceiling per dimension instead of a tower of them.
+
+Every symbol is a positive integer, so these identities are exact (``a``, ``c`` integers, ``b``, ``d``
+positive integers, ``N`` any integer-valued expression):
+
+- floor((floor(N/b) + c)/d) = floor((N + c*b)/(b*d)), and the same with ceiling outside and inside;
+- ceil(N/b) = floor((N + b - 1)/b), which turns a mixed tower into one of a single kind;
+- floor((g*N + a)/(g*d)) = floor((N + floor(a/g))/d) for a positive integer g (common factors cancel);
+- floor((N + a)/b) = ceil((N + a - b + 1)/b), used to show the shorter of the two.
+
+The engine calls ``floor_div``/``ceil_div`` here only for symbolic values (see ``dims.py``), so
+concrete analysis never imports sympy.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from math import gcd
+
+import sympy
+from sympy import Add, Integer, ceiling, floor
+
+_ROUNDING = (floor, ceiling)
+
+
+def _is_int(expr) -> bool:
+    return expr.is_integer is True
+
+
+def _is_pos_int(expr) -> bool:
+    return expr.is_integer is True and expr.is_positive is True
+
+
+def _quotient(arg):
+    """(numerator, denominator) of a rounding function's argument, both integer-valued, or None."""
+    num, den = sympy.fraction(sympy.together(arg))
+    if den.is_negative:
+        num, den = -num, -den
+    if _is_pos_int(den) and _is_int(num):
+        return sympy.expand(num, deep=False), den
+    return None
+
+
+def _fold(kind, num, den):
+    """Fold the one rounding term of ``num`` (coefficient 1) into the outer rounding of num/den."""
+    terms = Add.make_args(num)
+    inner = [t for t in terms if isinstance(t, _ROUNDING)]
+    if len(inner) != 1:
+        return None
+    rest = num - inner[0]
+    if not _is_int(rest):
+        return None
+    parts = _quotient(inner[0].args[0])
+    if parts is None:
+        return None
+    n1, d1 = parts
+    if type(inner[0]) is not kind:  # ceil(x/b) = floor((x + b - 1)/b), floor(x/b) = ceil((x - b + 1)/b)
+        n1 = n1 + (d1 - 1 if kind is floor else 1 - d1)
+    return sympy.expand(n1 + rest * d1, deep=False), d1 * den
+
+
+def _cancel_common(num, den):
+    """floor((g*N + a)/(g*d)) = floor((N + floor(a/g))/d): cancel the integer factor all terms share."""
+    if not den.is_Integer:
+        return num, den
+    const, body = num.as_coeff_Add()
+    if not const.is_Integer:
+        return num, den
+    g = int(den)
+    for term in Add.make_args(body):
+        coeff = term.as_coeff_Mul()[0]
+        if not coeff.is_Integer:
+            return num, den
+        g = gcd(g, int(coeff))
+        if g == 1:
+            return num, den
+    if g <= 1:
+        return num, den
+    return sympy.expand(body / g) + int(const) // g, den / g
+
+
+def _present(num, den):
+    """floor(num/den) as the shortest of its equal forms: floor((L + a)/b), floor((L + r)/b) + q, ceil(...) + q."""
+    num, den = _cancel_common(num, den)
+    if den == 1:
+        return num
+    if not den.is_Integer:  # pull out the terms that are whole multiples of the denominator
+        whole = [t for t in Add.make_args(num) if _is_int(t / den)]
+        return floor((num - Add(*whole)) / den) + sympy.expand(Add(*whole) / den)
+    b = int(den)
+    const, body = num.as_coeff_Add()
+    a = int(const)
+    up = a - b + 1  # floor((L + a)/b) = ceil((L + a - b + 1)/b)
+    candidates = (
+        floor(num / b),
+        floor((body + a % b) / b) + a // b,
+        ceiling((body + up) / b),
+        ceiling((body + up % b) / b) + up // b,
+    )
+    return min(candidates, key=lambda e: len(str(e)))
+
+
+def rounded(kind, num, den, rest=0):
+    """floor(num/den) + rest (kind=floor) or ceil(num/den) + rest (kind=ceiling) in closed form."""
+    num, den = sympy.sympify(num), sympy.sympify(den)
+    if den.is_negative:
+        num, den = -num, -den
+    if not (_is_pos_int(den) and _is_int(num)):
+        return kind(num / den) + rest
+    num = sympy.expand(num + rest * den, deep=False)
+    while True:
+        folded = _fold(kind, num, den)
+        if folded is None:
+            break
+        num, den = folded
+    if kind is ceiling:  # present everything through floor: ceil(N/b) = floor((N + b - 1)/b)
+        num = num + den - 1
+    return _present(num, den)
+
+
+def floor_div(a, b):
+    """floor(a / b) for symbolic values, simplified."""
+    return _to_int(rounded(floor, a, b))
+
+
+def ceil_div(a, b):
+    """ceil(a / b) for symbolic values, simplified."""
+    return _to_int(rounded(ceiling, a, b))
+
+
+def _to_int(expr):
+    return int(expr) if expr.is_Integer else expr
+
+
+def _rewrite(expr):
+    """One rounding node rebuilt through ``rounded`` (used bottom-up by ``simplify_dim``)."""
+    parts = sympy.fraction(sympy.together(expr.args[0]))
+    return rounded(type(expr), *parts)
+
+
+def simplify_dim(expr):
+    """An equal expression with nested floors/ceilings folded into one each (ints pass through).
+
+    A sum ``floor(N/b) + c`` (c integer-valued) is itself folded into ``floor((N + c*b)/b)`` and shown
+    in its shortest form, so ``floor((H - 1)/2) + 1`` reads ``ceiling(H/2)``.
+    """
+    if not isinstance(expr, sympy.Basic):
+        return expr
+    if isinstance(expr, sympy.Piecewise):
+        return sympy.Piecewise(*[(simplify_dim(e), c) for e, c in expr.args])
+    expr = expr.replace(lambda e: isinstance(e, _ROUNDING), _rewrite)
+    if isinstance(expr, Add):
+        inner = [t for t in expr.args if isinstance(t, _ROUNDING)]
+        if len(inner) == 1:
+            rest = expr - inner[0]
+            parts = _quotient(inner[0].args[0])
+            if parts is not None and _is_int(rest):
+                expr = rounded(type(inner[0]), *parts, rest=rest)
+    return _to_int(expr)
+
+
+@lru_cache(maxsize=1024)
+def _factor(expr):
+    factored = sympy.factor(expr)
+    return factored if sympy.count_ops(factored) <= sympy.count_ops(expr) else sympy.factor_terms(expr)
+
+
+def pretty(expr) -> str:
+    """A closed form for reading: factored (``C_out*(C_in*k^2 + 1)``), ``ceil`` for ceiling, ``^`` for powers."""
+    if not isinstance(expr, sympy.Basic):
+        return str(expr)
+    expr = simplify_dim(expr)
+    if isinstance(expr, sympy.Basic) and not expr.is_number and not expr.has(sympy.Piecewise):
+        expr = _factor(expr)
+    return str(expr).replace("ceiling(", "ceil(").replace("**", "^")
+
+
+__all__ = ["simplify_dim", "pretty", "floor_div", "ceil_div", "rounded"]
