@@ -306,49 +306,6 @@ class ConnectionTableConv2d(Conv2d):
 
 
 @dataclass(frozen=True)
-class ConnectionTableConv2d(Conv2d):
-    """Convolution where output map j sees only the input maps ``table[j]`` (LeNet-5's C3, Torch7's
-    SpatialConvolutionMap).
-
-    params = kh*kw*sum_j len(table[j]) + C_out (bias); MACs = H_out*W_out*kh*kw*sum_j len(table[j]).
-    A table listing every input for every output is Conv2d; the shape rule is Conv2d's.
-    """
-
-    table: tuple = field(default=(), kw_only=True)
-
-    def __post_init__(self):
-        super().__post_init__()
-        name = self.type
-        table = tuple(tuple(int(i) for i in inputs) for inputs in self.table)
-        object.__setattr__(self, "table", table)
-        if self.groups != 1:
-            raise ShapeError(f"{name}: the table replaces groups, which must be 1 (got {self.groups})")
-        if known(self.out_channels) and len(table) != self.out_channels:
-            raise ShapeError(f"{name}: table has {len(table)} entries, one per output channel ({self.out_channels}) expected")
-        for j, inputs in enumerate(table):
-            if not inputs or len(set(inputs)) != len(inputs):
-                raise ShapeError(f"{name}: table entry {j} {inputs} must list distinct input channels")
-            if any(i < 0 or (known(self.in_channels) and i >= self.in_channels) for i in inputs):
-                raise ShapeError(f"{name}: table entry {j} {inputs} names a channel outside 0..{self.in_channels - 1}")
-
-    @property
-    def connections(self):
-        """Number of (input map, output map) pairs joined by a kernel."""
-        return sum(len(inputs) for inputs in self.table)
-
-    def parameter_shapes(self):
-        kh, kw = self.kernel_size
-        shapes = {"weight": (self.connections, kh, kw)}
-        if self.bias:
-            shapes["bias"] = (self.out_channels,)
-        return shapes
-
-    def macs(self, in_shape, out_shape):
-        kh, kw = self.kernel_size
-        return out_shape[1] * out_shape[2] * kh * kw * self.connections
-
-
-@dataclass(frozen=True)
 class ConvTranspose2d(Layer):
     """Transposed convolution: H_out = (H - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
 
@@ -541,7 +498,8 @@ class _AdaptivePool2d(Layer):
         else:
             norm = (as_dim(size, "output_size"),) * 2
         for v in norm:
-            _require(v is None or is_nonnegative(v), f"{self.type}: output_size must be non-negative, got {size!r}")
+            # PyTorch returns an empty tensor for 0; CONTRACT.md counts a non-positive output size as impossible
+            _require(v is None or is_positive(v), f"{self.type}: output_size must be positive, got {size!r}")
         object.__setattr__(self, "output_size", norm)
 
     def infer(self, shape):
