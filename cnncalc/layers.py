@@ -568,7 +568,8 @@ class BatchNorm2d(Layer):
     def infer(self, shape):
         if len(shape) != 3:
             raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
-        _expect_channels(shape[0], self.num_features, "channels (num_features)")
+        if self.affine or self.track_running_stats:  # else no tensor of size num_features exists: PyTorch accepts any C
+            _expect_channels(shape[0], self.num_features, "channels (num_features)")
         return shape
 
     def extra_ops(self, in_shape, out_shape):
