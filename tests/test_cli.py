@@ -1,0 +1,170 @@
+"""The command line, through click's CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import cnncalc
+from cnncalc.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), prog_name="cnncalc")
+
+
+def test_alexnet_table_totals():
+    result = run("alexnet", "--input", "3x227x227")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Total params: 62,378,344" in out
+    assert "Trainable params: 62,378,344" in out
+    assert "Total MACs: 1.14 G (1,135,256,096)" in out
+    assert "Total FLOPs: 2.27 G" in out
+    assert "Receptive field: 195, stride 32, start -64" in out
+    assert "96x55x55" in out and "34,944" in out
+    assert "Params size (MB): 249.51" in out  # 62,378,344 * 4 bytes
+    assert all(len(line) <= 100 for line in out.splitlines())
+
+
+def test_json_is_the_report_dict_and_contract_shape():
+    result = run("alexnet", "--input", "3x227x227", "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    expected = cnncalc.analyze(cnncalc.model("alexnet"), (3, 227, 227), warn=False).to_dict()
+    assert data == expected
+    assert set(data) == {"model", "input_shape", "layers", "totals", "receptive_field"}
+    assert data["model"] == "alexnet" and data["input_shape"] == [3, 227, 227]
+    first = data["layers"][0]
+    assert first == {
+        "name": "features.0", "type": "Conv2d", "input_shape": [3, 227, 227], "output_shape": [96, 55, 55],
+        "params": 34944, "macs": 105415200,
+        "receptive_field": {"size": [11, 11], "stride": [4, 4], "start": [0, 0]},
+    }
+    totals = data["totals"]
+    assert totals["params"] == totals["trainable_params"] == 62378344
+    assert totals["buffers"] == 0 and totals["flops"] == 2 * totals["macs"] and totals["output_shape"] == [1000]
+    assert data["receptive_field"]["stride"] == [32, 32]
+
+
+def test_symbolic_json_values_are_strings():
+    data = json.loads(run("vgg16", "--input", "3xHxW", "--format", "json").stdout)
+    assert data["input_shape"] == [3, "H", "W"]
+    assert data["layers"][0]["output_shape"] == [64, "H", "W"]
+    assert isinstance(data["totals"]["macs"], str) and "H" in data["totals"]["macs"]
+    assert data["totals"]["params"] == 138357544
+
+
+def test_csv_and_markdown_have_one_row_per_layer():
+    report = cnncalc.analyze(cnncalc.model("resnet18"), (3, 224, 224), warn=False)
+    rows = list(csv.DictReader(io.StringIO(run("resnet18", "--format", "csv").stdout)))
+    assert len(rows) == len(report.layers)
+    assert rows[0]["name"] == "conv1" and rows[0]["output_shape"] == "64x112x112" and rows[0]["params"] == "9408"
+    assert sum(int(r["params"]) for r in rows) == 11689512
+    md = run("resnet18", "--format", "markdown").stdout.splitlines()
+    assert len(md) == len(report.layers) + 3
+    assert md[-1].startswith("| **Total** |") and "**11,689,512**" in md[-1]
+
+
+def test_depth_collapses_blocks_and_keeps_totals():
+    full = run("resnet18").output
+    folded = run("resnet18", "--depth", "1").output
+    assert "layer1 (Sequential)" in folded and "conv1 (Conv2d)" in folded
+    assert "0 (Conv2d)" not in folded and "downsample (Sequential)" in full
+    assert "147,968" in folded  # layer1's two BasicBlocks: 2 * 73,984 params
+    for text in (full, folded):
+        assert "Total params: 11,689,512" in text
+
+
+def test_batch_dtype_and_columns():
+    out = run("alexnet", "--batch", "2", "--dtype", "int8", "--columns", "input_shape,params").output
+    assert "Total MACs (batch 2): 2.27 G (2,270,512,192)" in out
+    assert "Params size (MB): 62.38" in out  # one byte per parameter: a quarter of float32's 249.51
+    assert "Input Shape" in out and "MACs " not in out.split("\n")[1]
+
+
+def test_default_input_is_the_model_native_size():
+    assert "Output shape: 10" in run("lenet5").output
+    assert "Input size (MB): 0.62" in run("alexnet").output  # 3x227x227 float32
+
+
+def test_models_lists_the_zoo():
+    result = run("models")
+    assert result.exit_code == 0
+    for name in cnncalc.models():
+        assert name in result.output
+    entries = json.loads(run("models", "--format", "json").output)
+    by_name = {e["name"]: e for e in entries}
+    assert by_name["resnet50"]["params"] == 25557032 and by_name["resnet50"]["input_shape"] == [3, 224, 224]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["conv", "--input", "3x227x227", "--out-channels", "96", "-k", "11", "-s", "4"],
+         ["Output shape:  96x55x55", "Params:        34,944", "= floor((227 - 1*(11 - 1) + 2*0 - 1)/4) + 1 = 55"]),
+        (["conv", "-i", "3x32x32", "-o", "64", "-k", "3", "-s", "2"], ["Output shape:  64x15x15", "Params:        1,792"]),
+        (["conv", "-i", "256x14x14", "-o", "64", "-k", "1", "--no-bias"], ["Params:        16,384"]),
+        (["conv", "-i", "Cx32x32", "-o", "64", "-k", "k", "-p", "p"], ["Params:        64*C*k**2 + 64"]),
+        (["pool", "-i", "64x16x16", "-k", "2"], ["Output shape:  64x8x8", "Receptive field: size 2x2, stride 2x2"]),
+        (["pool", "-i", "1x7x7", "-k", "3", "-s", "2", "--ceil-mode"], ["Output shape:  1x3x3", "ceil_mode=True"]),
+        (["pool", "-i", "1x7x7", "-k", "3", "-s", "3"], ["Warning: MaxPool2d: floor truncation drops the last 1 row"]),
+        (["convtranspose", "-i", "16x8x8", "-o", "8", "-k", "4", "-s", "2", "-p", "1"],
+         ["Output shape:  8x16x16", "Params:        2,056"]),
+        (["linear", "-i", "16x5x5", "-o", "120"], ["Output shape:  120", "Params:        48,120", "= 400*120 + 120"]),
+    ],
+    ids=["alexnet-conv1", "stride2", "1x1-no-bias", "symbolic", "pool", "ceil-mode", "truncation", "transpose", "linear"],
+)
+def test_single_layer_calculators(args, expected):
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    for text in expected:
+        assert text in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nosuchnet"], "Error: unknown model 'nosuchnet'"),
+        (["resnet5"], "resnet50"),
+        (["alexnet", "--input", "3x227"], "Error: "),
+        (["alexnet", "--input", "3x-2x2"], "Error: --input: invalid shape"),
+        (["alexnet", "--input", "3x32x32"], "(MaxPool2d): output height would be 0"),
+        (["alexnet", "--columns", "params,bogus"], "Error: --columns: unknown column bogus"),
+        (["conv", "-i", "3x8x8", "-o", "4", "-k", "3", "-g", "2"], "divisible by groups"),
+        (["conv", "-i", "3x8x8", "-o", "4", "-k", "__import__('os')"], "Error: --kernel-size: invalid shape"),
+    ],
+    ids=["unknown", "suggest", "rank", "negative", "too-small", "columns", "groups", "no-eval"],
+)
+def test_bad_input_is_one_error_line_and_exit_2(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def _process(*args):
+    return subprocess.run([sys.executable, "-m", "cnncalc.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_real_process_success_and_error():
+    ok = _process("alexnet", "--input", "3x227x227", "--format", "json")
+    assert ok.returncode == 0 and ok.stderr == ""
+    assert json.loads(ok.stdout)["totals"]["params"] == 62378344
+    bad = _process("alexnet", "--input", "3x32x32")
+    assert bad.returncode == 2 and bad.stdout == ""
+    lines = bad.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: features.") and "(MaxPool2d)" in lines[0]
+    usage = _process("alexnet", "--bogus")
+    assert usage.returncode == 2 and usage.stderr.splitlines() == ["Error: No such option '--bogus'. Did you mean '--columns'?"]
+
+
+def test_plain_when_piped():
+    out = _process("resnet18").stdout
+    assert "\x1b[" not in out
