@@ -764,6 +764,11 @@ class ZeroPad2d(Layer):
             raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
         left, right, top, bottom = self.padding
         c, h, w = shape
+        for axis, n, pads in zip(AXES, (h, w), ((top, bottom), (left, right))):
+            # PyTorch crops (negative pads) before it pads, so the crops alone must fit in the input
+            crop = sum(-p for p in pads if known(p) and p < 0)
+            if known(n) and crop > n:
+                raise ShapeError(f"negative padding {pads} crops {crop} pixels from {axis} {n}")
         out = (c, h + top + bottom, w + left + right)
         for axis, n in zip(AXES, out[1:]):
             if known(n) and n <= 0:
