@@ -1,0 +1,9 @@
+"""Pure-NumPy reference forward and backward: ``torch.nn.functional`` look-alikes and a whole-network runner.
+
+Importing this package imports numpy; ``import cnncalc`` alone never does.
+"""
+
+from .functional import *  # noqa: F401,F403
+from .functional import __all__ as _functional_all
+
+__all__ = list(_functional_all)

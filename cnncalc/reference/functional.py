@@ -1,0 +1,748 @@
+"""NumPy reference of ``torch.nn.functional``: each forward next to its backward.
+
+Arrays are NCHW, float32 or float64. Functions take torch's argument names, order and defaults; each
+``*_backward`` takes the forward's inputs plus ``grad_out`` and returns the gradients of the forward's
+differentiable array inputs in order (one array when there is one, else a tuple; ``None`` for an
+absent optional input). Every output size comes from ``cnncalc.formulas``.
+
+Convolutions lower to one GEMM per call (groups batched by ``np.matmul``) over an im2col matrix built
+from a strided view of the padded input; the adjoint, col2im, adds the columns back. The loops that
+remain run over kernel taps (at most kh*kw numpy calls), never over pixels or channels. Every GEMM
+goes through ``_gemm``, which adds rows*cols*inner to the active ``count_macs()`` counters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import formulas as F
+
+# --- helpers ------------------------------------------------------------------------------------
+
+_COUNTERS = []
+
+
+class count_macs:
+    """Context manager counting the MACs (rows*cols*inner) of every GEMM the reference runs inside it."""
+
+    def __init__(self):
+        self.macs = 0
+
+    def __enter__(self):
+        _COUNTERS.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _COUNTERS.remove(self)
+
+
+def _gemm(a, b):
+    """np.matmul(a, b), counted: each of the batch's matrices costs rows*cols*inner MACs."""
+    out = np.matmul(a, b)
+    if _COUNTERS:
+        macs = out.size * a.shape[-1]
+        for counter in _COUNTERS:
+            counter.macs += macs
+    return out
+
+
+def _pair(value):
+    if isinstance(value, (tuple, list)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def _pad(x, top, bottom, left, right, value=0.0):
+    """Pad the last two axes by the given amounts (negative amounts crop), filled with ``value``."""
+    h, w = x.shape[-2:]
+    x = x[..., max(-top, 0) : h - max(-bottom, 0), max(-left, 0) : w - max(-right, 0)]
+    top, bottom, left, right = (max(v, 0) for v in (top, bottom, left, right))
+    if not (top or bottom or left or right):
+        return x
+    h, w = x.shape[-2:]
+    out = np.full(x.shape[:-2] + (top + h + bottom, left + w + right), value, dtype=x.dtype)
+    out[..., top : top + h, left : left + w] = x
+    return out
+
+
+def _unpad(xp, top, left, h, w):
+    """The (h, w) window of a padded map that holds the original pixels: the adjoint of ``_pad``."""
+    return xp[..., top : top + h, left : left + w]
+
+
+def _windows(xp, kernel, stride, dilation, out_hw):
+    """Sliding windows of a padded NCHW map as a read-only strided view (N, C, kh, kw, H_out, W_out)."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    s_n, s_c, s_h, s_w = xp.strides
+    shape = xp.shape[:2] + (kh, kw, ho, wo)
+    return as_strided(xp, shape, (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w), writeable=False)
+
+
+def _im2col(xp, kernel, stride, dilation, out_hw):
+    """The windows copied into a contiguous (N, C, kh, kw, H_out, W_out) array (reshape gives the GEMM operand).
+
+    Copied one kernel row at a time: each copy moves whole contiguous rows, several times faster than
+    one copy of the 6-D view.
+    """
+    view = _windows(xp, kernel, stride, dilation, out_hw)
+    cols = np.empty(view.shape, xp.dtype)
+    for i in range(kernel[0]):
+        cols[:, :, i] = view[:, :, i]
+    return cols
+
+
+def _col2im(cols, padded_hw, stride, dilation):
+    """Adjoint of ``_im2col``: add every window entry back onto the padded pixel it was read from."""
+    n, c, kh, kw, ho, wo = cols.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    out = np.zeros((n, c) + tuple(padded_hw), cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw] += cols[:, :, i, j]
+    return out
+
+
+def _weight_grad(a, b):
+    """sum over batch and positions of a @ b^T: (N, G, P, L), (N, G, Q, L) -> (G, P, Q), one GEMM per group."""
+    n, g, p, length = a.shape
+    q = b.shape[2]
+    a2 = a.transpose(1, 2, 0, 3).reshape(g, p, n * length)
+    b2 = b.transpose(1, 0, 3, 2).reshape(g, n * length, q)
+    return _gemm(a2, b2)
+
+
+# --- convolution --------------------------------------------------------------------------------
+
+
+def _conv_pads(padding, kernel, dilation):
+    """((top, bottom), (left, right)) for an int, a pair, 'valid' or 'same' (the extra pixel after, as torch)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding != "same":
+            raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    ph, pw = _pair(padding)
+    return (ph, ph), (pw, pw)
+
+
+def _conv_geometry(x, weight, stride, padding, dilation):
+    """Kernel, stride, dilation, pads and output size (H_out, W_out) from ``formulas.conv_out``."""
+    kernel = weight.shape[2:]
+    stride, dilation = _pair(stride), _pair(dilation)
+    pads = _conv_pads(padding, kernel, dilation)
+    out_hw = tuple(
+        F.conv_out(n + p1 - p0, k, s, p0, d)
+        for n, k, s, (p0, p1), d in zip(x.shape[2:], kernel, stride, pads, dilation)
+    )
+    if min(out_hw) <= 0:
+        raise ValueError(f"conv2d: output size {out_hw} is not positive for input {x.shape} and kernel {kernel}")
+    return kernel, stride, dilation, pads, out_hw
+
+
+def _pointwise(kernel, stride, pads):
+    """True for an unpadded 1x1 stride-1 convolution: its im2col matrix is the input itself."""
+    return kernel == (1, 1) and stride == (1, 1) and pads == ((0, 0), (0, 0))
+
+
+def _conv_cols(x, kernel, stride, dilation, pads, out_hw, groups):
+    """The im2col matrix of a conv2d input, (N, groups, C/groups*kh*kw, H_out*W_out)."""
+    n, c = x.shape[:2]
+    if _pointwise(kernel, stride, pads):
+        return x.reshape(n, groups, c // groups, -1)
+    (pt, pb), (pl, pr) = pads
+    xp = _pad(x, pt, pb, pl, pr)
+    cols = _im2col(xp, kernel, stride, dilation, out_hw)
+    return cols.reshape(n, groups, -1, out_hw[0] * out_hw[1])
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """y[n, o] = sum over c in o's group, i, j of w[o, c, i, j] * x_pad[n, c, s*h + d*i, s*w + d*j] + b[o]."""
+    kernel, stride, dilation, pads, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+    n, c_out = x.shape[0], weight.shape[0]
+    cols = _conv_cols(x, kernel, stride, dilation, pads, out_hw, groups)
+    y = _gemm(weight.reshape(groups, c_out // groups, -1), cols).reshape(n, c_out, *out_hw)
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y
+
+
+def conv2d_backward(x, weight, grad_out, stride=1, padding=0, dilation=1, groups=1):
+    """(grad_x, grad_weight, grad_bias) of ``conv2d``: grad_x by col2im of W^T @ grad_out, grad_w = grad_out @ cols^T."""
+    kernel, stride, dilation, pads, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+    n, c, h, w = x.shape
+    c_out = weight.shape[0]
+    cols = _conv_cols(x, kernel, stride, dilation, pads, out_hw, groups)
+    gy = grad_out.reshape(n, groups, c_out // groups, -1)
+    w_t = weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
+    grad_weight = _weight_grad(gy, cols).reshape(weight.shape)
+    grad_cols = _gemm(w_t, gy)
+    if _pointwise(kernel, stride, pads):
+        grad_x = grad_cols.reshape(x.shape)
+    else:
+        (pt, pb), (pl, pr) = pads
+        grad_cols = grad_cols.reshape(n, c, kernel[0], kernel[1], *out_hw)
+        grad_xp = _col2im(grad_cols, (h + pt + pb, w + pl + pr), stride, dilation)
+        grad_x = _unpad(grad_xp, pt, pl, h, w)
+    return grad_x, grad_weight, grad_out.sum(axis=(0, 2, 3))
+
+
+def conv2d_loop(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """The definition of ``conv2d`` as plain loops over batch, output channel and output pixel (slow; a test oracle)."""
+    kernel, stride, dilation, pads, (ho, wo) = _conv_geometry(x, weight, stride, padding, dilation)
+    (pt, pb), (pl, pr) = pads
+    xp = _pad(x, pt, pb, pl, pr)
+    n = x.shape[0]
+    c_out, c_group, kh, kw = weight.shape
+    out_per_group = c_out // groups
+    y = np.zeros((n, c_out, ho, wo), dtype=x.dtype)
+    for b in range(n):
+        for o in range(c_out):
+            first = (o // out_per_group) * c_group
+            for oh in range(ho):
+                for ow in range(wo):
+                    total = 0.0
+                    for c in range(c_group):
+                        for i in range(kh):
+                            for j in range(kw):
+                                pixel = xp[b, first + c, stride[0] * oh + dilation[0] * i, stride[1] * ow + dilation[1] * j]
+                                total += weight[o, c, i, j] * pixel
+                    y[b, o, oh, ow] = total + (0.0 if bias is None else bias[o])
+    return y
+
+
+def _transpose_geometry(x, weight, stride, padding, output_padding, dilation):
+    kernel = weight.shape[2:]
+    stride, padding, output_padding, dilation = (_pair(v) for v in (stride, padding, output_padding, dilation))
+    out_hw = tuple(
+        F.conv_transpose_out(n, k, s, p, op, d)
+        for n, k, s, p, op, d in zip(x.shape[2:], kernel, stride, padding, output_padding, dilation)
+    )
+    if min(out_hw) <= 0:
+        raise ValueError(f"conv_transpose2d: output size {out_hw} is not positive for input {x.shape}")
+    return kernel, stride, padding, dilation, out_hw
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The adjoint of conv2d: each input pixel scatters w[c, o] * x[n, c, h, w] to y[n, o, s*h + d*i - p, s*w + d*j - p]."""
+    kernel, stride, padding, dilation, out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
+    n, c_in, h, w = x.shape
+    c_out = weight.shape[1] * groups
+    w_t = weight.reshape(groups, c_in // groups, -1).transpose(0, 2, 1)
+    cols = _gemm(w_t, x.reshape(n, groups, c_in // groups, h * w))
+    cols = cols.reshape(n, c_out, kernel[0], kernel[1], h, w)
+    (ph, pw), (ho, wo) = padding, out_hw
+    yp = _col2im(cols, (ho + 2 * ph, wo + 2 * pw), stride, dilation)
+    y = np.ascontiguousarray(_unpad(yp, ph, pw, ho, wo))
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y
+
+
+def conv_transpose2d_backward(x, weight, grad_out, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """(grad_x, grad_weight, grad_bias) of ``conv_transpose2d``: grad_x is conv2d(grad_out) with the same weight."""
+    kernel, stride, padding, dilation, out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
+    n, c_in, h, w = x.shape
+    (ph, pw) = padding
+    gyp = _pad(grad_out, ph, ph, pw, pw)
+    cols = _im2col(gyp, kernel, stride, dilation, (h, w)).reshape(n, groups, -1, h * w)
+    grad_x = _gemm(weight.reshape(groups, c_in // groups, -1), cols).reshape(x.shape)
+    grad_weight = _weight_grad(x.reshape(n, groups, c_in // groups, h * w), cols).reshape(weight.shape)
+    return grad_x, grad_weight, grad_out.sum(axis=(0, 2, 3))
+
+
+# --- pooling ------------------------------------------------------------------------------------
+
+
+def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Kernel, stride, padding, dilation, output size (``formulas.pool_out``) and the padded extent the windows read."""
+    kernel = _pair(kernel_size)
+    stride = kernel if stride is None or stride == () else _pair(stride)
+    padding, dilation = _pair(padding), _pair(dilation)
+    out_hw = tuple(
+        F.pool_out(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)
+    )
+    if min(out_hw) <= 0:
+        raise ValueError(f"pooling: output size {out_hw} is not positive for input {x.shape} and kernel {kernel}")
+    # ceil_mode's last window may run past the right padding: extend the padded map to cover it
+    padded = tuple(
+        max(n + 2 * p, (o - 1) * s + F.effective_kernel(k, d))
+        for n, k, s, p, d, o in zip(x.shape[2:], kernel, stride, padding, dilation, out_hw)
+    )
+    return kernel, stride, padding, dilation, out_hw, padded
+
+
+def _pool_pad(x, padding, padded, value):
+    (ph, pw), (hp, wp) = padding, padded
+    h, w = x.shape[2:]
+    return _pad(x, ph, hp - h - ph, pw, wp - w - pw, value)
+
+
+def _max_taps(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Per output pixel, the index of the largest window entry (first one on ties, NaN wins, as torch)."""
+    kernel, stride, padding, dilation, out_hw, padded = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    xp = _pool_pad(x, padding, padded, -np.inf)
+    cols = _im2col(xp, kernel, stride, dilation, out_hw)
+    n, c = x.shape[:2]
+    cols = cols.reshape(n, c, kernel[0] * kernel[1], *out_hw)
+    idx = np.argmax(cols, axis=2)
+    return cols, idx, (kernel, stride, padding, dilation, out_hw, padded)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """y = max over the window of x padded with -inf."""
+    cols, idx, _ = _max_taps(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return np.take_along_axis(cols, idx[:, :, None], axis=2)[:, :, 0]
+
+
+def max_pool2d_backward(x, grad_out, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """grad_x: each output's gradient goes to the window entry that was the maximum."""
+    cols, idx, (kernel, stride, padding, dilation, out_hw, padded) = _max_taps(
+        x, kernel_size, stride, padding, dilation, ceil_mode
+    )
+    taps = np.arange(kernel[0] * kernel[1]).reshape(1, 1, -1, 1, 1)
+    grad_cols = np.where(taps == idx[:, :, None], grad_out[:, :, None], 0).astype(x.dtype)
+    grad_cols = grad_cols.reshape(x.shape[:2] + kernel + out_hw)
+    return _unpad(_col2im(grad_cols, padded, stride, dilation), padding[0], padding[1], *x.shape[2:])
+
+
+def _avg_divisors(n, k, s, p, out, count_include_pad):
+    """Per output index along one axis, torch's divisor: window length clipped to the padded (or the real) input."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, n + p)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, n) - np.maximum(start, 0)
+
+
+def _avg_setup(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    kernel, stride, padding, dilation, out_hw, padded = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override:
+        divisor = np.full(out_hw, divisor_override)
+    else:
+        dh, dw = (
+            _avg_divisors(n, k, s, p, o, count_include_pad)
+            for n, k, s, p, o in zip(x.shape[2:], kernel, stride, padding, out_hw)
+        )
+        divisor = np.outer(dh, dw)
+    return kernel, stride, padding, dilation, out_hw, padded, divisor.astype(x.dtype)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """y = sum over the zero-padded window / divisor (window size with or without padding, or the override)."""
+    kernel, stride, padding, dilation, out_hw, padded, divisor = _avg_setup(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+    xp = _pool_pad(x, padding, padded, 0.0)
+    return _windows(xp, kernel, stride, dilation, out_hw).sum(axis=(2, 3)) / divisor
+
+
+def avg_pool2d_backward(
+    x, grad_out, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+):
+    """grad_x: each output's gradient / divisor, added to every pixel of its window."""
+    kernel, stride, padding, dilation, out_hw, padded, divisor = _avg_setup(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+    share = (grad_out / divisor)[:, :, None, None]
+    grad_cols = np.broadcast_to(share, x.shape[:2] + kernel + out_hw)
+    return _unpad(_col2im(grad_cols, padded, stride, dilation), padding[0], padding[1], *x.shape[2:])
+
+
+def _adaptive_bounds(n, out):
+    """Start and end (exclusive) of every adaptive window along one axis, from ``formulas.adaptive_window``."""
+    bounds = np.array([F.adaptive_window(i, n, out) for i in range(out)], dtype=np.int64).reshape(out, 2)
+    return bounds[:, 0], bounds[:, 1]
+
+
+def _adaptive_sizes(x, output_size):
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    return tuple(n if o is None else int(o) for n, o in zip(x.shape[2:], sizes))
+
+
+def _adaptive_matrices(x, output_size):
+    """Per axis an (out, n) averaging matrix: row i holds 1/len over window i."""
+    mats = []
+    for n, out in zip(x.shape[2:], _adaptive_sizes(x, output_size)):
+        start, end = _adaptive_bounds(n, out)
+        pos = np.arange(n)
+        inside = (pos >= start[:, None]) & (pos < end[:, None])
+        mats.append((inside / (end - start)[:, None]).astype(x.dtype))
+    return mats
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """y[i, j] = mean of x over rows [floor(i*H/out), ceil((i+1)*H/out)) and the same columns."""
+    a_h, a_w = _adaptive_matrices(x, output_size)
+    return np.einsum("nchw,ih,jw->ncij", x, a_h, a_w, optimize=True)
+
+
+def adaptive_avg_pool2d_backward(x, grad_out, output_size):
+    """grad_x = A_h^T grad_out A_w: each window spreads its gradient evenly over its pixels."""
+    a_h, a_w = _adaptive_matrices(x, output_size)
+    return np.einsum("ncij,ih,jw->nchw", grad_out, a_h, a_w, optimize=True)
+
+
+def _adaptive_max_taps(x, output_size):
+    """Flat input index (h*W + w) of every adaptive window's maximum, and the maxima."""
+    index, valid = [], []
+    for n, out in zip(x.shape[2:], _adaptive_sizes(x, output_size)):
+        start, end = _adaptive_bounds(n, out)
+        pos = start[:, None] + np.arange(int((end - start).max()))
+        valid.append(pos < end[:, None])
+        index.append(np.minimum(pos, n - 1))
+    (ih, iw), (vh, vw) = index, valid
+    vals = x[:, :, ih[:, :, None, None], iw[None, None, :, :]]  # (N, C, Ho, Lh, Wo, Lw)
+    vals = np.where(vh[:, :, None, None] & vw[None, None], vals, -np.inf)
+    n, c, ho, lh, wo, lw = vals.shape
+    vals = vals.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, lh * lw)
+    best = np.argmax(vals, axis=-1)
+    y = np.take_along_axis(vals, best[..., None], axis=-1)[..., 0]
+    flat = ih[:, None, :, None] * x.shape[3] + iw[None, :, None, :]  # (Ho, Wo, Lh, Lw)
+    flat = flat.reshape(ho, wo, lh * lw)
+    where = np.take_along_axis(np.broadcast_to(flat, (n, c) + flat.shape), best[..., None], axis=-1)[..., 0]
+    return y.astype(x.dtype, copy=False), where
+
+
+def adaptive_max_pool2d(x, output_size):
+    """y[i, j] = max of x over the adaptive window (i, j) (first maximum on ties, as torch)."""
+    return _adaptive_max_taps(x, output_size)[0]
+
+
+def adaptive_max_pool2d_backward(x, grad_out, output_size):
+    """grad_x: each window's gradient goes to its maximum; overlapping windows add up."""
+    _, where = _adaptive_max_taps(x, output_size)
+    n, c, h, w = x.shape
+    offsets = (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
+    grad = np.bincount((where + offsets).ravel(), weights=grad_out.ravel(), minlength=n * c * h * w)
+    return grad.reshape(x.shape).astype(x.dtype)
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+
+def _bn_stats(x, running_mean, running_var, training):
+    axes = (0,) + tuple(range(2, x.ndim))
+    if training:
+        return x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True), axes
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return running_mean.reshape(shape).astype(x.dtype), running_var.reshape(shape).astype(x.dtype), axes
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """y = (x - mean)/sqrt(var + eps)*weight + bias; batch statistics (biased var) when training, else running ones.
+
+    Stateless: the running statistics are read, never updated (torch updates them in place when training).
+    """
+    mean, var, _ = _bn_stats(x, running_mean, running_var, training)
+    y = (x - mean) / np.sqrt(var + eps)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def batch_norm_backward(x, running_mean, running_var, weight, bias, grad_out, training=False, momentum=0.1, eps=1e-5):
+    """(grad_x, grad_weight, grad_bias); the running statistics are not differentiable inputs.
+
+    Training: with x_hat the normalised input and g = grad_out*weight over M = N*H*W values per channel,
+    grad_x = (g - mean(g) - x_hat*mean(g*x_hat)) / sqrt(var + eps).
+    """
+    mean, var, axes = _bn_stats(x, running_mean, running_var, training)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    g = grad_out if weight is None else grad_out * weight.reshape(shape)
+    if training:
+        grad_x = (g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)) * inv_std
+    else:
+        grad_x = g * inv_std
+    grad_weight = None if weight is None else (grad_out * x_hat).sum(axis=axes)
+    grad_bias = None if bias is None else grad_out.sum(axis=axes)
+    return grad_x, grad_weight, grad_bias
+
+
+def _lrn_terms(x, size, alpha, k):
+    """D = k + alpha/size * (sum of x^2 over the channel window [c - size//2, c + (size-1)//2]), torch's layout."""
+    sq = np.square(x)
+    c = x.shape[1]
+    padded = np.concatenate(
+        [np.zeros_like(sq[:, :1]).repeat(size // 2 + 1, axis=1), sq, np.zeros_like(sq[:, :1]).repeat((size - 1) // 2, axis=1)],
+        axis=1,
+    )
+    cum = np.cumsum(padded, axis=1)
+    window = cum[:, size : size + c] - cum[:, :c]
+    return k + alpha / size * window
+
+
+def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """y = x / (k + alpha/size * sum of x^2 over `size` neighbouring channels)^beta."""
+    return x * _lrn_terms(x, size, alpha, k) ** -beta
+
+
+def local_response_norm_backward(x, grad_out, size, alpha=1e-4, beta=0.75, k=1.0):
+    """grad_x[c'] = g[c'] D[c']^-beta - 2*alpha*beta/size * x[c'] * sum over windows c containing c' of g[c] x[c] D[c]^(-beta-1)."""
+    d = _lrn_terms(x, size, alpha, k)
+    t = grad_out * x * d ** (-beta - 1)
+    c = x.shape[1]
+    # c' lies in the window of c for c in [c' - (size-1)//2, c' + size//2]: the transposed window
+    padded = np.concatenate(
+        [np.zeros_like(t[:, :1]).repeat((size - 1) // 2 + 1, axis=1), t, np.zeros_like(t[:, :1]).repeat(size // 2, axis=1)],
+        axis=1,
+    )
+    cum = np.cumsum(padded, axis=1)
+    spread = cum[:, size : size + c] - cum[:, :c]
+    return grad_out * d**-beta - 2 * alpha * beta / size * x * spread
+
+
+# --- linear -------------------------------------------------------------------------------------
+
+
+def linear(x, weight, bias=None):
+    """y = x @ weight^T + bias over the last axis: one GEMM of (rows, in) by (in, out)."""
+    rows = x.reshape(-1, x.shape[-1])
+    y = _gemm(rows, weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
+    if bias is not None:
+        y += bias
+    return y
+
+
+def linear_backward(x, weight, grad_out):
+    """(grad_x, grad_weight, grad_bias) of ``linear``."""
+    rows = x.reshape(-1, x.shape[-1])
+    g = grad_out.reshape(-1, weight.shape[0])
+    return _gemm(g, weight).reshape(x.shape), _gemm(g.T, rows), g.sum(axis=0)
+
+
+# --- element-wise -------------------------------------------------------------------------------
+
+
+def relu(x):
+    """max(0, x)."""
+    return np.maximum(x, 0)
+
+
+def relu_backward(x, grad_out):
+    """grad where x > 0, else 0."""
+    return np.where(x > 0, grad_out, 0).astype(x.dtype, copy=False)
+
+
+def relu6(x):
+    """min(max(0, x), 6)."""
+    return np.clip(x, 0, 6)
+
+
+def relu6_backward(x, grad_out):
+    """grad where 0 < x < 6 (torch's hardtanh_backward)."""
+    return np.where((x > 0) & (x < 6), grad_out, 0).astype(x.dtype, copy=False)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x if x > 0 else negative_slope * x."""
+    return np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
+
+
+def leaky_relu_backward(x, grad_out, negative_slope=0.01):
+    """grad if x > 0 else negative_slope * grad."""
+    return np.where(x > 0, grad_out, grad_out * negative_slope).astype(x.dtype, copy=False)
+
+
+def elu(x, alpha=1.0):
+    """x if x > 0 else alpha*(exp(x) - 1)."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+def elu_backward(x, grad_out, alpha=1.0):
+    """grad if x > 0 else grad * alpha*exp(x)."""
+    return np.where(x > 0, grad_out, grad_out * alpha * np.exp(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+def sigmoid(x):
+    """1/(1 + exp(-x)), computed without overflow."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def sigmoid_backward(x, grad_out):
+    """grad * y * (1 - y)."""
+    y = sigmoid(x)
+    return grad_out * y * (1 - y)
+
+
+def tanh(x):
+    """tanh(x)."""
+    return np.tanh(x)
+
+
+def tanh_backward(x, grad_out):
+    """grad * (1 - tanh(x)^2)."""
+    return grad_out * (1 - np.tanh(x) ** 2)
+
+
+def silu(x):
+    """x * sigmoid(x)."""
+    return x * sigmoid(x)
+
+
+def silu_backward(x, grad_out):
+    """grad * s*(1 + x*(1 - s)), s = sigmoid(x)."""
+    s = sigmoid(x)
+    return grad_out * s * (1 + x * (1 - s))
+
+
+def hardswish(x):
+    """x * relu6(x + 3)/6."""
+    return x * np.clip(x + 3, 0, 6) / 6
+
+
+def hardswish_backward(x, grad_out):
+    """0 below -3, grad*(x/3 + 1/2) up to 3, grad above (torch's hardswish_backward)."""
+    return np.where(x < -3, 0, np.where(x <= 3, grad_out * (x / 3 + 0.5), grad_out)).astype(x.dtype, copy=False)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x) (exact, via erf), or torch's tanh approximation."""
+    if approximate == "tanh":
+        inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+        return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
+    return (0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype, copy=False)
+
+
+def gelu_backward(x, grad_out, approximate="none"):
+    """grad * (Phi(x) + x*phi(x)), or the derivative of the tanh approximation."""
+    if approximate == "tanh":
+        c = math.sqrt(2 / math.pi)
+        t = np.tanh(c * (x + 0.044715 * x**3))
+        slope = 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * c * (1 + 3 * 0.044715 * x**2)
+    else:
+        slope = 0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+    return (grad_out * slope).astype(x.dtype, copy=False)
+
+
+def _softmax_dim(x, dim):
+    """torch's implicit dim for dim=None: 0 for 0-, 1- and 3-D inputs, else 1."""
+    if dim is None:
+        return 0 if x.ndim in (0, 1, 3) else 1
+    return dim
+
+
+def softmax(x, dim=None):
+    """exp(x - max) / sum exp(x - max) along ``dim``."""
+    dim = _softmax_dim(x, dim)
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def softmax_backward(x, grad_out, dim=None):
+    """y * (grad - sum(grad * y))."""
+    dim = _softmax_dim(x, dim)
+    y = softmax(x, dim)
+    return y * (grad_out - (grad_out * y).sum(axis=dim, keepdims=True))
+
+
+def _dropped(v, x, p, training, seed, channelwise):
+    """v times the kept-and-rescaled mask of x: Bernoulli(1 - p) from ``default_rng(seed)``, divided by 1 - p."""
+    if not training or p == 0:
+        return v
+    shape = x.shape[:2] + (1,) * (x.ndim - 2) if channelwise else x.shape
+    keep = np.random.default_rng(seed).random(shape) >= p
+    return v * (keep * (0.0 if p == 1 else 1.0 / (1.0 - p))).astype(x.dtype)
+
+
+def dropout(x, p=0.5, training=True, seed=0):
+    """x * mask / (1 - p); the mask is drawn from ``numpy.random.default_rng(seed)``, so a seed repeats it."""
+    return _dropped(x, x, p, training, seed, channelwise=False)
+
+
+def dropout_backward(x, grad_out, p=0.5, training=True, seed=0):
+    """grad * mask / (1 - p), the forward's mask."""
+    return _dropped(grad_out, x, p, training, seed, channelwise=False)
+
+
+def dropout2d(x, p=0.5, training=True, seed=0):
+    """Whole channels zeroed with probability p, the rest scaled by 1/(1 - p)."""
+    return _dropped(x, x, p, training, seed, channelwise=True)
+
+
+def dropout2d_backward(x, grad_out, p=0.5, training=True, seed=0):
+    """grad * channel mask / (1 - p)."""
+    return _dropped(grad_out, x, p, training, seed, channelwise=True)
+
+
+def _log_softmax(x, dim):
+    shifted = x - x.max(axis=dim, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+
+
+def cross_entropy(input, target, reduction="mean"):
+    """-log softmax(input)[target] over the class axis 1, averaged ('mean'), summed ('sum') or kept ('none')."""
+    log_p = _log_softmax(input, 1)
+    picked = -np.take_along_axis(log_p, np.expand_dims(target, 1), axis=1)[:, 0]
+    if reduction == "mean":
+        return picked.mean()
+    if reduction == "sum":
+        return picked.sum()
+    return picked
+
+
+def cross_entropy_backward(input, target, grad_out=1.0, reduction="mean"):
+    """grad_input = (softmax(input) - one_hot(target)) * grad_out (/ number of targets for 'mean')."""
+    grad = softmax(input, 1)
+    np.put_along_axis(grad, np.expand_dims(target, 1), np.take_along_axis(grad, np.expand_dims(target, 1), axis=1) - 1, axis=1)
+    g = np.asarray(grad_out, dtype=input.dtype)
+    if reduction == "mean":
+        g = g / target.size
+    if reduction == "none":
+        g = np.expand_dims(g, 1)
+    return (grad * g).astype(input.dtype, copy=False)
+
+
+# --- reshaping and padding ----------------------------------------------------------------------
+
+
+def flatten(x, start_dim=1, end_dim=-1):
+    """Join dims start_dim..end_dim into one."""
+    start = start_dim % x.ndim
+    end = end_dim % x.ndim
+    return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1 :])
+
+
+def flatten_backward(x, grad_out, start_dim=1, end_dim=-1):
+    """grad reshaped back to x's shape."""
+    return grad_out.reshape(x.shape)
+
+
+def pad(x, pad, value=0.0):
+    """torch.nn.functional.pad of the last two axes: pad = (left, right, top, bottom); negative amounts crop."""
+    left, right, top, bottom = pad
+    return _pad(x, top, bottom, left, right, value)
+
+
+def pad_backward(x, grad_out, pad, value=0.0):
+    """The gradient of the kept pixels: grad cropped (or zero-padded where the forward cropped)."""
+    left, right, top, bottom = pad
+    return _pad(grad_out, -top, -bottom, -left, -right)
+
+
+__all__ = [
+    "count_macs",
+    "conv2d", "conv2d_backward", "conv2d_loop", "conv_transpose2d", "conv_transpose2d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
+    "batch_norm", "batch_norm_backward", "local_response_norm", "local_response_norm_backward",
+    "linear", "linear_backward",
+    "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",
+    "elu", "elu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "silu", "silu_backward", "hardswish", "hardswish_backward", "gelu", "gelu_backward",
+    "softmax", "softmax_backward", "dropout", "dropout_backward", "dropout2d", "dropout2d_backward",
+    "cross_entropy", "cross_entropy_backward", "flatten", "flatten_backward", "pad", "pad_backward",
+]
