@@ -585,6 +585,9 @@ class LocalResponseNorm(Layer):
     beta: float = 0.75
     k: float = 1.0
 
+    def __post_init__(self):
+        _require(is_positive(as_dim(self.size, "size")), f"{self.type}: size must be positive, got {self.size}")
+
     def infer(self, shape):
         if len(shape) < 2:
             raise ShapeError(f"expects a (C, ...) input with at least 2 dimensions, receives {_shape_text(shape)}")
@@ -641,6 +644,10 @@ class GELU(_Elementwise):
     """x*Phi(x)."""
 
     approximate: str = "none"
+
+    def __post_init__(self):
+        if self.approximate not in ("none", "tanh"):
+            raise ShapeError(f"{self.type}: approximate must be 'none' or 'tanh', got {self.approximate!r}")
 
 
 @dataclass(frozen=True)
