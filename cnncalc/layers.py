@@ -329,6 +329,8 @@ class ConvTranspose2d(Layer):
         set_(self, "in_channels", as_dim(self.in_channels, "in_channels"))
         set_(self, "out_channels", as_dim(self.out_channels, "out_channels"))
         set_(self, "groups", as_dim(self.groups, "groups"))
+        if self.padding in ("same", "valid"):
+            raise ShapeError(f"{name}: padding={self.padding!r} is not supported for transposed convolutions")
         for arg in ("kernel_size", "stride", "padding", "output_padding", "dilation"):
             set_(self, arg, _pair(getattr(self, arg), arg))
         for arg in ("in_channels", "out_channels", "groups"):
