@@ -404,7 +404,7 @@ class _Pool2d(Layer):
         name = self.type
         set_ = object.__setattr__
         set_(self, "kernel_size", _pair(self.kernel_size, "kernel_size"))
-        set_(self, "stride", self.kernel_size if self.stride is None or self.stride == () else _pair(self.stride, "stride"))
+        set_(self, "stride", self.kernel_size if self.stride is None or self.stride in ((), []) else _pair(self.stride, "stride"))
         set_(self, "padding", _pair(self.padding, "padding"))
         for arg in ("kernel_size", "stride"):
             for v in getattr(self, arg):
