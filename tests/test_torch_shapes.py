@@ -1,0 +1,326 @@
+"""Every 2D layer against PyTorch itself: same constructor arguments, same output shape, same refusals.
+
+For each hypothesis-generated configuration the layer is built twice, by ``cnncalc`` and by ``torch.nn``
+with the same arguments, and run on one input: cnncalc through ``analyze``, torch on
+``torch.zeros(1, C, H, W)``. Either both accept and agree on the output shape, the parameter and buffer
+counts (and, for convolutions and Linear, the MACs against ``torch.utils.flop_counter``), or both
+refuse: cnncalc with ``ShapeError`` (at construction or in ``analyze``), torch with any exception (at
+construction or in forward).
+
+One deliberate reading: where torch returns an *empty* tensor (a zero-size axis, e.g.
+``AdaptiveAvgPool2d(0)`` or ``ZeroPad2d`` cropping everything away), CONTRACT.md asks cnncalc to refuse
+("a non-positive output size" is impossible), so an empty torch output counts as a refusal.
+``Flatten`` over the batch dimension (start_dim 0 or -4) is outside the unbatched shape model and is
+not generated.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import cnncalc
+from cnncalc import ShapeError
+
+torch = pytest.importorskip("torch")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+sizes = st.integers(1, 40)
+small = st.integers(1, 6)
+
+
+def int_or_pair(values):
+    """An int or a 2-tuple drawn from ``values`` (non-square kernels, strides, paddings)."""
+    return st.one_of(values, st.tuples(values, values))
+
+
+class Refused(Exception):
+    """Marks a side that refused the configuration."""
+
+
+def _torch_run(name, kwargs, shape):
+    """(output shape without the batch, params, buffers, flops) or Refused; empty outputs count as refusals."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = getattr(torch.nn, name)(**kwargs).eval()
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                out = module(torch.zeros((1,) + tuple(shape)))
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        raise Refused(f"torch: {type(exc).__name__}: {exc}") from None
+    if isinstance(out, tuple):  # return_indices=True
+        out = out[0]
+    if out.numel() == 0:
+        raise Refused(f"torch: empty output {tuple(out.shape)}")
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for n, b in module.named_buffers() if not n.endswith("num_batches_tracked"))
+    return tuple(out.shape[1:]), params, buffers, counter.get_total_flops()
+
+
+def _cnncalc_run(name, kwargs, shape):
+    try:
+        layer = getattr(cnncalc, name)(**kwargs)
+        report = cnncalc.analyze(layer, shape, warn=False)
+    except ShapeError as exc:
+        raise Refused(f"cnncalc: {exc}") from None
+    return report.output_shape, report.params, report.buffers, report.flops
+
+
+def check(name, kwargs, shape, flops=False):
+    """Both sides accept with equal results, or both refuse."""
+    try:
+        expected = _torch_run(name, kwargs, shape)
+    except Refused as torch_refusal:
+        with pytest.raises(Refused, match="cnncalc: "):
+            got = _cnncalc_run(name, kwargs, shape)
+            pytest.fail(f"{name}({kwargs}) on {shape}: cnncalc gives {got} but {torch_refusal}")
+        return
+    try:
+        got = _cnncalc_run(name, kwargs, shape)
+    except Refused as refusal:
+        pytest.fail(f"{name}({kwargs}) on {shape}: torch gives {expected[0]} but {refusal}")
+    assert got[:3] == expected[:3], f"{name}({kwargs}) on {shape}: (shape, params, buffers)"
+    if flops:
+        assert got[3] == expected[3], f"{name}({kwargs}) on {shape}: flops"
+
+
+def _channels(draw, c):
+    """Usually the expected channel count, sometimes a mismatch."""
+    return draw(st.one_of(st.just(c), st.just(c), st.just(c), small))
+
+
+@st.composite
+def conv2d_cases(draw):
+    groups = draw(st.integers(1, 3))
+    c_in = draw(st.sampled_from([groups, 2 * groups, draw(small)]))
+    kwargs = dict(
+        in_channels=c_in,
+        out_channels=draw(st.sampled_from([groups, 2 * groups, draw(small)])),
+        kernel_size=draw(int_or_pair(st.integers(1, 7))),
+        stride=draw(int_or_pair(st.integers(1, 4))),
+        padding=draw(st.one_of(int_or_pair(st.integers(0, 5)), st.sampled_from(["same", "valid"]))),
+        dilation=draw(int_or_pair(st.integers(1, 3))),
+        groups=groups,
+        bias=draw(st.booleans()),
+        padding_mode=draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"])),
+    )
+    return kwargs, (_channels(draw, c_in), draw(sizes), draw(sizes))
+
+
+@given(conv2d_cases())
+@SETTINGS
+def test_conv2d_matches_torch(case):
+    kwargs, shape = case
+    check("Conv2d", kwargs, shape, flops=True)
+
+
+@st.composite
+def conv_transpose2d_cases(draw):
+    groups = draw(st.integers(1, 3))
+    c_in = draw(st.sampled_from([groups, 2 * groups, draw(small)]))
+    kwargs = dict(
+        in_channels=c_in,
+        out_channels=draw(st.sampled_from([groups, 2 * groups, draw(small)])),
+        kernel_size=draw(int_or_pair(st.integers(1, 5))),
+        stride=draw(int_or_pair(st.integers(1, 4))),
+        padding=draw(int_or_pair(st.integers(0, 5))),
+        output_padding=draw(int_or_pair(st.integers(0, 3))),
+        groups=groups,
+        bias=draw(st.booleans()),
+        dilation=draw(int_or_pair(st.integers(1, 3))),
+    )
+    return kwargs, (_channels(draw, c_in), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+
+
+@given(conv_transpose2d_cases())
+@SETTINGS
+def test_conv_transpose2d_matches_torch(case):
+    kwargs, shape = case
+    check("ConvTranspose2d", kwargs, shape, flops=True)
+
+
+def _pool_common(draw):
+    return dict(
+        kernel_size=draw(int_or_pair(st.integers(1, 6))),
+        stride=draw(st.one_of(st.none(), int_or_pair(st.integers(1, 4)))),
+        padding=draw(int_or_pair(st.integers(0, 4))),
+        ceil_mode=draw(st.booleans()),
+    )
+
+
+@st.composite
+def max_pool_cases(draw):
+    kwargs = _pool_common(draw)
+    kwargs.update(dilation=draw(int_or_pair(st.integers(1, 3))), return_indices=draw(st.booleans()))
+    return kwargs, (draw(small), draw(sizes), draw(sizes))
+
+
+@st.composite
+def avg_pool_cases(draw):
+    kwargs = _pool_common(draw)
+    kwargs.update(
+        count_include_pad=draw(st.booleans()),
+        divisor_override=draw(st.one_of(st.none(), st.integers(0, 3))),
+    )
+    return kwargs, (draw(small), draw(sizes), draw(sizes))
+
+
+@given(max_pool_cases())
+@SETTINGS
+def test_max_pool2d_matches_torch(case):
+    kwargs, shape = case
+    check("MaxPool2d", kwargs, shape)
+
+
+@given(avg_pool_cases())
+@SETTINGS
+def test_avg_pool2d_matches_torch(case):
+    kwargs, shape = case
+    check("AvgPool2d", kwargs, shape)
+
+
+@pytest.mark.parametrize(
+    "n, k, s, p, expected",
+    [
+        (5, 2, 2, 0, 3),  # ceil keeps the half window starting inside the input
+        (5, 3, 2, 1, 3),  # ceil would give 4, but window 3 would start at 6 = n + p: dropped
+        (6, 3, 3, 1, 3),  # ceil would give 3 windows, the last starts at 5 < n + p = 7: kept
+        (4, 2, 3, 1, 2),  # (2 - 1)*3 = 3 < 5: kept
+        (2, 2, 4, 1, 1),  # ceil would give 2, second window starts at 4 >= n + p = 3: dropped
+    ],
+    ids=["half-window-kept", "last-window-in-padding", "kept-with-pad", "kept-stride3", "dropped-stride4"],
+)
+def test_ceil_mode_last_window_rule(n, k, s, p, expected):
+    for name in ("MaxPool2d", "AvgPool2d"):
+        kwargs = dict(kernel_size=k, stride=s, padding=p, ceil_mode=True)
+        assert cnncalc.analyze(getattr(cnncalc, name)(**kwargs), (1, n, n)).output_shape == (1, expected, expected)
+        check(name, kwargs, (1, n, n))
+
+
+adaptive_size = st.one_of(st.integers(0, 9), st.tuples(st.one_of(st.none(), st.integers(0, 9)), st.integers(1, 9)))
+
+
+@given(st.sampled_from(["AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]), adaptive_size, small, sizes, sizes)
+@SETTINGS
+def test_adaptive_pools_match_torch(name, output_size, c, h, w):
+    check(name, dict(output_size=output_size), (c, h, w))
+
+
+@given(small, st.booleans(), st.booleans(), small, st.integers(1, 8), st.integers(1, 8))
+@SETTINGS
+def test_batch_norm2d_matches_torch(num_features, affine, track, c, h, w):
+    # Without running statistics torch normalises with batch statistics, which need more than one value
+    # per channel: a property of the batch size, which the unbatched analysis does not fix.
+    assume(track or h * w > 1)
+    check("BatchNorm2d", dict(num_features=num_features, affine=affine, track_running_stats=track), (c, h, w))
+
+
+@given(
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.booleans(),
+    st.one_of(st.tuples(st.integers(1, 12)), st.tuples(small, small, st.integers(1, 12))),
+)
+@SETTINGS
+def test_linear_matches_torch(in_features, out_features, bias, shape):
+    check("Linear", dict(in_features=in_features, out_features=out_features, bias=bias), shape, flops=True)
+
+
+flatten_dims = st.sampled_from([1, 2, 3, -1, -2, -3])
+
+
+@given(flatten_dims, flatten_dims, small, small, small)
+@SETTINGS
+def test_flatten_matches_torch(start_dim, end_dim, c, h, w):
+    check("Flatten", dict(start_dim=start_dim, end_dim=end_dim), (c, h, w))
+
+
+pads = st.integers(-6, 4)
+
+
+@given(st.one_of(pads, st.tuples(pads, pads, pads, pads)), small, st.integers(1, 8), st.integers(1, 8))
+@SETTINGS
+def test_zero_pad2d_matches_torch(padding, c, h, w):
+    check("ZeroPad2d", dict(padding=padding), (c, h, w))
+
+
+ACTIVATIONS = [
+    ("ReLU", {}),
+    ("ReLU6", {}),
+    ("LeakyReLU", {"negative_slope": 0.2}),
+    ("ELU", {"alpha": 0.5}),
+    ("GELU", {}),
+    ("GELU", {"approximate": "tanh"}),
+    ("GELU", {"approximate": "cubic"}),
+    ("SiLU", {}),
+    ("Hardswish", {}),
+    ("Sigmoid", {}),
+    ("Tanh", {}),
+    ("Softmax", {"dim": 1}),
+    ("Softmax", {"dim": -1}),
+    ("Softmax", {"dim": -4}),
+    ("Softmax", {"dim": 3}),
+    ("Softmax", {"dim": 4}),
+    ("Softmax", {"dim": -5}),
+    ("Dropout", {"p": 0.3}),
+    ("Dropout", {"p": 1.5}),
+    ("Dropout", {"p": -0.1}),
+    ("Dropout2d", {"p": 0.3}),
+    ("Identity", {}),
+    ("LocalResponseNorm", {"size": 3}),
+    ("LocalResponseNorm", {"size": 0}),
+]
+
+
+@pytest.mark.parametrize(
+    "name, kwargs", ACTIVATIONS, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in ACTIVATIONS]
+)
+@given(shape=st.tuples(small, small, small))
+@settings(max_examples=10, deadline=None)
+def test_elementwise_layers_match_torch(name, kwargs, shape):
+    check(name, kwargs, shape)
+
+
+EDGE_CASES = [
+    ("Conv2d", dict(in_channels=1, out_channels=1, kernel_size=3, stride=2, padding="same"), (1, 8, 8)),
+    ("Conv2d", dict(in_channels=1, out_channels=1, kernel_size=4, padding="same", dilation=3), (1, 8, 5)),
+    ("Conv2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding="full"), (1, 8, 8)),
+    ("Conv2d", dict(in_channels=1, out_channels=1, kernel_size=7, padding="same", padding_mode="reflect"), (1, 3, 9)),
+    ("Conv2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding=-1), (1, 8, 8)),
+    ("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=3, groups=4), (4, 8, 8)),
+    ("Conv2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding_mode="mirror"), (1, 8, 8)),
+    ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding="same"), (1, 8, 8)),
+    ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding="valid"), (1, 8, 8)),
+    ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding_mode="reflect"), (1, 8, 8)),
+    ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, stride=(2, 1), output_padding=(0, 1)), (1, 4, 4)),
+    ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, output_padding=1, dilation=2), (1, 4, 4)),
+    ("MaxPool2d", dict(kernel_size=3, stride=[]), (1, 4, 4)),
+    ("AvgPool2d", dict(kernel_size=3, stride=()), (1, 4, 4)),
+    ("MaxPool2d", dict(kernel_size=3, padding=2, dilation=2), (1, 9, 9)),
+    ("AvgPool2d", dict(kernel_size=3, padding=-1), (1, 9, 9)),
+    ("AvgPool2d", dict(kernel_size=2, divisor_override=-1), (1, 4, 4)),
+    ("AdaptiveAvgPool2d", dict(output_size=(None, 3)), (1, 4, 5)),
+    ("AdaptiveMaxPool2d", dict(output_size=(7, 1)), (2, 3, 5)),
+    ("AdaptiveMaxPool2d", dict(output_size=-1), (2, 3, 5)),
+    ("Softmax", dict(), (2, 3, 5)),
+    ("Flatten", dict(start_dim=3, end_dim=3), (2, 3, 5)),
+    ("Linear", dict(in_features=5, out_features=7), (2, 3, 5)),
+    ("BatchNorm2d", dict(num_features=3, affine=False), (2, 3, 5)),
+    ("BatchNorm2d", dict(num_features=3, track_running_stats=False), (2, 3, 5)),
+]
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, shape",
+    EDGE_CASES,
+    ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}-{'x'.join(map(str, s))}" for n, kw, s in EDGE_CASES],
+)
+def test_edge_cases_match_torch(name, kwargs, shape):
+    check(name, kwargs, shape)
