@@ -81,12 +81,24 @@ def describe(name: str) -> Entry:
     """The registry entry of ``name`` (family, description, default_input, options)."""
     entry = _REGISTRY.get(name) if isinstance(name, str) else None
     if entry is None:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+        close = _close_names(str(name))
         hint = f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(models())}"
         raise ShapeError(f"unknown model {name!r}: {hint}")
     return entry
+
+
+def _close_names(name):
+    """Zoo names close to ``name``, compared without case, dashes, dots and underscores (ResNet-18)."""
+    import difflib
+
+    def key(text):
+        return "".join(ch for ch in text.lower() if ch.isalnum())
+
+    by_key = {}
+    for known in models():
+        by_key.setdefault(key(known), []).append(known)
+    matches = difflib.get_close_matches(key(name), list(by_key), n=3, cutoff=0.6)
+    return [known for match in matches for known in by_key[match]]
 
 
 def model(name: str, **options):
