@@ -91,13 +91,10 @@ def _present(num, den):
     const, body = num.as_coeff_Add()
     a = int(const)
     up = a - b + 1  # floor((L + a)/b) = ceil((L + a - b + 1)/b)
-    candidates = (
-        floor(num / b),
-        floor((body + a % b) / b) + a // b,
-        ceiling((body + up) / b),
-        ceiling((body + up % b) / b) + up // b,
-    )
-    return min(candidates, key=lambda e: len(str(e)))
+    # (kind, constant inside, constant outside): fewest constants first, then the smallest ones
+    forms = ((floor, a, 0), (floor, a % b, a // b), (ceiling, up, 0), (ceiling, up % b, up // b))
+    kind, inside, outside = min(forms, key=lambda f: ((f[1] != 0) + (f[2] != 0), abs(f[1]) + abs(f[2])))
+    return kind((body + inside) / b) + outside
 
 
 def rounded(kind, num, den, rest=0):
@@ -105,6 +102,8 @@ def rounded(kind, num, den, rest=0):
     num, den = sympy.sympify(num), sympy.sympify(den)
     if den.is_negative:
         num, den = -num, -den
+    if den == 1 and _is_int(num):
+        return num + rest
     if not (_is_pos_int(den) and _is_int(num)):
         return kind(num / den) + rest
     num = sympy.expand(num + rest * den, deep=False)
