@@ -125,7 +125,7 @@ def test_alexnet_two_gpu_groups():
 
 
 def test_alexnet_groups_must_divide_channels():
-    with pytest.raises(ShapeError, match=r"out_channels \(256\) must be divisible by groups \(3\)"):
+    with pytest.raises(ShapeError, match=r"^alexnet\(groups=3\): Conv2d: out_channels \(256\) must be divisible by groups \(3\)"):
         cnncalc.model("alexnet", groups=3)
 
 
@@ -275,6 +275,16 @@ def test_num_classes_changes_only_the_classifier(name):
     assert base.layers[last].params * 7 == other.layers[last].params * default
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("resnet18", r"Linear: out_features must be positive"), ("squeezenet1_0", r"Conv2d: out_channels must be positive, got 0")],
+    ids=["linear-head", "conv-head"],
+)
+def test_impossible_option_values_name_the_model_and_call(name, message):
+    with pytest.raises(ShapeError, match=rf"^{name}\(num_classes=0\): {message}"):
+        cnncalc.model(name, num_classes=0)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 5000))
 def test_num_classes_is_linear_in_params(classes):
@@ -314,7 +324,7 @@ def test_mobilenet_width_mult(width_mult, stem, last):
 
 
 def test_mobilenet_width_mult_must_be_positive():
-    with pytest.raises(ShapeError, match=r"width_mult must be a positive number, got 0"):
+    with pytest.raises(ShapeError, match=r"^mobilenet_v2\(width_mult=0\): width_mult must be a positive number, got 0"):
         cnncalc.model("mobilenet_v2", width_mult=0)
 
 

@@ -109,7 +109,11 @@ def model(name: str, **options):
         if option not in accepted:
             listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
             raise ShapeError(f"{name}: unknown option {option!r}; accepted options: {listed}")
-    network = entry._function()(**options)
+    try:
+        network = entry._function()(**options)
+    except ShapeError as exc:
+        called = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        raise ShapeError(f"{name}({called}): {exc}") from None
     object.__setattr__(network, "zoo_name", name)
     return network
 

@@ -51,7 +51,7 @@ def inverted_residual(inp, oup, stride, expand_ratio):
 def mobilenet_v2(*, num_classes=1000, in_channels=3, width_mult=1.0, round_nearest=8, dropout=0.2):
     """torchvision's MobileNetV2: 3,504,872 params and 300.8 MMACs at 224x224 with width_mult=1."""
     if not isinstance(width_mult, (int, float)) or width_mult <= 0:
-        raise ShapeError(f"mobilenet_v2: width_mult must be a positive number, got {width_mult!r}")
+        raise ShapeError(f"width_mult must be a positive number, got {width_mult!r}")
     input_channel = make_divisible(32 * width_mult, round_nearest)
     last_channel = make_divisible(1280 * max(1.0, width_mult), round_nearest)
     features = [conv_bn_relu6(in_channels, input_channel, stride=2)]
