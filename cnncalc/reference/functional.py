@@ -215,6 +215,56 @@ def conv2d_loop(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)
     return y
 
 
+def _table_parts(x, weight, table, stride, padding, dilation):
+    """The im2col columns of every connection's input map, and each connection's output map."""
+    kernel = weight.shape[1:]
+    stride, dilation = _pair(stride), _pair(dilation)
+    pads = _conv_pads(padding, kernel, dilation)
+    out_hw = tuple(
+        F.conv_out(n + p1 - p0, k, s, p0, d) for n, k, s, (p0, p1), d in zip(x.shape[2:], kernel, stride, pads, dilation)
+    )
+    inputs = np.array([i for ins in table for i in ins], dtype=np.int64)
+    outputs = np.array([j for j, ins in enumerate(table) for _ in ins], dtype=np.int64)
+    (pt, pb), (pl, pr) = pads
+    cols = _im2col(_pad(x, pt, pb, pl, pr), kernel, stride, dilation, out_hw)
+    n, c = x.shape[:2]
+    cols = cols.reshape(n, c, -1, out_hw[0] * out_hw[1])[:, inputs]  # (N, connections, kh*kw, L)
+    return cols, inputs, outputs, kernel, stride, dilation, pads, out_hw
+
+
+def connection_table_conv2d(x, weight, table, bias=None, stride=1, padding=0, dilation=1):
+    """y[n, j] = sum over i in table[j] of the kh x kw correlation of x[n, i] with weight[connection (j, i)] (+ b[j]).
+
+    ``weight`` is (connections, kh, kw), connections listed output by output in ``table`` order.
+    One GEMM batched over connections: connections * kh*kw * H_out*W_out MACs per sample.
+    """
+    cols, _, outputs, _, _, _, _, out_hw = _table_parts(x, weight, table, stride, padding, dilation)
+    m = weight.shape[0]
+    per_connection = _gemm(weight.reshape(m, 1, -1), cols)[:, :, 0]  # (N, connections, L)
+    y = np.zeros((x.shape[0], len(table), out_hw[0] * out_hw[1]), dtype=x.dtype)
+    np.add.at(y, (slice(None), outputs), per_connection)
+    y = y.reshape(x.shape[0], len(table), *out_hw)
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y
+
+
+def connection_table_conv2d_backward(x, weight, table, grad_out, stride=1, padding=0, dilation=1):
+    """(grad_x, grad_weight, grad_bias) of ``connection_table_conv2d``."""
+    cols, inputs, outputs, kernel, stride, dilation, pads, out_hw = _table_parts(x, weight, table, stride, padding, dilation)
+    n, c, h, w = x.shape
+    m = weight.shape[0]
+    gy = grad_out.reshape(n, len(table), -1)[:, outputs]  # (N, connections, L)
+    grad_weight = np.einsum("nml,nmkl->mk", gy, cols).reshape(weight.shape)
+    grad_cols_m = weight.reshape(m, -1)[None, :, :, None] * gy[:, :, None, :]  # (N, connections, kh*kw, L)
+    grad_cols = np.zeros((n, c) + grad_cols_m.shape[2:], dtype=x.dtype)
+    np.add.at(grad_cols, (slice(None), inputs), grad_cols_m)
+    (pt, pb), (pl, pr) = pads
+    grad_cols = grad_cols.reshape(n, c, kernel[0], kernel[1], *out_hw)
+    grad_x = _unpad(_col2im(grad_cols, (h + pt + pb, w + pl + pr), stride, dilation), pt, pl, h, w)
+    return grad_x, grad_weight, grad_out.sum(axis=(0, 2, 3))
+
+
 def _transpose_geometry(x, weight, stride, padding, output_padding, dilation):
     kernel = weight.shape[2:]
     stride, padding, output_padding, dilation = (_pair(v) for v in (stride, padding, output_padding, dilation))
@@ -307,6 +357,14 @@ def max_pool2d_backward(x, grad_out, kernel_size, stride=None, padding=0, dilati
     taps = np.arange(kernel[0] * kernel[1]).reshape(1, 1, -1, 1, 1)
     grad_cols = np.where(taps == idx[:, :, None], grad_out[:, :, None], 0).astype(x.dtype)
     grad_cols = grad_cols.reshape(x.shape[:2] + kernel + out_hw)
+    return _unpad(_col2im(grad_cols, padded, stride, dilation), padding[0], padding[1], *x.shape[2:])
+
+
+def max_pool2d_spread_backward(x, grad_out, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Max pooling's backward with every window entry treated as the maximum: each entry receives its output's
+    gradient (used to measure receptive fields, where only the pixels reached matter)."""
+    kernel, stride, padding, dilation, out_hw, padded = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    grad_cols = np.broadcast_to(grad_out[:, :, None, None], x.shape[:2] + kernel + out_hw)
     return _unpad(_col2im(grad_cols, padded, stride, dilation), padding[0], padding[1], *x.shape[2:])
 
 
@@ -736,7 +794,8 @@ def pad_backward(x, grad_out, pad, value=0.0):
 __all__ = [
     "count_macs",
     "conv2d", "conv2d_backward", "conv2d_loop", "conv_transpose2d", "conv_transpose2d_backward",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "connection_table_conv2d", "connection_table_conv2d_backward",
+    "max_pool2d", "max_pool2d_backward", "max_pool2d_spread_backward", "avg_pool2d", "avg_pool2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
     "batch_norm", "batch_norm_backward", "local_response_norm", "local_response_norm_backward",
     "linear", "linear_backward",
