@@ -1,0 +1,1318 @@
+"""Read a PyTorch or Keras model from Python source, statically: ``ast`` only, never import/exec/eval.
+
+A small interpreter runs the subset of Python that model definitions use: literals and arithmetic,
+module-level constants, ``__init__`` arguments (their defaults; an argument without a default
+becomes a symbol of the same name, e.g. ``num_cls``), lists, tuples, dicts, ``if`` on known values,
+``for`` over known sequences, helper methods and functions, classes defined in the same file.
+
+PyTorch: ``nn.Module`` subclasses build ``torch.nn`` layers in ``__init__``; ``forward`` is then run
+on a symbolic tensor, recording a data-flow graph (layers, ``+`` / ``torch.add`` for residuals,
+``torch.cat(..., 1)`` for concatenations) that is turned into cnncalc's ``Sequential`` / ``Residual``
+/ ``Concat`` tree. A module without ``forward`` applies its sub-modules in order, as
+``nn.Sequential``. Rows are named as ``named_modules()`` names them (``layer1.0.conv1``); functional
+calls are named after the function in their module (``relu``, ``relu_1``), as torch.fx does.
+
+Keras: ``Sequential([...])`` and ``model.add(...)``; see ``keras.py``.
+
+Anything outside this subset raises ``ShapeError("file:line: ...")`` saying what was not understood.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections import OrderedDict
+from pathlib import Path
+
+from .. import layers as L
+from ..errors import ShapeError
+from ..graph import Concat, Residual, Sequential
+
+# torch.nn classes cnncalc implements with the same constructor arguments.
+TORCH_LAYERS = {
+    name: getattr(L, name)
+    for name in (
+        "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+        "BatchNorm2d", "LocalResponseNorm", "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU",
+        "Hardswish", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
+    )
+}
+
+# torch.nn.functional (and torch.*) calls: layer class and the argument names after ``input``.
+FUNCTIONAL = {
+    "relu": ("ReLU", ("inplace",)),
+    "relu_": ("ReLU", ()),
+    "relu6": ("ReLU6", ("inplace",)),
+    "elu": ("ELU", ("alpha", "inplace")),
+    "leaky_relu": ("LeakyReLU", ("negative_slope", "inplace")),
+    "gelu": ("GELU", ("approximate",)),
+    "silu": ("SiLU", ("inplace",)),
+    "hardswish": ("Hardswish", ("inplace",)),
+    "sigmoid": ("Sigmoid", ()),
+    "tanh": ("Tanh", ()),
+    "softmax": ("Softmax", ("dim",)),
+    "max_pool2d": ("MaxPool2d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")),
+    "avg_pool2d": ("AvgPool2d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")),
+    "adaptive_avg_pool2d": ("AdaptiveAvgPool2d", ("output_size",)),
+    "adaptive_max_pool2d": ("AdaptiveMaxPool2d", ("output_size", "return_indices")),
+    "dropout": ("Dropout", ("p", "training", "inplace")),
+    "dropout2d": ("Dropout2d", ("p", "training", "inplace")),
+    "local_response_norm": ("LocalResponseNorm", ("size", "alpha", "beta", "k")),
+    "flatten": ("Flatten", ("start_dim", "end_dim")),
+}
+_IGNORED_ARGS = {"training"}  # functional arguments with no effect on shapes at inference
+_TORCH_FUNCTIONS = {"relu", "sigmoid", "tanh", "flatten", "softmax"}  # also spelled torch.relu, ...
+_TENSOR_METHODS = {"relu", "sigmoid", "tanh", "flatten", "softmax"}  # also spelled x.relu(), ...
+
+
+class Origin:
+    """Where a layer or merge comes from: file, line and the call's source text (for fix suggestions)."""
+
+    __slots__ = ("path", "line", "node", "source", "receiver")
+
+    def __init__(self, path, node, source, receiver=None):
+        self.path = path
+        self.line = node.lineno
+        self.node = node
+        self.source = source
+        self.receiver = receiver
+
+    @property
+    def where(self):
+        return f"{self.path}:{self.line}"
+
+    @property
+    def text(self):
+        return ast.get_source_segment(self.source, self.node) or ""
+
+    def with_argument(self, position, keyword, value):
+        """The call's source text with one argument (by position or keyword) replaced by ``value``."""
+        call = self.node
+        if not isinstance(call, ast.Call):
+            return None
+        target = next((k.value for k in call.keywords if k.arg == keyword), None)
+        if target is None and len(call.args) > position and not isinstance(call.args[position], ast.Starred):
+            target = call.args[position]
+        if target is None:
+            return None
+        lines = self.source.splitlines(keepends=True)
+
+        def offset(line, col):
+            return sum(len(s.encode()) for s in lines[: line - 1]) + col
+
+        raw = self.source.encode()
+        start, end = offset(call.lineno, call.col_offset), offset(call.end_lineno, call.end_col_offset)
+        a, b = offset(target.lineno, target.col_offset), offset(target.end_lineno, target.end_col_offset)
+        text = raw[start:a] + str(value).encode() + raw[b:end]
+        return " ".join(text.decode().split())
+
+
+class Unsupported(ShapeError):
+    """Raised inside the interpreter; ``read`` turns it into ``ShapeError("file:line: ...")``."""
+
+    def __init__(self, node, message):
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+# --- values the interpreter manipulates ---------------------------------------------------------
+
+
+class Ext:
+    """An imported name: ``torch.nn``, ``torch.nn.functional.relu``, ``keras.layers.Conv2D``."""
+
+    def __init__(self, qualname):
+        self.qualname = _normalise(qualname)
+
+    def __repr__(self):
+        return self.qualname
+
+
+def _normalise(qualname):
+    for prefix, short in (("tensorflow.keras", "keras"), ("tensorflow.python.keras", "keras"), ("tf.keras", "keras")):
+        if qualname == prefix or qualname.startswith(prefix + "."):
+            return short + qualname[len(prefix):]
+    return qualname
+
+
+class Symbolic:
+    """An ``__init__`` argument without a default: usable as a size (a sympy symbol), nothing else."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+class LeafMod:
+    """A ``torch.nn`` layer built in ``__init__``: one cnncalc layer and where it was written."""
+
+    def __init__(self, layer, origin):
+        self.layer = layer
+        self.origin = origin
+
+
+class SeqMod:
+    """``nn.Sequential`` / ``nn.ModuleList`` / ``nn.ModuleDict``: named children in order."""
+
+    def __init__(self, kind, children, origin):
+        self.kind = kind
+        self.children = list(children)
+        self.origin = origin
+
+
+class ClassInfo:
+    """A class defined in the file."""
+
+    def __init__(self, node, bases, reader):
+        self.node = node
+        self.name = node.name
+        self.bases = bases
+        self.methods = {s.name: s for s in node.body if isinstance(s, ast.FunctionDef)}
+        self.attrs = {}
+        for stmt in node.body:
+            if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
+                try:
+                    value = reader.eval(stmt.value, reader.globals)
+                except ShapeError:
+                    continue  # a class attribute that is not a constant: an error only if used
+                for t in stmt.targets:
+                    self.attrs[t.id] = value
+
+    def lookup(self, name):
+        """A method or class attribute, searched through the local base classes."""
+        for cls in self.mro():
+            if name in cls.methods:
+                return cls.methods[name], cls
+            if name in cls.attrs:
+                return cls.attrs[name], None
+        return None, None
+
+    def mro(self):
+        out, todo = [], [self]
+        while todo:
+            cls = todo.pop(0)
+            if cls not in out:
+                out.append(cls)
+                todo.extend(b for b in cls.bases if isinstance(b, ClassInfo))
+        return out
+
+    def external_bases(self):
+        return {b.qualname for cls in self.mro() for b in cls.bases if isinstance(b, Ext)}
+
+    @property
+    def is_torch_module(self):
+        return bool(self.external_bases() & {"torch.nn.Module", "torch.nn.Sequential"})
+
+
+class Instance:
+    """An instance of a local ``nn.Module`` subclass: registered sub-modules and plain attributes."""
+
+    def __init__(self, cls, origin):
+        self.cls = cls
+        self.modules = OrderedDict()
+        self.attrs = {}
+        self.origin = origin
+
+
+class Bound:
+    """A method bound to an instance (or a class, for ``super()`` calls)."""
+
+    def __init__(self, func, owner, self_value):
+        self.func = func
+        self.owner = owner
+        self.self_value = self_value
+
+
+class Function:
+    """A function defined at module level."""
+
+    def __init__(self, node):
+        self.node = node
+
+
+class Super:
+    def __init__(self, cls, instance):
+        self.cls = cls
+        self.instance = instance
+
+
+class Method:
+    """A method of a built-in value (``list.append``, ``x.view``, ``model.add``)."""
+
+    def __init__(self, obj, name):
+        self.obj = obj
+        self.name = name
+
+
+class Builtin:
+    def __init__(self, name):
+        self.name = name
+
+
+class Batch:
+    """``x.size(0)`` / ``x.shape[0]``: the batch size, only meaningful inside ``view``/``reshape``."""
+
+
+class ShapeOf:
+    """``x.size()`` / ``x.shape``: only ``[0]`` (the batch) is understood."""
+
+
+BATCH = Batch()
+SHAPE = ShapeOf()
+
+
+class Node:
+    """One step of the forward data flow."""
+
+    __slots__ = ("id", "kind", "parents", "layer", "name", "origin", "scope")
+
+    def __init__(self, id_, kind, parents, layer=None, name="", origin=None, scope=""):
+        self.id = id_
+        self.kind = kind  # "input", "leaf", "add", "cat"
+        self.parents = parents
+        self.layer = layer
+        self.name = name
+        self.origin = origin
+        self.scope = scope
+
+
+class Tensor:
+    def __init__(self, node):
+        self.node = node
+
+
+class Return(Exception):
+    def __init__(self, value):
+        self.value = value
+
+
+_BUILTINS = {name: Builtin(name) for name in ("range", "len", "int", "list", "tuple", "dict", "enumerate", "zip",
+                                             "super", "min", "max", "isinstance", "print", "float", "round", "abs")}
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Div: lambda a, b: a / b,
+    ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a**b,
+}
+_COMPARE = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Is: lambda a, b: a is b,
+    ast.IsNot: lambda a, b: a is not b,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_PLAIN = (int, float, str, bool, type(None), tuple, list, dict)
+
+
+def _describe(node):
+    text = ast.unparse(node)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Reader:
+    """Interprets one source file; ``model(cls)`` returns the chosen network."""
+
+    def __init__(self, source, path="<source>"):
+        self.source = source
+        self.path = path
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            raise ShapeError(f"{path}:{exc.lineno}: not valid Python: {exc.msg}") from None
+        self.globals = {}
+        self.failed = {}  # module-level names whose definition could not be read: name -> error
+        self.classes = {}
+        self.keras_models = []  # (name, KerasModel) defined at module level
+        self.nodes = []
+        self.scope_counts = {}
+        self.paths = {}
+        self.depth = 0
+        for stmt in tree.body:
+            self._module_statement(stmt)
+
+    # --- module level ---------------------------------------------------------------------------
+
+    def _module_statement(self, stmt):
+        """Module-level code is read leniently: a statement that cannot be followed (data loading,
+        training) only matters if the chosen model refers to what it defines."""
+        from .keras import KerasModel
+
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    self.globals[alias.asname] = Ext(alias.name)
+                else:
+                    root = alias.name.split(".")[0]
+                    self.globals[root] = Ext(root)
+        elif isinstance(stmt, ast.ImportFrom):
+            for alias in stmt.names:
+                if stmt.module and alias.name != "*":
+                    self.globals[alias.asname or alias.name] = Ext(f"{stmt.module}.{alias.name}")
+        elif isinstance(stmt, ast.ClassDef):
+            bases = []
+            for b in stmt.bases:
+                try:
+                    bases.append(self.eval(b, self.globals))
+                except ShapeError:
+                    bases.append(None)
+            info = ClassInfo(stmt, bases, self)
+            self.globals[stmt.name] = info
+            self.classes[stmt.name] = info
+        elif isinstance(stmt, ast.FunctionDef):
+            self.globals[stmt.name] = Function(stmt)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)):
+            names = _assigned_names(stmt)
+            try:
+                self.execute([stmt], self.globals)
+            except ShapeError as exc:
+                for name in names:
+                    self.globals.pop(name, None)
+                    self.failed[name] = exc
+                return
+            for name in names:
+                self.failed.pop(name, None)
+                value = self.globals.get(name)
+                if isinstance(value, KerasModel) and all(m is not value for _, m in self.keras_models):
+                    self.keras_models.append((name, value))
+
+    # --- choosing the model ---------------------------------------------------------------------
+
+    def candidates(self):
+        """Model names: torch module classes no other class uses, then module-level Keras models and
+        ``nn.Sequential`` variables."""
+        torch_classes = [c for c in self.classes.values() if c.is_torch_module]
+        used = set()
+        for cls in torch_classes:
+            for node in ast.walk(cls.node):
+                if isinstance(node, ast.Name) and node.id != cls.name:
+                    used.add(node.id)
+        out = [c.name for c in torch_classes if c.name not in used]
+        out += [name for name, _ in self.keras_models]
+        out += [name for name, v in self.globals.items() if isinstance(v, SeqMod) and v.kind == "Sequential"]
+        return out
+
+    def choose(self, cls=None):
+        """The value named ``cls`` (a class, a function returning a model, or a variable), or the only candidate."""
+        if cls is None:
+            names = self.candidates()
+            if not names:
+                raise ShapeError(
+                    f"{self.path}: no model found: expected an nn.Module subclass, an nn.Sequential or a Keras Sequential"
+                )
+            if len(names) > 1:
+                raise ShapeError(f"{self.path}: several models: {', '.join(names)}: choose one (cls=..., --class NAME)")
+            cls = names[0]
+        if cls in self.failed:
+            exc = self.failed[cls]
+            raise ShapeError(str(exc)) from None
+        if cls not in self.globals:
+            raise ShapeError(f"{self.path}: no class, function or variable named {cls!r} (found: {', '.join(self.candidates()) or 'none'})")
+        return cls, self.globals[cls]
+
+    def instantiate(self, value, name):
+        """A module value from a class (its ``__init__`` run with defaults and symbols) or a function."""
+        if isinstance(value, ClassInfo):
+            return self._new_instance(value, [], {}, value.node, symbolic=True)
+        if isinstance(value, Function):
+            if value.node.args.args:
+                raise ShapeError(f"{self.path}:{value.node.lineno}: function {name}() takes arguments: choose a class or a function without arguments")
+            return self.call_function(value.node, [], {}, None, self.globals, value.node)
+        return value
+
+    # --- errors ---------------------------------------------------------------------------------
+
+    def error(self, node, message):
+        return Unsupported(node, message)
+
+    def located(self, exc):
+        """A ShapeError with ``file:line: `` in front (the node where the interpreter stopped)."""
+        if isinstance(exc, Unsupported):
+            return ShapeError(f"{self.path}:{exc.node.lineno}: {exc.message}")
+        return exc
+
+    def origin(self, node, receiver=None):
+        return Origin(self.path, node, self.source, receiver)
+
+    # --- statements -----------------------------------------------------------------------------
+
+    def execute(self, body, env):
+        for stmt in body:
+            self.statement(stmt, env)
+
+    def statement(self, stmt, env):
+        if isinstance(stmt, ast.Assign):
+            value = self.eval(stmt.value, env)
+            for target in stmt.targets:
+                self.assign(target, value, env)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                self.assign(stmt.target, self.eval(stmt.value, env), env)
+        elif isinstance(stmt, ast.AugAssign):
+            current = self.eval(_load(stmt.target), env)
+            value = self.binop(stmt.op, current, self.eval(stmt.value, env), stmt)
+            self.assign(stmt.target, value, env)
+        elif isinstance(stmt, ast.Expr):
+            if not isinstance(stmt.value, ast.Constant):  # docstrings
+                self.eval(stmt.value, env)
+        elif isinstance(stmt, ast.Return):
+            raise Return(None if stmt.value is None else self.eval(stmt.value, env))
+        elif isinstance(stmt, ast.If):
+            test = self.eval(stmt.test, env)
+            self.execute(stmt.body if self.truth(test, stmt.test) else stmt.orelse, env)
+        elif isinstance(stmt, ast.For):
+            for item in self.iterate(self.eval(stmt.iter, env), stmt.iter):
+                self.assign(stmt.target, item, env)
+                self.execute(stmt.body, env)
+            self.execute(stmt.orelse, env)
+        elif isinstance(stmt, (ast.Pass, ast.Assert)):
+            pass
+        else:
+            raise self.error(stmt, f"cannot follow a {type(stmt).__name__} statement here: {_describe(stmt)}")
+
+    def truth(self, value, node):
+        if isinstance(value, (Tensor, Symbolic)) or hasattr(value, "free_symbols"):
+            raise self.error(node, f"cannot decide the condition {_describe(node)}: it depends on an unknown value")
+        return bool(value)
+
+    def iterate(self, value, node):
+        if isinstance(value, (list, tuple, range, dict)):
+            return list(value)
+        if isinstance(value, SeqMod):
+            return [m for _, m in value.children]
+        raise self.error(node, f"cannot iterate over {_describe(node)}: not a known sequence")
+
+    def assign(self, target, value, env):
+        if isinstance(target, ast.Name):
+            env[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            items = self.iterate(value, target)
+            if len(items) != len(target.elts):
+                raise self.error(target, f"cannot unpack {len(items)} values into {_describe(target)}")
+            for t, v in zip(target.elts, items):
+                self.assign(t, v, env)
+        elif isinstance(target, ast.Attribute):
+            obj = self.eval(target.value, env)
+            if not isinstance(obj, Instance):
+                raise self.error(target, f"cannot assign to {_describe(target)}")
+            self.set_attribute(obj, target.attr, value)
+        elif isinstance(target, ast.Subscript):
+            obj = self.eval(target.value, env)
+            key = self.eval(target.slice, env)
+            if isinstance(obj, (list, dict)):
+                obj[key] = value
+            else:
+                raise self.error(target, f"cannot assign to {_describe(target)}")
+        else:
+            raise self.error(target, f"cannot assign to {_describe(target)}")
+
+    def set_attribute(self, obj, name, value):
+        if isinstance(value, (LeafMod, SeqMod, Instance)):
+            obj.modules[name] = value
+            obj.attrs.pop(name, None)
+        else:
+            obj.modules.pop(name, None)
+            obj.attrs[name] = value
+
+    # --- expressions ----------------------------------------------------------------------------
+
+    def lookup(self, name, env, node):
+        if name in env:
+            return env[name]
+        if name in self.globals:
+            return self.globals[name]
+        if name in self.failed:
+            raise self.error(node, f"{name} is defined by code that cannot be read statically: {self.failed[name]}")
+        if name in _BUILTINS:
+            return _BUILTINS[name]
+        if name == "F":  # the universal alias of torch.nn.functional, often used without its import
+            return Ext("torch.nn.functional")
+        raise self.error(node, f"unknown name {name!r}")
+
+    def eval(self, node, env):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            return self.lookup(node.id, env, node)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            items = []
+            for elt in node.elts:
+                if isinstance(elt, ast.Starred):
+                    items.extend(self.iterate(self.eval(elt.value, env), elt))
+                else:
+                    items.append(self.eval(elt, env))
+            return tuple(items) if isinstance(node, ast.Tuple) else items
+        if isinstance(node, ast.Dict):
+            return {self.eval(k, env): self.eval(v, env) for k, v in zip(node.keys, node.values)}
+        if isinstance(node, ast.UnaryOp):
+            value = self.eval(node.operand, env)
+            self.require_number(value, node.operand)
+            if isinstance(node.op, ast.USub):
+                return -value
+            if isinstance(node.op, ast.UAdd):
+                return value
+            if isinstance(node.op, ast.Not):
+                return not self.truth(value, node.operand)
+            raise self.error(node, f"cannot evaluate {_describe(node)}")
+        if isinstance(node, ast.BinOp):
+            return self.binop(node.op, self.eval(node.left, env), self.eval(node.right, env), node)
+        if isinstance(node, ast.BoolOp):
+            values = [self.truth(self.eval(v, env), v) for v in node.values]
+            return all(values) if isinstance(node.op, ast.And) else any(values)
+        if isinstance(node, ast.Compare):
+            left = self.eval(node.left, env)
+            for op, comp in zip(node.ops, node.comparators):
+                right = self.eval(comp, env)
+                self.require_plain(left, node)
+                self.require_plain(right, node)
+                if not _COMPARE[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.IfExp):
+            return self.eval(node.body if self.truth(self.eval(node.test, env), node.test) else node.orelse, env)
+        if isinstance(node, ast.Attribute):
+            return self.attribute(self.eval(node.value, env), node.attr, node)
+        if isinstance(node, ast.Subscript):
+            return self.subscript(self.eval(node.value, env), node, env)
+        if isinstance(node, ast.Call):
+            return self.call(node, env)
+        if isinstance(node, ast.ListComp) and len(node.generators) == 1 and not node.generators[0].ifs:
+            gen = node.generators[0]
+            out = []
+            for item in self.iterate(self.eval(gen.iter, env), gen.iter):
+                local = dict(env)
+                self.assign(gen.target, item, local)
+                out.append(self.eval(node.elt, local))
+            return out
+        raise self.error(node, f"cannot evaluate {_describe(node)}")
+
+    def require_number(self, value, node):
+        if isinstance(value, Symbolic):
+            return
+        if not isinstance(value, (int, float)) and not hasattr(value, "free_symbols"):
+            raise self.error(node, f"{_describe(node)} is not a number")
+
+    def require_plain(self, value, node):
+        if isinstance(value, (Tensor, Symbolic)) or hasattr(value, "free_symbols"):
+            raise self.error(node, f"cannot compare {_describe(node)}: it depends on an unknown value")
+
+    def number(self, value, node):
+        """A value usable in arithmetic: a Symbolic becomes a sympy symbol."""
+        if isinstance(value, Symbolic):
+            from ..dims import symbol
+
+            return symbol(value.name)
+        return value
+
+    def binop(self, op, left, right, node):
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            if isinstance(op, ast.Add) and isinstance(left, Tensor) and isinstance(right, Tensor):
+                return self.merge("add", [left, right], node)
+            raise self.error(node, f"cannot follow {_describe(node)}: only tensor + tensor (a residual add) is understood")
+        if type(op) not in _BINOPS:
+            raise self.error(node, f"cannot evaluate {_describe(node)}")
+        if isinstance(left, (list, tuple, str)) or isinstance(right, (list, tuple, str)):
+            try:
+                return _BINOPS[type(op)](left, right)
+            except TypeError:
+                raise self.error(node, f"cannot evaluate {_describe(node)}") from None
+        self.require_number(left, node)
+        self.require_number(right, node)
+        try:
+            return _BINOPS[type(op)](self.number(left, node), self.number(right, node))
+        except (TypeError, ZeroDivisionError) as exc:
+            raise self.error(node, f"cannot evaluate {_describe(node)}: {exc}") from None
+
+    def attribute(self, obj, name, node):
+        if isinstance(obj, Ext):
+            return Ext(f"{obj.qualname}.{name}")
+        if isinstance(obj, Instance):
+            if name in obj.modules:
+                return obj.modules[name]
+            if name in obj.attrs:
+                return obj.attrs[name]
+            value, owner = obj.cls.lookup(name)
+            if isinstance(value, ast.FunctionDef):
+                return Bound(value, owner, obj)
+            if value is not None:
+                return value
+            raise self.error(node, f"{obj.cls.name} has no attribute {name!r} set before it is used")
+        if isinstance(obj, ClassInfo):
+            value, owner = obj.lookup(name)
+            if value is None:
+                raise self.error(node, f"class {obj.name} has no attribute {name!r}")
+            return Bound(value, owner, None) if isinstance(value, ast.FunctionDef) else value
+        if isinstance(obj, Super):
+            for cls in obj.cls.mro()[1:]:
+                if name in cls.methods:
+                    return Bound(cls.methods[name], cls, obj.instance)
+            if name == "__init__":
+                return Builtin("super_init")
+            raise self.error(node, f"cannot follow super().{name}")
+        if isinstance(obj, Tensor):
+            if name == "shape":
+                return SHAPE
+            return Method(obj, name)
+        if isinstance(obj, SeqMod):
+            for child_name, child in obj.children:
+                if child_name == name:
+                    return child
+            return Method(obj, name)
+        if isinstance(obj, (list, dict)):
+            return Method(obj, name)
+        from .keras import KerasModel
+
+        if isinstance(obj, KerasModel):
+            return Method(obj, name)
+        raise self.error(node, f"cannot follow {_describe(node)}")
+
+    def subscript(self, obj, node, env):
+        if isinstance(node.slice, ast.Slice):
+            parts = [None if p is None else self.eval(p, env) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
+            key = slice(*parts)
+        else:
+            key = self.eval(node.slice, env)
+        if isinstance(obj, ShapeOf):
+            if key == 0:
+                return BATCH
+            raise self.error(node, f"cannot follow {_describe(node)}: only the batch size [0] of a tensor's shape is understood")
+        if isinstance(obj, SeqMod):
+            if isinstance(key, slice):
+                return SeqMod("Sequential", obj.children[key], obj.origin)
+            if isinstance(key, str):
+                return self.attribute(obj, key, node)
+            if isinstance(key, int):
+                return obj.children[key][1]
+        if isinstance(obj, (list, tuple, dict, str, range)):
+            try:
+                return obj[key]
+            except (KeyError, IndexError, TypeError) as exc:
+                raise self.error(node, f"cannot evaluate {_describe(node)}: {exc!r}") from None
+        raise self.error(node, f"cannot evaluate {_describe(node)}")
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def call(self, node, env):
+        func = self.eval(node.func, env)
+        args, kwargs = [], {}
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                args.extend(self.iterate(self.eval(a.value, env), a))
+            else:
+                args.append(self.eval(a, env))
+        for k in node.keywords:
+            if k.arg is None:
+                value = self.eval(k.value, env)
+                if not isinstance(value, dict):
+                    raise self.error(k.value, f"cannot expand {_describe(k.value)}")
+                kwargs.update(value)
+            else:
+                kwargs[k.arg] = self.eval(k.value, env)
+        return self.apply(func, args, kwargs, node, env)
+
+    def apply(self, func, args, kwargs, node, env):
+        if isinstance(func, Ext):
+            return self.call_external(func.qualname, args, kwargs, node)
+        if isinstance(func, Builtin):
+            return self.call_builtin(func.name, args, kwargs, node, env)
+        if isinstance(func, ClassInfo):
+            if func.is_torch_module:
+                return self._new_instance(func, args, kwargs, node)
+            raise self.error(node, f"class {func.name} is not an nn.Module")
+        if isinstance(func, Bound):
+            self_args = [] if func.self_value is None else [func.self_value]
+            return self.call_function(func.func, self_args + args, kwargs, func.owner, self.globals, node)
+        if isinstance(func, Function):
+            return self.call_function(func.node, args, kwargs, None, self.globals, node)
+        if isinstance(func, Method):
+            return self.call_method(func.obj, func.name, args, kwargs, node)
+        if isinstance(func, (LeafMod, SeqMod, Instance)):
+            if len(args) != 1 or kwargs or not isinstance(args[0], Tensor):
+                raise self.error(node, f"cannot follow {_describe(node)}: a module is called with one tensor")
+            return self.forward(func, args[0], node)
+        from .keras import KerasModel, keras_call
+
+        if isinstance(func, KerasModel):
+            raise self.error(node, "calling a Keras model (the functional API) is not understood: use Sequential")
+        raise self.error(node, f"cannot call {_describe(node.func)}")
+
+    def call_function(self, fdef, args, kwargs, owner, env, node):
+        local = self.bind(fdef, args, kwargs, node)
+        if owner is not None:
+            local["__class__"] = owner
+        self.depth += 1
+        if self.depth > 200:
+            raise self.error(node, "calls nested too deeply (recursion?)")
+        try:
+            self.execute(fdef.body, local)
+        except Return as ret:
+            return ret.value
+        finally:
+            self.depth -= 1
+        return None
+
+    def bind(self, fdef, args, kwargs, node, symbolic=False):
+        """Local variables for a call: positional, keyword, defaults, *args, **kwargs; with ``symbolic``
+        a missing argument becomes a Symbolic of its name (the model's constructor arguments)."""
+        spec = fdef.args
+        params = [a.arg for a in spec.posonlyargs + spec.args]
+        defaults = [self.eval(d, self.globals) for d in spec.defaults]
+        local = {}
+        if len(args) > len(params) and spec.vararg is None:
+            raise self.error(node, f"{fdef.name}() takes {len(params)} positional arguments, {len(args)} given")
+        for name, value in zip(params, args):
+            local[name] = value
+        if spec.vararg is not None:
+            local[spec.vararg.arg] = tuple(args[len(params):])
+        extra = {}
+        for key, value in kwargs.items():
+            if key in params or key in [a.arg for a in spec.kwonlyargs]:
+                if key in local:
+                    raise self.error(node, f"{fdef.name}() got multiple values for {key!r}")
+                local[key] = value
+            elif spec.kwarg is not None:
+                extra[key] = value
+            else:
+                raise self.error(node, f"{fdef.name}() got an unexpected keyword argument {key!r}")
+        if spec.kwarg is not None:
+            local[spec.kwarg.arg] = extra
+        first_default = len(params) - len(defaults)
+        for i, name in enumerate(params):
+            if name not in local:
+                if i >= first_default:
+                    local[name] = defaults[i - first_default]
+                elif symbolic:
+                    local[name] = Symbolic(name)
+                else:
+                    raise self.error(node, f"{fdef.name}() is missing the argument {name!r}")
+        for a, d in zip(spec.kwonlyargs, spec.kw_defaults):
+            if a.arg not in local:
+                if d is not None:
+                    local[a.arg] = self.eval(d, self.globals)
+                elif symbolic:
+                    local[a.arg] = Symbolic(a.arg)
+                else:
+                    raise self.error(node, f"{fdef.name}() is missing the argument {a.arg!r}")
+        return local
+
+    def _new_instance(self, cls, args, kwargs, node, symbolic=False):
+        inst = Instance(cls, self.origin(node))
+        init, owner = cls.lookup("__init__")
+        if isinstance(init, ast.FunctionDef):
+            local = self.bind(init, [inst] + list(args), kwargs, node, symbolic=symbolic)
+            local["__class__"] = owner
+            self.depth += 1
+            try:
+                self.execute(init.body, local)
+            except Return:
+                pass
+            finally:
+                self.depth -= 1
+        elif args or kwargs:
+            if "torch.nn.Sequential" in cls.external_bases():
+                self._register_sequential(inst, args, kwargs, node)
+            else:
+                raise self.error(node, f"{cls.name}() takes no arguments")
+        return inst
+
+    def _register_sequential(self, inst, args, kwargs, node):
+        seq = self.make_sequential("Sequential", args, node)
+        for name, child in seq.children:
+            inst.modules[name] = child
+
+    def make_sequential(self, kind, args, node):
+        if kind == "ModuleList":
+            items = list(args[0]) if args else []
+            return SeqMod(kind, [(str(i), m) for i, m in enumerate(self._modules(items, node))], self.origin(node))
+        if len(args) == 1 and isinstance(args[0], dict):
+            pairs = list(args[0].items())
+        elif kind == "ModuleDict":
+            pairs = list(args[0].items()) if args else []
+        else:
+            pairs = [(str(i), m) for i, m in enumerate(args)]
+        mods = self._modules([m for _, m in pairs], node)
+        return SeqMod(kind, [(str(k), m) for (k, _), m in zip(pairs, mods)], self.origin(node))
+
+    def _modules(self, items, node):
+        for m in items:
+            if not isinstance(m, (LeafMod, SeqMod, Instance)):
+                raise self.error(node, f"{_describe(node)}: expected torch.nn modules, got {type(m).__name__}")
+        return items
+
+    def call_builtin(self, name, args, kwargs, node, env):
+        try:
+            if name == "super":
+                cls = env.get("__class__")
+                inst = env.get("self") if "self" in env else next(iter(env.values()), None)
+                if args:
+                    cls, inst = args[0], args[1]
+                if not isinstance(cls, ClassInfo):
+                    raise self.error(node, "super() outside a method of a class in this file")
+                return Super(cls, inst)
+            if name == "super_init":
+                return None
+            if name == "print":
+                return None
+            if name == "isinstance":
+                raise self.error(node, "isinstance() is not understood")
+            plain = [self.number(a, node) for a in args]
+            if name == "range":
+                return range(*plain)
+            if name == "len":
+                value = args[0]
+                return len(value.children) if isinstance(value, SeqMod) else len(value)
+            if name in ("int", "float", "round", "abs", "min", "max"):
+                return {"int": int, "float": float, "round": round, "abs": abs, "min": min, "max": max}[name](*plain)
+            if name == "list":
+                return self.iterate(args[0], node) if args else []
+            if name == "tuple":
+                return tuple(self.iterate(args[0], node)) if args else ()
+            if name == "dict":
+                return dict(*args, **kwargs)
+            if name == "enumerate":
+                return list(enumerate(self.iterate(args[0], node), *plain[1:]))
+            if name == "zip":
+                return list(zip(*(self.iterate(a, node) for a in args)))
+        except (TypeError, ValueError) as exc:
+            raise self.error(node, f"cannot evaluate {_describe(node)}: {exc}") from None
+        raise self.error(node, f"cannot call {name}()")
+
+    def call_external(self, q, args, kwargs, node):
+        if q.startswith("keras."):
+            from .keras import keras_call
+
+            return keras_call(self, q, args, kwargs, node)
+        if q in ("collections.OrderedDict", "typing.OrderedDict"):
+            return dict(args[0]) if args else {}
+        if q.startswith("torch.nn.") and q.count(".") == 2:
+            name = q[len("torch.nn."):]
+            if name in ("Sequential", "ModuleList", "ModuleDict"):
+                return self.make_sequential(name, args, node)
+            if name in TORCH_LAYERS:
+                return LeafMod(self.construct(TORCH_LAYERS[name], args, kwargs, node, q), self.origin(node))
+            raise self.error(node, f"{_describe(node.func)} ({q}) is not supported by cnncalc")
+        if q.startswith("torch.nn.functional."):
+            return self.functional(q.rsplit(".", 1)[1], args, kwargs, node)
+        if q.startswith("torch.") and q.count(".") == 1:
+            name = q[len("torch."):]
+            if name in _TORCH_FUNCTIONS:
+                return self.functional(name, args, kwargs, node)
+            if name == "cat":
+                return self.cat(args, kwargs, node)
+            if name == "add":
+                if len(args) == 2 and not kwargs and all(isinstance(a, Tensor) for a in args):
+                    return self.merge("add", args, node)
+        raise self.error(node, f"{_describe(node.func)} ({q}) is not understood")
+
+    def construct(self, cls, args, kwargs, node, label):
+        args = [self.number(a, node) for a in args]
+        kwargs = {k: self.number(v, node) for k, v in kwargs.items()}
+        try:
+            return cls(*args, **kwargs)
+        except TypeError as exc:
+            raise self.error(node, f"{_describe(node)}: {exc}") from None
+        except ShapeError as exc:
+            raise self.error(node, f"{_describe(node)}: {exc}") from None
+
+    # --- forward: the data flow -----------------------------------------------------------------
+
+    def new_node(self, kind, parents, **fields):
+        node = Node(len(self.nodes), kind, parents, **fields)
+        self.nodes.append(node)
+        return Tensor(node)
+
+    def current_scope(self):
+        return self.scopes[-1] if getattr(self, "scopes", None) else ""
+
+    def name_in_scope(self, base):
+        scope = self.current_scope()
+        key = (scope, base)
+        count = self.scope_counts.get(key, 0)
+        self.scope_counts[key] = count + 1
+        name = base if count == 0 else f"{base}_{count}"
+        return f"{scope}.{name}" if scope else name
+
+    def leaf(self, x, layer, name, origin):
+        return self.new_node("leaf", [x.node], layer=layer, name=name, origin=origin, scope=self.current_scope())
+
+    def forward(self, module, x, node):
+        if isinstance(module, LeafMod):
+            name = self.paths.get(id(module)) or self.name_in_scope(module.layer.type.lower())
+            return self.leaf(x, module.layer, name, module.origin)
+        if isinstance(module, SeqMod):
+            if module.kind != "Sequential":
+                raise self.error(node, f"an nn.{module.kind} cannot be called: iterate over it")
+            for _, child in module.children:
+                x = self.forward(child, x, node)
+            return x
+        fwd, owner = module.cls.lookup("forward")
+        self.scopes = getattr(self, "scopes", [])
+        self.scopes.append(self.paths.get(id(module), ""))
+        try:
+            if isinstance(fwd, ast.FunctionDef):
+                out = self.call_function(fwd, [module, x], {}, owner, self.globals, node)
+                if not isinstance(out, Tensor):
+                    raise self.error(fwd, f"{module.cls.name}.forward must return one tensor")
+                return out
+            for _, child in module.modules.items():
+                x = self.forward(child, x, node)
+            return x
+        finally:
+            self.scopes.pop()
+
+    def functional(self, name, args, kwargs, node, receiver=None):
+        if name not in FUNCTIONAL or not args or not isinstance(args[0], Tensor):
+            raise self.error(node, f"{_describe(node)} is not understood")
+        cls_name, names = FUNCTIONAL[name]
+        if len(args) - 1 > len(names):
+            raise self.error(node, f"{_describe(node)}: too many arguments")
+        bound = dict(zip(names, args[1:]))
+        for key, value in kwargs.items():
+            if key not in names:
+                raise self.error(node, f"{_describe(node)}: unexpected argument {key!r}")
+            bound[key] = value
+        for key in _IGNORED_ARGS:
+            bound.pop(key, None)
+        if name == "flatten" and receiver is None and "start_dim" not in bound:
+            bound["start_dim"] = 0  # torch.flatten(x) flattens the batch too (Flatten rejects it)
+        layer = self.construct(getattr(L, cls_name), [], bound, node, name)
+        return self.leaf(args[0], layer, self.name_in_scope(name), self.origin(node, receiver))
+
+    def cat(self, args, kwargs, node):
+        tensors = args[0] if args else kwargs.get("tensors")
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        if not isinstance(tensors, (list, tuple)) or not all(isinstance(t, Tensor) for t in tensors):
+            raise self.error(node, f"{_describe(node)}: expected a list of tensors")
+        if dim not in (1, -3):
+            raise self.error(node, f"{_describe(node)}: only concatenation along channels (dim=1) is understood")
+        return self.merge("cat", list(tensors), node)
+
+    def merge(self, kind, tensors, node):
+        return self.new_node(kind, [t.node for t in tensors], origin=self.origin(node), scope=self.current_scope())
+
+    def call_method(self, obj, name, args, kwargs, node):
+        if isinstance(obj, Tensor):
+            return self.tensor_method(obj, name, args, kwargs, node)
+        if isinstance(obj, list):
+            if name == "append":
+                obj.append(args[0])
+                return None
+            if name == "extend":
+                obj.extend(self.iterate(args[0], node))
+                return None
+        if isinstance(obj, dict) and name in ("items", "keys", "values"):
+            return list(getattr(obj, name)())
+        if isinstance(obj, SeqMod):
+            if name == "append":
+                obj.children.append((str(len(obj.children)), args[0]))
+                return None
+            if name == "add_module":
+                obj.children.append((str(args[0]), args[1]))
+                return None
+            if name == "extend":
+                for m in self.iterate(args[0], node):
+                    obj.children.append((str(len(obj.children)), m))
+                return None
+        from .keras import KerasModel
+
+        if isinstance(obj, KerasModel):
+            return obj.method(self, name, args, kwargs, node)
+        raise self.error(node, f"cannot follow {_describe(node)}")
+
+    def tensor_method(self, x, name, args, kwargs, node):
+        receiver = ast.unparse(node.func.value) if isinstance(node.func, ast.Attribute) else "x"
+        if name == "size":
+            if not args:
+                return SHAPE
+            if args[0] == 0:
+                return BATCH
+            raise self.error(node, f"cannot follow {_describe(node)}: only the batch size x.size(0) is understood")
+        if name in ("view", "reshape"):
+            sizes = list(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else list(args)
+            sizes = [None if s is BATCH else self.number(s, node) for s in sizes]
+            if any(isinstance(s, (Tensor, ShapeOf)) for s in sizes):
+                raise self.error(node, f"cannot follow {_describe(node)}")
+            layer = self.construct(L.Reshape, sizes, {"method": name}, node, name)
+            return self.leaf(x, layer, self.name_in_scope(name), self.origin(node, receiver))
+        if name in _TENSOR_METHODS:
+            return self.functional(name, [x] + args, kwargs, node, receiver)
+        if name == "add" and len(args) == 1 and isinstance(args[0], Tensor):
+            return self.merge("add", [x, args[0]], node)
+        if name in ("contiguous", "clone", "detach"):
+            return x
+        raise self.error(node, f"cannot follow {_describe(node)}: tensor method {name}() is not understood")
+
+    # --- the whole model ------------------------------------------------------------------------
+
+    def assign_paths(self, root):
+        """Module paths as named_modules() gives them (a module reached twice keeps its first path)."""
+        todo = [(root, "")]
+        while todo:
+            mod, prefix = todo.pop()
+            if id(mod) in self.paths:
+                continue
+            self.paths[id(mod)] = prefix
+            if isinstance(mod, Instance):
+                children = list(mod.modules.items())
+            elif isinstance(mod, SeqMod):
+                children = mod.children
+            else:
+                children = []
+            for name, child in reversed(children):
+                todo.append((child, f"{prefix}.{name}" if prefix else name))
+
+    def torch_model(self, root, name):
+        """Run ``forward`` on a symbolic input and build the cnncalc network with its origins."""
+        self.assign_paths(root)
+        self.nodes = []
+        self.scope_counts = {}
+        x = self.new_node("input", [])
+        out = self.forward(root, x, root.origin.node if root.origin else None)
+        if not isinstance(out, Tensor):
+            raise ShapeError(f"{self.path}: {name} does not produce one tensor")
+        return to_network(build(out.node, x.node))
+
+
+def _assigned_names(stmt):
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        targets = [stmt.target]
+    else:
+        call = stmt.value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
+            return [call.func.value.id]  # model.add(...): a failure poisons model
+        return []
+    names = []
+    for t in targets:
+        names.extend(n.id for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+        if isinstance(t, (ast.Attribute, ast.Subscript)) and isinstance(t.value, ast.Name):
+            names.append(t.value.id)
+    return names
+
+
+def _load(target):
+    """The expression that reads an assignment target (for ``+=``)."""
+    node = copy.deepcopy(target)
+    for n in ast.walk(node):
+        if hasattr(n, "ctx"):
+            n.ctx = ast.Load()
+    return node
+
+
+# --- data flow graph -> Sequential / Residual / Concat -------------------------------------------
+
+
+def _ancestors(node):
+    seen, todo = {node.id: node}, [node]
+    while todo:
+        for p in todo.pop().parents:
+            if p.id not in seen:
+                seen[p.id] = p
+                todo.append(p)
+    return seen
+
+
+def build(node, stop):
+    """Items from ``stop`` (excluded) to ``node``: ("leaf", node) or ("block", node, branches)."""
+    items = []
+    while node is not stop:
+        if node.id < stop.id or node.kind == "input":
+            where = node.origin.where if node.origin else "forward"
+            raise ShapeError(f"{where}: the forward data flow is not a chain of residual/concat blocks (a branch reaches back past its block's input)")
+        if node.kind == "leaf":
+            items.append(("leaf", node))
+            node = node.parents[0]
+            continue
+        common = None
+        for p in node.parents:
+            ids = set(_ancestors(p))
+            common = ids if common is None else common & ids
+        if not common:
+            raise ShapeError(f"{node.origin.where}: the merged tensors do not come from the same input")
+        fork_id = max(common)
+        fork = next(n for p in node.parents for i, n in _ancestors(p).items() if i == fork_id)
+        items.append(("block", node, [build(p, fork) for p in node.parents]))
+        node = fork
+    items.reverse()
+    return items
+
+
+def _leaf_names(items):
+    for item in items:
+        if item[0] == "leaf":
+            yield item[1].name
+        else:
+            for branch in item[2]:
+                yield from _leaf_names(branch)
+
+
+def _common_prefix(names):
+    parts = [n.split(".") for n in names]
+    if not parts:
+        return ""
+    prefix = []
+    for group in zip(*parts):
+        if len(set(group)) != 1:
+            break
+        prefix.append(group[0])
+    if prefix and any(len(p) == len(prefix) for p in parts):
+        prefix.pop()  # a leaf's own name is not a block name
+    return ".".join(prefix)
+
+
+def _relative(name, prefix):
+    if not prefix:
+        return name
+    if name == prefix:
+        return ""
+    return name[len(prefix) + 1:]
+
+
+def _under(name, prefix):
+    return not prefix or name.startswith(prefix + ".")
+
+
+def sequential_of(pairs):
+    """A Sequential whose child names may repeat (a module applied twice keeps its name)."""
+    seq = Sequential()
+    seq._children = tuple(pairs)
+    return seq
+
+
+class Network:
+    """The converted model and where each layer and merge was written (by object id)."""
+
+    def __init__(self, model, origins):
+        self.model = model
+        self.origins = origins
+
+
+def to_network(items):
+    origins = {}
+    model = sequential_of(_assemble(items, "", origins))
+    return Network(model, origins)
+
+
+def _assemble(items, prefix, origins):
+    pairs = []
+    for item in items:
+        node = item[1]
+        if item[0] == "leaf":
+            origins.setdefault(id(node.layer), node.origin)
+            pairs.append((_relative(node.name, prefix), node.layer))
+            continue
+        branches = item[2]
+        names = [n for b in branches for n in _leaf_names(b)]
+        name = node.scope if all(_under(n, node.scope) for n in names) and _under(node.scope, prefix) else _common_prefix(names)
+        if not _under(name, prefix) and name != prefix:
+            name = prefix
+        seqs = [sequential_of(_assemble(b, name, origins)) for b in branches]
+        if node.kind == "add":
+            (main, short), (main_seq, short_seq) = branches, seqs
+            if not main and short:  # x + f(x): the computed branch is the main path
+                main_seq, short_seq, short = short_seq, main_seq, main
+            block = Residual(main_seq, short_seq if short else None, shortcut_name="_shortcut")
+        else:
+            block = Concat(OrderedDict((f"_{i}", s) for i, s in enumerate(seqs)))
+        origins[id(block)] = node.origin
+        pairs.append((_relative(name, prefix), block))
+    return pairs
+
+
+# --- public entry points --------------------------------------------------------------------------
+
+
+class Loaded:
+    """A model read from a file: ``.model``, ``.name``, ``.input_shape`` (from Keras ``input_shape=``, else None)."""
+
+    def __init__(self, name, path, kind, builder, input_shape=None):
+        self.name = name
+        self.path = path
+        self.kind = kind
+        self._builder = builder
+        self.input_shape = input_shape
+        self._built = {}
+
+    def network(self, input_shape=None):
+        """The converted network with its origins; Keras models are built for ``input_shape``."""
+        shape = input_shape if self.kind == "keras" and input_shape is not None else self.input_shape
+        key = repr(shape) if self.kind == "keras" else None
+        if key not in self._built:
+            self._built[key] = self._builder(shape)
+        return self._built[key]
+
+    def build(self, input_shape=None):
+        return self.network(input_shape).model
+
+    @property
+    def model(self):
+        return self.build()
+
+    @property
+    def origins(self):
+        return self.network().origins
+
+    def __repr__(self):
+        return f"Loaded({self.name!r}, {self.path}, {self.kind}, input_shape={self.input_shape})"
+
+
+def read_text(text_or_path):
+    """(source, path) from source text, a path string or a Path."""
+    if isinstance(text_or_path, Path) or (isinstance(text_or_path, str) and "\n" not in text_or_path
+                                          and text_or_path.endswith(".py")):
+        path = Path(text_or_path)
+        try:
+            return path.read_text(encoding="utf-8"), str(text_or_path)
+        except OSError as exc:
+            raise ShapeError(f"{text_or_path}: cannot read: {exc.strerror}") from None
+    return text_or_path, "<source>"
+
+
+def load_source(text_or_path, cls=None):
+    """Read a model from Python source into a ``Loaded`` (see module docstring)."""
+    from .keras import KerasModel
+
+    source, path = read_text(text_or_path)
+    reader = Reader(source, path)
+    try:
+        name, value = reader.choose(cls)
+        value = reader.instantiate(value, name)
+    except ShapeError as exc:
+        raise reader.located(exc) from None
+    if isinstance(value, KerasModel):
+        return Loaded(value.name or name, path, "keras", lambda shape: _located(reader, lambda: value.build(reader, shape)),
+                      value.input_shape())
+    if isinstance(value, (Instance, SeqMod, LeafMod)):
+        return Loaded(name, path, "torch", lambda shape: _located(reader, lambda: reader.torch_model(value, name)))
+    raise ShapeError(f"{path}: {name} is not a model")
+
+
+def _located(reader, thunk):
+    try:
+        return thunk()
+    except ShapeError as exc:
+        raise reader.located(exc) from None
+
+
+def from_source(text_or_path, cls=None, input_shape=None):
+    """The cnncalc network defined by a PyTorch or Keras source file (or text), read without running it.
+
+    ``cls`` picks a class, function or variable when the file defines several models; Keras models
+    are built for ``input_shape`` (C, H, W) when given, else for their ``input_shape=``.
+    """
+    from ..dims import as_shape
+
+    loaded = load_source(text_or_path, cls)
+    return loaded.build(None if input_shape is None else as_shape(input_shape))
+
+
+__all__ = ["from_source", "load_source", "Loaded", "Origin"]
