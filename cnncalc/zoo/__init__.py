@@ -9,6 +9,7 @@ is built, so ``import cnncalc`` stays cheap.
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import NamedTuple
 
 from ..errors import ShapeError
@@ -17,28 +18,25 @@ IMAGENET = (3, 224, 224)
 
 
 class Entry(NamedTuple):
-    """One registry entry: ``model(name)`` calls ``cnncalc.zoo.<family>.<builder>(**options)``."""
+    """One registry entry: ``model(name)`` calls ``cnncalc.zoo.<family>.<name>(**options)``."""
 
     name: str
     family: str
     description: str
     default_input: tuple
-    builder: str
 
     @property
     def options(self) -> dict:
         """Accepted keyword options and their defaults, read from the builder's signature."""
-        import inspect
-
         params = inspect.signature(self._function()).parameters.values()
         return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
 
     def _function(self):
-        return getattr(importlib.import_module(f"{__name__}.{self.family}"), self.builder)
+        return getattr(importlib.import_module(f"{__name__}.{self.family}"), self.name)
 
 
-def _entry(name, family, description, default_input=IMAGENET, builder=None):
-    return name, Entry(name, family, description, default_input, builder or name)
+def _entry(name, family, description, default_input=IMAGENET):
+    return name, Entry(name, family, description, default_input)
 
 
 def _vgg_entries():
