@@ -239,13 +239,14 @@ def test_resnet_rows_read_like_torchvision():
 
 
 def test_densenet_rows_read_like_torchvision():
+    """A dense layer is Concat(its input, new features): the pass-through branch has no row."""
     report = run("densenet121")
     layer = [r for r in report.layers if r.name.startswith("features.denseblock1.denselayer2")]
     assert [(r.name.rsplit(".", 1)[-1], r.type) for r in layer] == [
-        ("denselayer2", "Identity"), ("norm1", "BatchNorm2d"), ("relu1", "ReLU"), ("conv1", "Conv2d"),
+        ("norm1", "BatchNorm2d"), ("relu1", "ReLU"), ("conv1", "Conv2d"),
         ("norm2", "BatchNorm2d"), ("relu2", "ReLU"), ("conv2", "Conv2d"), ("denselayer2", "Concat"),
     ]
-    assert (layer[0].output_shape, layer[-1].output_shape) == ((96, 56, 56), (128, 56, 56))
+    assert (layer[0].input_shape, layer[-1].output_shape) == ((96, 56, 56), (128, 56, 56))
 
 
 def test_symbolic_input_substitutes_to_the_concrete_answer():

@@ -2,15 +2,15 @@
 
 torchvision's dense block keeps a list of feature maps and each dense layer concatenates all of them
 before its first BatchNorm. The same shapes come from a chain of ``Concat(x, new_features(x))``: a
-dense layer passes its input through unchanged (a hidden Identity branch) beside the ``growth_rate``
-new channels. Both branches have hidden names, so the rows read
+dense layer passes its input through unchanged (an empty Sequential, so no row of its own) beside the
+``growth_rate`` new channels. Both branches have hidden names, so the rows read
 ``features.denseblock1.denselayer1.norm1`` and the concatenation is ``features.denseblock1.denselayer1``.
 """
 
 from __future__ import annotations
 
 from ..graph import Concat, Sequential
-from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU
+from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 
 
 def _dense_layer(num_input_features, growth_rate, bn_size, drop_rate):
@@ -26,7 +26,7 @@ def _dense_layer(num_input_features, growth_rate, bn_size, drop_rate):
     )
     if drop_rate > 0:  # torchvision applies F.dropout here
         new_features["dropout"] = Dropout(drop_rate)
-    return Concat(dict(_input=Identity(), _new=Sequential(new_features)))
+    return Concat(dict(_input=Sequential(), _new=Sequential(new_features)))
 
 
 def _dense_block(num_layers, num_input_features, bn_size, growth_rate, drop_rate):
