@@ -71,6 +71,21 @@ def test_default_inputs(name, default_input):
 
 
 @pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("alexnet", {"num_classes": 1000, "in_channels": 3, "groups": 1, "dropout": 0.5}),
+        ("vgg16", {"batch_norm": False, "num_classes": 1000, "in_channels": 3, "dropout": 0.5}),
+        ("vgg16_bn", {"batch_norm": True, "num_classes": 1000, "in_channels": 3, "dropout": 0.5}),
+        ("lenet5", {"num_classes": 10, "in_channels": 1, "c3_table": False}),
+        ("mobilenet_v2", {"num_classes": 1000, "in_channels": 3, "width_mult": 1.0, "round_nearest": 8, "dropout": 0.2}),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_describe_lists_the_options_and_their_defaults(name, options):
+    assert describe(name).options == options
+
+
+@pytest.mark.parametrize(
     ("typed", "suggestion"),
     [("resnet-18", "resnet18"), ("alexnett", "alexnet"), ("VGG16", "vgg16"), ("mobilenetv2", "mobilenet_v2")],
     ids=["dash", "typo", "case", "underscore"],

@@ -8,17 +8,19 @@ from ..layers import AdaptiveAvgPool2d, Conv2d, Dropout, Flatten, MaxPool2d, ReL
 
 def fire(inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes):
     """Squeeze 1x1, then 1x1 and 3x3 expands side by side, concatenated (the row named after the module)."""
-    expand = Concat(
-        dict(
-            _1x1=Sequential(dict(expand1x1=Conv2d(squeeze_planes, expand1x1_planes, kernel_size=1), expand1x1_activation=ReLU(inplace=True))),
-            _3x3=Sequential(dict(expand3x3=Conv2d(squeeze_planes, expand3x3_planes, kernel_size=3, padding=1), expand3x3_activation=ReLU(inplace=True))),
-        )
+    expand1x1 = dict(
+        expand1x1=Conv2d(squeeze_planes, expand1x1_planes, kernel_size=1),
+        expand1x1_activation=ReLU(inplace=True),
+    )
+    expand3x3 = dict(
+        expand3x3=Conv2d(squeeze_planes, expand3x3_planes, kernel_size=3, padding=1),
+        expand3x3_activation=ReLU(inplace=True),
     )
     return Sequential(
         dict(
             squeeze=Conv2d(inplanes, squeeze_planes, kernel_size=1),
             squeeze_activation=ReLU(inplace=True),
-            _expand=expand,
+            _expand=Concat(dict(_1x1=Sequential(expand1x1), _3x3=Sequential(expand3x3))),
         )
     )
 
