@@ -47,4 +47,16 @@ __all__ = [
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "BatchNorm2d", "LocalResponseNorm",
     "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Sigmoid", "Tanh", "Softmax",
     "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d", "Reshape", "SamePad2d", "model", "models",
+    "from_source", "from_torch", "from_spec", "to_spec", "load_file", "analyze_file",
 ]
+
+# Readers of model files and live torch modules, imported on first use (they must not slow `import cnncalc`).
+_FRONTENDS = {"from_source", "from_torch", "from_spec", "to_spec", "load_file", "analyze_file"}
+
+
+def __getattr__(name):
+    if name in _FRONTENDS:
+        from . import frontends
+
+        return getattr(frontends, name)
+    raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
