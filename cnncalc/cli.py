@@ -109,7 +109,11 @@ def cli():
               show_default=True, help="Element type for memory estimates.")
 @click.option("--columns", default=None, help="Comma-separated table columns: input_shape,output_shape,params,macs,rf.")
 @click.option("--class", "cls", default=None, help="The class to analyse in a .py file.")
-def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cls):
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the architecture drawing to this SVG file.")
+@click.option("--plot", "plots", type=(click.Choice(["rf"]), click.Path(dir_okay=False)), multiple=True,
+              metavar="rf FILE", help="Also write a plot: 'rf' (receptive field and map size per layer) to FILE.")
+def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cls, svg_path, plots):
     """Analyse MODEL (a zoo name or a .py/.yaml/.json file) and print its layer table."""
     from . import render
     from .analysis import analyze
@@ -125,6 +129,7 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
         if unknown or not cols:
             raise CliError(f"--columns: unknown column {', '.join(unknown) or '(none)'}; choose from {', '.join(render.COLUMNS)}")
     report = analyze(model, shape, batch=_dim(batch, "--batch"), name=name, warn=False)
+    pictures = _draw_pictures(report, svg_path, plots)  # before printing: a symbolic shape fails here
     if fmt == "table":
         color = sys.stdout.isatty()
         style = click.style if color else None
@@ -133,6 +138,20 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
         click.echo(render.FORMATS[fmt](report), nl=fmt == "json")
         for note in report.warnings:
             click.echo(f"Warning: {note}", err=True)
+    for path, text in pictures:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        click.echo(f"Wrote {path}", err=True)
+
+
+def _draw_pictures(report, svg_path, plots):
+    """(path, SVG text) for --svg and each --plot."""
+    if not svg_path and not plots:
+        return []
+    from . import svg
+
+    jobs = ([(svg.svg, svg_path)] if svg_path else []) + [(svg.rf_plot, path) for _, path in plots]
+    return [(path, draw(report)) for draw, path in jobs]
 
 
 @cli.command("models")
