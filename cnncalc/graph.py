@@ -68,14 +68,40 @@ class Container(Layer):
                 return layer
         raise AttributeError(f"{type(self).__name__} has no child or attribute {name!r}")
 
-    def __eq__(self, other):
-        return type(self) is type(other) and self._key() == other._key()
-
-    def __hash__(self):
-        return hash((type(self), self._key()))
+    # Equality, hashing, repr and freeze walk the tree with explicit stacks (no recursion), so a
+    # 10,000-deep nesting works like a shallow one.
 
     def _key(self):
-        return self._children
+        """This node's own data (not its children), compared and hashed with the children's."""
+        return (type(self), tuple(name for name, _ in self._children))
+
+    def _kids(self):
+        return tuple(layer for _, layer in self._children)
+
+    def _rebuild(self, kids):
+        """The same container over new children (in ``_kids`` order)."""
+        return type(self)(OrderedDict((name, kid) for (name, _), kid in zip(self._children, kids)))
+
+    def __eq__(self, other):
+        stack = [(self, other)]
+        while stack:
+            a, b = stack.pop()
+            if a is b:
+                continue
+            if not (isinstance(a, Container) and isinstance(b, Container)):
+                if a != b:
+                    return False
+                continue
+            if a._key() != b._key() or len(a._kids()) != len(b._kids()):
+                return False
+            stack.extend(zip(a._kids(), b._kids()))
+        return True
+
+    def __hash__(self):
+        return hash(_map_tree(self, hash, lambda node, kids: hash((node._key(), tuple(kids)))))
+
+    def freeze(self):
+        return _map_tree(self, lambda leaf: leaf.freeze(), lambda node, kids: node._rebuild(kids))
 
     @property
     def params(self):
@@ -89,12 +115,27 @@ class Container(Layer):
 
         return sum((leaf.buffers for leaf in unique_leaves(self)), 0)
 
+    def _labelled(self):
+        """(label, child) pairs shown by repr."""
+        return self._children
+
     def __repr__(self):
-        lines = [f"{type(self).__name__}("]
-        for name, layer in self._children:
-            body = repr(layer).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        return "\n".join(lines) + "\n)"
+        lines = []
+        work = [(self, 0, "")]  # (node, depth, label) or a closing line
+        while work:
+            item = work.pop()
+            if isinstance(item, str):
+                lines.append(item)
+                continue
+            node, depth, label = item
+            pad = "  " * depth
+            if not isinstance(node, Container):
+                lines.append(pad + label + repr(node).replace("\n", "\n" + pad))
+                continue
+            lines.append(f"{pad}{label}{type(node).__name__}(")
+            work.append(pad + ")")
+            work.extend((child, depth + 1, f"({name}): ") for name, child in reversed(node._labelled()))
+        return "\n".join(lines)
 
 
 class Sequential(Container):
@@ -102,9 +143,6 @@ class Sequential(Container):
 
     def __init__(self, *layers):
         self._children = _named(layers, "Sequential")
-
-    def freeze(self):
-        return Sequential(OrderedDict((name, layer.freeze()) for name, layer in self._children))
 
     def steps(self, prefix):
         return [(layer, _join(prefix, name)) for name, layer in self._children]
@@ -131,21 +169,17 @@ class Residual(Container):
         self._children = tuple(children)
 
     def _key(self):
-        return (self.main, self.shortcut, self.post, self.shortcut_name, self.post_name)
+        return (Residual, self.shortcut_name, self.post_name, self.shortcut is None, self.post is None)
 
-    def freeze(self):
-        return Residual(
-            self.main.freeze(),
-            None if self.shortcut is None else self.shortcut.freeze(),
-            None if self.post is None else self.post.freeze(),
-            shortcut_name=self.shortcut_name,
-            post_name=self.post_name,
-        )
+    def _rebuild(self, kids):
+        kids = list(kids)
+        main = kids.pop(0)
+        shortcut = None if self.shortcut is None else kids.pop(0)
+        post = None if self.post is None else kids.pop(0)
+        return Residual(main, shortcut, post, shortcut_name=self.shortcut_name, post_name=self.post_name)
 
-    def __repr__(self):
-        return (
-            f"Residual(main={self.main!r}, shortcut={self.shortcut!r}, post={self.post!r})".replace("\n", "\n  ")
-        )
+    def _labelled(self):
+        return (("main", self.main),) + self._children[1:]
 
     def merge_kind(self):
         return "Add"
@@ -158,9 +192,6 @@ class Concat(Container):
         self._children = _named(branches, "Concat")
         if not self._children:
             raise ShapeError("Concat needs at least one branch")
-
-    def freeze(self):
-        return Concat(OrderedDict((name, layer.freeze()) for name, layer in self._children))
 
     def merge_kind(self):
         return "Concat"
@@ -216,6 +247,27 @@ def program(model):
     if isinstance(model, Container):
         object.__setattr__(model, "_program", steps)
     return steps
+
+
+def _map_tree(root, leaf_fn, node_fn):
+    """Fold a tree bottom-up without recursion: leaf_fn(leaf), node_fn(container, folded children).
+
+    A layer object used in several places is folded once, so shared layers stay shared.
+    """
+    done = {}
+    work = [(root, False)]
+    while work:
+        node, expanded = work.pop()
+        if id(node) in done:
+            continue
+        if not isinstance(node, Container):
+            done[id(node)] = leaf_fn(node)
+        elif expanded:
+            done[id(node)] = node_fn(node, [done[id(kid)] for kid in node._kids()])
+        else:
+            work.append((node, True))
+            work.extend((kid, False) for kid in node._kids() if id(kid) not in done)
+    return done[id(root)]
 
 
 def container_types(model):
