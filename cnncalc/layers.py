@@ -62,6 +62,17 @@ def _window_formula(n, k, s, p, d, ceil_mode=False):
     return f"{rounding}(({n} + 2*{p} - {span})/{s}) + 1"
 
 
+def _truncated(n, k, s, p, d):
+    """Trailing input pixels no window reads, worth a warning: concrete sizes only, and only when the
+    windows tile the axis without gaps (k_eff >= s). A window narrower than its stride, such as
+    ResNet's 1x1 stride-2 shortcut, skips pixels everywhere by design, so its tail is no surprise."""
+    if not (known(n) and known(k) and known(s) and known(p) and known(d)):
+        return 0
+    if F.effective_kernel(k, d) < s:
+        return 0
+    return F.dropped_pixels(n, k, s, p, d)
+
+
 class Layer:
     """Behaviour shared by every leaf layer; subclasses are frozen dataclasses."""
 
@@ -239,9 +250,9 @@ class Conv2d(Layer):
             )
 
     def dropped(self, shape):
-        """Input rows and columns that no window reaches (floor truncation), concrete sizes only."""
+        """Input rows and columns that floor truncation leaves unread at the end (see ``_truncated``)."""
         return tuple(
-            F.dropped_pixels(n + p1 - p0, k, s, p0, d) if known(n) and known(k) and known(s) and known(p0) else 0
+            _truncated(n + p1 - p0, k, s, p0, d)
             for n, k, s, (p0, p1), d in zip(shape[1:], self.kernel_size, self.stride, self._pads, self.dilation)
         )
 
@@ -433,7 +444,7 @@ class _Pool2d(Layer):
         if self.ceil_mode:
             return (0, 0)
         return tuple(
-            F.dropped_pixels(n, k, s, p, d) if known(n) and known(k) and known(s) and known(p) else 0
+            _truncated(n, k, s, p, d)
             for n, k, s, p, d in zip(shape[1:], self.kernel_size, self.stride, self.padding, self._dilation())
         )
 
