@@ -47,11 +47,16 @@ def same_out(n, s):
 
 
 def same_padding(n, k, s=1, d=1):
-    """TensorFlow 'same' padding (before, after): total = max((ceil(n/s) - 1)*s + k_eff - n, 0), the extra pixel after."""
-    total = (ceil_div(n, s) - 1) * s + effective_kernel(k, d) - n
+    """TensorFlow 'same' padding (before, after): total = max((ceil(n/s) - 1)*s + k_eff - n, 0), the extra pixel after.
+
+    (ceil(n/s) - 1)*s >= n - s, so the total is never negative when k_eff >= s: no Max then, which
+    lets a symbolic output size simplify to ceil(n/s).
+    """
+    k_eff = effective_kernel(k, d)
+    total = (ceil_div(n, s) - 1) * s + k_eff - n
     if type(total) is int:
         total = max(total, 0)
-    else:
+    elif not (type(k_eff) is int and type(s) is int and k_eff >= s):
         import sympy
 
         total = sympy.Max(total, 0)
