@@ -169,3 +169,11 @@ def test_real_process_success_and_error():
 def test_plain_when_piped():
     out = _process("resnet18").stdout
     assert "\x1b[" not in out
+
+
+def test_subsampling_windows_do_not_warn_but_truncating_tilings_do():
+    shortcut = run("conv", "-i", "64x56x56", "-o", "128", "-k", "1", "-s", "2")
+    assert "Output shape:  128x28x28" in shortcut.output and "Warning" not in shortcut.output
+    assert "Warning" not in run("resnet18").output
+    tiled = run("conv", "-i", "1x7x7", "-o", "1", "-k", "3", "-s", "3")
+    assert "Warning: Conv2d: floor truncation drops the last 1 row of height 7" in tiled.output
