@@ -1,0 +1,539 @@
+"""Step-by-step explanations of an analysis, for learners: per layer the formula, the numbers
+substituted, the floor/ceil step, the result, the parameter count, the MACs, the receptive-field
+recurrence and a note where something noteworthy happens. English or Chinese; text, Markdown or LaTeX.
+
+No formula is written here. Each layer is rebuilt with its hyperparameters as symbols (its "twin")
+and the twin's own ``infer``, ``params``, ``macs`` and ``rf`` (hence ``formulas.py``) give the general
+formula; the numbers are then substituted into that expression.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from .analysis import _START_RF, analyze
+from .dims import format_shape, known, symbol
+from .errors import ShapeError
+from .graph import LEAF, MERGE, NEXT, SAVE, Residual, program
+from .layers import AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
+
+LANGS = ("en", "zh")
+FORMATS = ("text", "markdown", "latex")
+
+TEXT = {
+    "en": {
+        "output": "output size",
+        "params": "parameters",
+        "macs": "MACs",
+        "rf": "receptive field",
+        "rf_size": "size",
+        "rf_jump": "jump (stride in input pixels)",
+        "no_params": "no parameters",
+        "shape_kept": "shape unchanged",
+        "flatten": "flattened",
+        "adaptive": "adaptive pooling: the output size is given",
+        "merge_add": "element-wise sum of the branches",
+        "merge_concat": "channels concatenated",
+        "total": "Total",
+        "truncation": "floor truncation drops the last {n} {what} of the input: no window reaches them",
+        "row": "row",
+        "col": "column",
+        "note": "Note",
+        "big_padding": "padding {p} is more than half the kernel ({k}): the border outputs see mostly zeros",
+        "one_by_one": "a 1x1 convolution with stride 1 changes only the channels ({c_in} -> {c_out}), not the feature-map size",
+        "projection": "the residual needs a projection: the shortcut {name} maps {a} to {b} so the shapes can be added",
+        "identity": "identity shortcut: the input {a} is added as it is",
+        "model": "Model",
+        "input": "input",
+    },
+    "zh": {
+        "output": "输出尺寸",
+        "params": "参数量",
+        "macs": "乘加次数 (MACs)",
+        "rf": "感受野",
+        "rf_size": "大小",
+        "rf_jump": "跳跃 (在输入上的等效步长)",
+        "no_params": "没有参数",
+        "shape_kept": "形状不变",
+        "flatten": "展平",
+        "adaptive": "自适应池化：输出尺寸是给定的",
+        "merge_add": "各分支逐元素相加",
+        "merge_concat": "沿通道拼接",
+        "total": "合计",
+        "truncation": "向下取整截断：输入最后 {n} {what}没有被任何窗口覆盖，被丢弃",
+        "row": "行",
+        "col": "列",
+        "note": "注意",
+        "big_padding": "填充 {p} 超过卷积核的一半 ({k})：边缘的输出几乎只看到补的零",
+        "one_by_one": "步长为 1 的 1×1 卷积只改变通道数 ({c_in} → {c_out})，不改变特征图的空间尺寸",
+        "projection": "残差相加需要投影：捷径分支 {name} 把 {a} 变为 {b}，形状一致才能相加",
+        "identity": "恒等捷径：输入 {a} 直接相加",
+        "model": "模型",
+        "input": "输入",
+    },
+}
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ROUND = {"floor": ("floor(", ")", r"\left\lfloor ", r" \right\rfloor"),
+          "ceiling": ("ceil(", ")", r"\left\lceil ", r" \right\rceil")}
+
+
+# --- twins: the layer with symbols in place of its hyperparameters ------------------------------------
+
+
+def _pair_symbols(values, name):
+    """(symbols, {symbol name: value}) for a pair argument: one symbol when both axes agree."""
+    if values[0] == values[1]:
+        return (symbol(name),) * 2, {name: values[0]}
+    names = (f"{name}_h", f"{name}_w")
+    return tuple(symbol(n) for n in names), dict(zip(names, values))
+
+
+def _twin(layer):
+    """(symbolic twin, {symbol name: value}); None when the layer has no hyperparameter to explain."""
+    values = {}
+
+    def pair(attr, name, keep_one=False):
+        current = getattr(layer, attr)
+        if keep_one and current == (1, 1):
+            return current
+        syms, vals = _pair_symbols(current, name)
+        values.update(vals)
+        return syms
+
+    def one(value, name, keep_one=False):
+        if keep_one and value == 1:
+            return value
+        values[name] = value
+        return symbol(name)
+
+    if isinstance(layer, Conv2d):
+        kwargs = dict(in_channels=one(layer.in_channels, "C_in"), out_channels=one(layer.out_channels, "C_out"),
+                      kernel_size=pair("kernel_size", "k"), dilation=pair("dilation", "d", True),
+                      groups=one(layer.groups, "g", True))
+        if not isinstance(layer.padding, str):
+            kwargs.update(stride=pair("stride", "s"), padding=pair("padding", "p"))
+        return replace(layer, **kwargs), values
+    if isinstance(layer, ConvTranspose2d):
+        return replace(layer, in_channels=one(layer.in_channels, "C_in"), out_channels=one(layer.out_channels, "C_out"),
+                       kernel_size=pair("kernel_size", "k"), stride=pair("stride", "s"), padding=pair("padding", "p"),
+                       output_padding=pair("output_padding", "op"), dilation=pair("dilation", "d", True),
+                       groups=one(layer.groups, "g", True)), values
+    if isinstance(layer, MaxPool2d):
+        return replace(layer, kernel_size=pair("kernel_size", "k"), stride=pair("stride", "s"),
+                       padding=pair("padding", "p"), dilation=pair("dilation", "d", True)), values
+    if isinstance(layer, AvgPool2d):
+        return replace(layer, kernel_size=pair("kernel_size", "k"), stride=pair("stride", "s"),
+                       padding=pair("padding", "p")), values
+    if isinstance(layer, Linear):
+        return replace(layer, in_features=one(layer.in_features, "F_in"), out_features=one(layer.out_features, "F_out")), values
+    if isinstance(layer, BatchNorm2d):
+        return replace(layer, num_features=one(layer.num_features, "C")), values
+    return None, values
+
+
+@dataclass
+class _General:
+    """The general formulas of one twin: output dims, params, MACs, receptive-field recurrence."""
+
+    out: tuple
+    params: object
+    macs: object
+    rf: tuple | None
+    in_names: tuple
+
+
+@lru_cache(maxsize=512)
+def _general(twin):
+    """Formulas of a twin (cached: most layers of a network share a twin)."""
+    if isinstance(twin, Linear):
+        in_names = ("F_in",)
+        shape = (symbol("F_in"),)
+    else:
+        in_names = ("C_in", "H_in", "W_in")
+        channels = getattr(twin, "in_channels", getattr(twin, "num_features", symbol("C_in")))
+        if isinstance(twin, BatchNorm2d):
+            in_names = ("C", "H_in", "W_in")
+        shape = (channels, symbol("H_in"), symbol("W_in"))
+    out = twin.infer(shape)
+    named_out = out[:1] + (symbol("H_out"), symbol("W_out")) if len(out) == 3 else (symbol("F_out"),)
+    macs = twin.macs(shape, named_out)
+    rf = None
+    if twin.windowed or isinstance(twin, ConvTranspose2d):
+        r, j, x = symbol("r_in"), symbol("j_in"), symbol("x_in")
+        state = twin.rf((r, r, j, j, x, x))
+        rf = (state[0], state[2], state[4])
+    return _General(out, twin.params, macs, rf, in_names)
+
+
+# --- printing one derivation ----------------------------------------------------------------------------
+
+
+def _text(expr) -> str:
+    return str(expr).replace("**", "^").replace("ceiling(", "ceil(")
+
+
+def _latex(expr, names=None) -> str:
+    import sympy
+
+    return sympy.latex(expr, symbol_names=names or {}, mul_symbol="dot")
+
+
+_TOKEN = re.compile(r"§([A-Za-z_][A-Za-z0-9_]*)§")
+
+
+@lru_cache(maxsize=2048)
+def _template(expr, fmt):
+    """Printed once per (expression, format): the general form, the form with symbols as fill-in
+    tokens, the same with each floor/ceil replaced by a mark ROUNDi, and the marks' (kind, num, den)."""
+    import sympy
+
+    roundings = sorted(expr.atoms(sympy.floor, sympy.ceiling), key=str)
+    marks = {atom: sympy.Symbol(f"ROUND{i}") for i, atom in enumerate(roundings)}
+    marked_expr = expr.xreplace(marks)
+    if fmt == "latex":
+        tokens = {s: f"§{s.name}§" for s in expr.free_symbols | set(marks.values())}
+        general, plain, marked = _latex(expr), _latex(expr, tokens), _latex(marked_expr, tokens)
+    else:
+        general = plain = _text(expr)
+        marked = _text(marked_expr)
+    atoms = tuple((type(a).__name__, *sympy.fraction(sympy.together(a.args[0]))) for a in roundings)
+    return general, plain, marked, atoms
+
+
+def _fill(template, values, fmt):
+    """A printed template with each symbol (or mark) replaced by its value's text."""
+    if fmt == "latex":
+        return _TOKEN.sub(
+            lambda m: _operand(values[m.group(1)], fmt) if m.group(1) in values else _latex(symbol(m.group(1))), template
+        )
+    return _NAME.sub(lambda m: _operand(values[m.group(0)], fmt) if m.group(0) in values else m.group(0), template)
+
+
+def _operand(value, fmt):
+    """A value's text where a symbol stood: strings and ints as they are, sums parenthesised."""
+    if isinstance(value, (str, int)):
+        return str(value)
+    text = _fmt_value(value, fmt)
+    if getattr(value, "is_Add", False):
+        return rf"\left({text}\right)" if fmt == "latex" else f"({text})"
+    return text
+
+
+def _number(expr, values):
+    """An integer-valued expression evaluated exactly with Python ints (no sympy substitution)."""
+    from fractions import Fraction
+
+    if expr.is_Integer:
+        return int(expr)
+    if expr.is_Rational:
+        return Fraction(int(expr.p), int(expr.q))
+    if expr.is_Symbol:
+        return values[expr.name]
+    args = [_number(a, values) for a in expr.args]
+    if expr.is_Add:
+        return sum(args)
+    if expr.is_Mul:
+        out = 1
+        for a in args:
+            out *= a
+        return out
+    if expr.is_Pow:
+        return args[0] ** args[1]
+    name = type(expr).__name__
+    if name in ("floor", "ceiling"):
+        q = Fraction(args[0])
+        return q.numerator // q.denominator if name == "floor" else -(-q.numerator // q.denominator)
+    if name in ("Min", "Max"):
+        return min(args) if name == "Min" else max(args)
+    raise ShapeError(f"cannot evaluate {expr}")
+
+
+def _derivation(expr, values, result, fmt):
+    """``expr = numbers = rounding step = result``, each step shown once (a list of strings)."""
+    import sympy
+
+    if not isinstance(expr, sympy.Basic) or expr.is_number:
+        return [_fmt_value(result, fmt)]
+    general, plain, marked, atoms = _template(expr, fmt)
+    steps = [general, _fill(plain, values, fmt)]
+    if atoms and all(known(v) for v in values.values()):
+        shown, solved = {}, {}
+        for i, (kind, num, den) in enumerate(atoms):
+            num, den = _number(num, values), _number(den, values)
+            left, right, lleft, lright = _ROUND[kind]
+            if den == 1:
+                shown[f"ROUND{i}"] = str(num)
+            elif fmt == "latex":
+                shown[f"ROUND{i}"] = f"{lleft}\\frac{{{num}}}{{{den}}}{lright}"
+            else:
+                shown[f"ROUND{i}"] = f"{left}{num}/{den}{right}"
+            solved[f"ROUND{i}"] = num // den if kind == "floor" else -(-num // den)
+        steps.append(_fill(marked, {**values, **shown}, fmt))
+        steps.append(_fill(marked, {**values, **solved}, fmt))
+    steps.append(_fmt_value(result, fmt))
+    out = []
+    for step in steps:  # drop repeats (e.g. a substitution that is already the result)
+        if not out or out[-1] != step:
+            out.append(step)
+    return out
+
+
+def _fmt_value(value, fmt):
+    if fmt == "latex":
+        import sympy
+
+        return _latex(value) if isinstance(value, sympy.Basic) else str(value)
+    return _text(value)
+
+
+# --- explanations ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    """One explained quantity: a label, ``name = step = step = result``, or a note."""
+
+    label: str
+    lhs: str = ""
+    steps: list = field(default_factory=list)
+    note: bool = False
+    plain: bool = False  # words only, no equation
+
+
+@dataclass
+class LayerExplanation:
+    name: str
+    type: str
+    input_shape: tuple
+    output_shape: tuple
+    lines: list
+
+
+@dataclass
+class Explanation:
+    """The whole explanation; ``render()`` or ``str()`` prints it in the chosen language and format."""
+
+    model: str
+    input_shape: tuple
+    layers: list
+    totals: list
+    lang: str = "en"
+    fmt: str = "text"
+
+    def __str__(self):
+        return self.render()
+
+    def render(self) -> str:
+        return _RENDERERS[self.fmt](self)
+
+
+def _input_rfs(model, rows):
+    """The receptive field entering each row (the analysis keeps the one leaving it)."""
+    rf, saved, entering, it = _START_RF, [], [], iter(rows)
+    for step in program(model):
+        if step[0] == SAVE:
+            saved.append(rf)
+        elif step[0] == NEXT:
+            rf = saved[-1]
+        else:
+            row = next(it)
+            entering.append(rf)
+            if step[0] == MERGE:
+                saved.pop()
+            rf = row._rf
+    return entering
+
+
+def explain(model, input_shape, *, lang="en", fmt="text", name=None) -> Explanation:
+    """Explain every layer of ``model`` on ``input_shape`` (see the module docstring)."""
+    if lang not in LANGS:
+        raise ShapeError(f"unknown language {lang!r}: choose one of {', '.join(LANGS)}")
+    if fmt not in FORMATS:
+        raise ShapeError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    report = analyze(model, input_shape, warn=False, name=name)
+    words = TEXT[lang]
+    entering = _input_rfs(model, report.layers)
+    layers = [_explain_row(row, rf_in, words, fmt) for row, rf_in in zip(report.layers, entering)]
+    totals = [
+        Line(words["params"], "", [_fmt_value(report.params, fmt)]),
+        Line(words["macs"], "", [_fmt_value(report.macs, fmt)]),
+    ]
+    if report.receptive_field is not None:
+        rf = report.receptive_field
+        totals.append(Line(words["rf"], "", [_fmt_shape(rf.size, fmt)]))
+    return Explanation(report.name, report.input_shape, layers, totals, lang, fmt)
+
+
+def _fmt_shape(shape, fmt):
+    if fmt == "latex":
+        return r" \times ".join(_fmt_value(d, fmt) for d in shape)
+    return format_shape(shape)
+
+
+def _lhs(name, fmt):
+    if fmt == "latex":
+        return rf"\mathrm{{{name}}}" if "_" not in name else _latex(symbol(name))
+    return name
+
+
+def _explain_row(row, rf_in, words, fmt):
+    layer = row.layer
+    lines = []
+    if row.is_merge:
+        lines.append(Line(words["merge_add"] if row.type == "Add" else words["merge_concat"], "",
+                          [_fmt_shape(row.output_shape, fmt)]))
+        if isinstance(layer, Residual):
+            if layer.shortcut is not None:
+                a, b = format_shape(row.input_shape), format_shape(row.output_shape)
+                lines.append(Line(words["projection"].format(name=layer.shortcut_name, a=a, b=b), note=True))
+            else:
+                lines.append(Line(words["identity"].format(a=format_shape(row.input_shape)), note=True))
+        return LayerExplanation(row.name, row.type, row.input_shape, row.output_shape, lines)
+    twin, values = _twin(layer)
+    if twin is None:
+        kept = row.input_shape == row.output_shape
+        label = words["shape_kept"] if kept else words["flatten"] if row.type == "Flatten" else words["output"]
+        if row.type.startswith("Adaptive"):
+            label = words["adaptive"]
+        lines.append(Line(label, "", [_fmt_shape(row.output_shape, fmt)]))
+    else:
+        lines.extend(_formula_lines(row, twin, values, rf_in, words, fmt))
+    lines.extend(_notes(row, words))
+    return LayerExplanation(row.name, row.type, row.input_shape, row.output_shape, lines)
+
+
+def _formula_lines(row, twin, values, rf_in, words, fmt):
+    general = _general(twin)
+    values = {**values, **dict(zip(general.in_names, row.input_shape))}
+    lines = []
+    out_names = ("F_out",) if len(row.output_shape) == 1 else ("C_out", "H_out", "W_out")
+    shown = []  # (names, steps): H and W share one line when they follow the same numbers
+    for name, expr, value in zip(out_names, general.out, row.output_shape):
+        if getattr(expr, "is_Symbol", False) or type(expr) is int:
+            continue  # the channel count itself, or a size the layer fixes
+        steps = _derivation(expr, values, value, fmt)
+        if shown and name == "W_out" and shown[-1][1][1:] == steps[1:]:
+            shown[-1][0].append(name)
+            continue
+        shown.append(([name], steps))
+    for names, steps in shown:
+        lines.append(Line(words["output"], " = ".join(_lhs(n, fmt) for n in names), steps))
+    if general.params != 0:
+        lines.append(Line(words["params"], _lhs("params", fmt), _derivation(_readable(general.params), values, row.params, fmt)))
+    else:
+        lines.append(Line(f"{words['params']}: {words['no_params']}", plain=True))
+    if general.macs != 0:
+        out_values = dict(zip(out_names, row.output_shape))
+        lines.append(Line(words["macs"], _lhs("MACs", fmt), _derivation(general.macs, {**values, **out_values}, row.macs, fmt)))
+    if general.rf is not None and rf_in is not None and row.receptive_field is not None:
+        rf_values = {**values, "r_in": rf_in[0], "j_in": rf_in[2], "x_in": rf_in[4]}
+        size, jump, _ = general.rf
+        lines.append(Line(words["rf"] + " " + words["rf_size"], _lhs("r_out", fmt),
+                          _derivation(size, rf_values, row.receptive_field.size[0], fmt)))
+        lines.append(Line(words["rf"] + " " + words["rf_jump"], _lhs("j_out", fmt),
+                          _derivation(jump, rf_values, row.receptive_field.stride[0], fmt)))
+    return lines
+
+
+def _readable(params):
+    """C_out*(...) when every term has the output count: (k^2*C_in/g + 1)*C_out reads as the textbook's."""
+    import sympy
+
+    for name in ("C_out", "F_out", "C"):
+        sym = symbol(name)
+        if params.has(sym):
+            inner = sympy.expand(params / sym)
+            if inner.is_Add and not inner.has(sym):
+                return sympy.Mul(inner, sym, evaluate=False)
+    return params
+
+
+def _notes(row, words):
+    layer, notes = row.layer, []
+    if getattr(layer, "windowed", False) and hasattr(layer, "dropped"):
+        for lost, what in zip(layer.dropped(row.input_shape), ("row", "col")):
+            if lost:
+                plural = "s" if lost > 1 and words is TEXT["en"] else ""
+                notes.append(Line(words["truncation"].format(n=lost, what=words[what] + plural), note=True))
+    if isinstance(layer, Conv2d) and not isinstance(layer.padding, str):
+        for k, p in zip(layer.kernel_size, layer.padding):
+            if known(k) and known(p) and p > k // 2:
+                notes.append(Line(words["big_padding"].format(p=p, k=k), note=True))
+                break
+        one_by_one = layer.kernel_size == (1, 1) and layer.stride == (1, 1) and layer.padding == (0, 0)
+        if one_by_one and layer.in_channels != layer.out_channels:
+            notes.append(Line(words["one_by_one"].format(c_in=layer.in_channels, c_out=layer.out_channels), note=True))
+    return notes
+
+
+# --- rendering -----------------------------------------------------------------------------------------
+
+
+def _equation(line, sep=" = "):
+    return sep.join(([line.lhs] if line.lhs else []) + list(line.steps))
+
+
+def _render_text(ex):
+    words = TEXT[ex.lang]
+    out = [f"{words['model']}: {ex.model}   {words['input']}: {format_shape(ex.input_shape)}", ""]
+    for layer in ex.layers:
+        head = f"{layer.name or layer.type} ({layer.type}): {format_shape(layer.input_shape)} -> {format_shape(layer.output_shape)}"
+        out.append(head)
+        for line in layer.lines:
+            if line.note or line.plain:
+                out.append(f"  {'! ' if line.note else ''}{line.label}")
+            else:
+                out.append(f"  {line.label}: {_equation(line)}")
+        out.append("")
+    out.append(f"{words['total']}:")
+    out.extend(f"  {line.label}: {_equation(line)}" for line in ex.totals)
+    return "\n".join(out) + "\n"
+
+
+def _render_markdown(ex):
+    words = TEXT[ex.lang]
+    out = [f"# {words['model']}: `{ex.model}`, {words['input']} `{format_shape(ex.input_shape)}`", ""]
+    for layer in ex.layers:
+        out.append(f"## `{layer.name or layer.type}` {layer.type}: `{format_shape(layer.input_shape)}` → "
+                   f"`{format_shape(layer.output_shape)}`")
+        out.append("")
+        for line in layer.lines:
+            if line.note or line.plain:
+                out.append(f"> **{words['note']}:** {line.label}" if line.note else f"- {line.label}")
+            else:
+                out.append(f"- {line.label}: `{_equation(line)}`")
+        out.append("")
+    out.append(f"## {words['total']}")
+    out.append("")
+    out.extend(f"- {line.label}: `{_equation(line)}`" for line in ex.totals)
+    return "\n".join(out) + "\n"
+
+
+def _latex_escape(text):
+    return text.replace("_", r"\_").replace("#", r"\#").replace("%", r"\%").replace("&", r"\&")
+
+
+def _render_latex(ex):
+    words = TEXT[ex.lang]
+    out = [rf"\section*{{{words['model']}: \texttt{{{_latex_escape(ex.model)}}}, {words['input']} "
+           rf"${_fmt_shape(ex.input_shape, 'latex')}$}}", ""]
+    for layer in ex.layers:
+        out.append(rf"\subsection*{{\texttt{{{_latex_escape(layer.name or layer.type)}}} {layer.type}: "
+                   rf"${_fmt_shape(layer.input_shape, 'latex')} \to {_fmt_shape(layer.output_shape, 'latex')}$}}")
+        for line in layer.lines:
+            if line.note or line.plain:
+                out.append(rf"\emph{{{_latex_escape(line.label)}}}" if line.note else _latex_escape(line.label))
+            else:
+                out.append(rf"{_latex_escape(line.label)}: \[ {_equation(line)} \]")
+        out.append("")
+    out.append(rf"\subsection*{{{words['total']}}}")
+    out.extend(rf"{_latex_escape(line.label)}: \[ {_equation(line)} \]" for line in ex.totals)
+    return "\n".join(out) + "\n"
+
+
+_RENDERERS = {"text": _render_text, "markdown": _render_markdown, "latex": _render_latex}
+
+__all__ = ["explain", "Explanation", "LayerExplanation", "Line", "LANGS", "FORMATS"]

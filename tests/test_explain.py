@@ -1,0 +1,158 @@
+"""Explanations: every number shown is the analysis's, every formula comes from the layer itself."""
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cnncalc
+from cnncalc import (
+    BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, AvgPool2d, ReLU, Residual, Sequential, ShapeError,
+)
+from cnncalc.explain import explain
+
+from test_symbolic import small_resnet
+
+ALEXNET_CONV1 = Conv2d(3, 96, 11, 4)
+
+
+def _lines(text):
+    return [line.strip() for line in text.splitlines()]
+
+
+def test_alexnet_first_layer_step_by_step():
+    lines = _lines(str(explain(ALEXNET_CONV1, "3x227x227")))
+    assert ("output size: H_out = W_out = floor((H_in - k + 2*p)/s) + 1 = floor((227 - 11 + 2*0)/4) + 1"
+            " = floor(216/4) + 1 = 54 + 1 = 55") in lines
+    assert "parameters: params = C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 34944" in lines
+    assert "MACs: MACs = C_in*C_out*H_out*W_out*k^2 = 3*96*55*55*11^2 = 105415200" in lines
+    assert "receptive field size: r_out = j_in*(k - 1) + r_in = 1*(11 - 1) + 1 = 11" in lines
+    assert "receptive field jump (stride in input pixels): j_out = j_in*s = 1*4 = 4" in lines
+
+
+def test_groups_and_dilation_appear_only_when_used():
+    text = str(explain(Conv2d(8, 16, 3, padding=2, dilation=2, groups=4), "8x20x20"))
+    assert "params = C_out*(C_in*k^2/g + 1) = 16*(8*3^2/4 + 1) = 304" in text
+    assert ("H_out = W_out = floor((H_in - d*(k - 1) + 2*p - 1)/s) + 1 = floor((20 - 2*(3 - 1) + 2*2 - 1)/1) + 1"
+            " = 19 + 1 = 20") in text
+    assert "/g" not in str(explain(Conv2d(8, 16, 3), "8x20x20")) and "d*" not in str(explain(Conv2d(8, 16, 3), "8x20x20"))
+
+
+def test_non_square_layers_explain_each_axis():
+    text = str(explain(Conv2d(3, 4, (3, 5), (1, 2), (1, 0)), "3x9x11"))
+    assert "H_out = floor((H_in - k_h + 2*p_h)/s_h) + 1 = floor((9 - 3 + 2*1)/1) + 1 = 8 + 1 = 9" in text
+    assert "W_out = floor((W_in - k_w + 2*p_w)/s_w) + 1 = floor((11 - 5 + 2*0)/2) + 1 = floor(6/2) + 1 = 3 + 1 = 4" in text
+
+
+NOTES = [
+    ("truncation", Conv2d(3, 3, 3, 2), "3x10x10", "floor truncation drops the last 1 row of the input"),
+    ("big-padding", Conv2d(3, 3, 3, padding=2), "3x8x8", "padding 2 is more than half the kernel (3)"),
+    ("one-by-one", Conv2d(3, 16, 1), "3x8x8", "changes only the channels (3 -> 16)"),
+    ("projection", Residual(Conv2d(4, 8, 3, 2, 1), Conv2d(4, 8, 1, 2)), "4x8x8",
+     "the residual needs a projection: the shortcut shortcut maps 4x8x8 to 8x4x4"),
+    ("identity", Residual(Conv2d(4, 4, 3, 1, 1)), "4x8x8", "identity shortcut: the input 4x8x8 is added as it is"),
+]
+
+
+@pytest.mark.parametrize("model, shape, note", [c[1:] for c in NOTES], ids=[c[0] for c in NOTES])
+def test_notes(model, shape, note):
+    text = str(explain(model, shape))
+    assert any(line.startswith("! ") and note in line for line in _lines(text)), text
+
+
+def test_no_note_on_an_ordinary_layer():
+    assert "!" not in str(explain(Conv2d(3, 8, 3, padding=1), "3x8x8"))
+
+
+def test_chinese_uses_the_standard_terms():
+    text = str(explain(Sequential(Conv2d(3, 16, 1), Conv2d(16, 16, 3, padding=2)), "3x8x8", lang="zh"))
+    for term in ("输出尺寸", "参数量", "感受野", "步长", "特征图", "卷积核", "填充"):
+        assert term in text, term
+    assert "params = C_out*(C_in*k^2 + 1) = 16*(3*1^2 + 1) = 64" in text
+
+
+def test_latex_uses_left_right_floor():
+    text = str(explain(ALEXNET_CONV1, "3x227x227", fmt="latex"))
+    assert r"\left\lfloor \frac{216}{4} \right\rfloor + 1 = 54 + 1 = 55" in text
+    assert r"\left\lfloor{\frac{H_{in} - k + 2 \cdot p}{s}}\right\rfloor + 1" in text
+    assert r"\mathrm{params} = C_{out} \cdot \left(C_{in} \cdot k^{2} + 1\right)" in text
+    assert text.count(r"\[") == text.count(r"\]")
+
+
+def test_markdown_has_a_heading_per_layer():
+    model = Sequential(Conv2d(3, 8, 3), ReLU(), MaxPool2d(2))
+    text = str(explain(model, "3x10x10", fmt="markdown"))
+    assert len(re.findall(r"^## `", text, re.M)) == 3 and "\n## Total\n" in text
+    assert "- output size: `H_out = W_out = floor((H_in - k + 2*p)/s) + 1" in text
+
+
+def test_symbolic_input_shows_the_closed_form():
+    text = str(explain(Conv2d(3, 8, 3, 2, 1), "3xHxW"))
+    assert "H_out = floor((H_in - k + 2*p)/s) + 1 = floor((H - 3 + 2*1)/2) + 1 = ceil(H/2)" in text
+
+
+def test_unknown_language_or_format():
+    with pytest.raises(ShapeError, match="unknown language 'fr'"):
+        explain(ALEXNET_CONV1, "3x227x227", lang="fr")
+    with pytest.raises(ShapeError, match="unknown format 'html'"):
+        explain(ALEXNET_CONV1, "3x227x227", fmt="html")
+
+
+def _final_numbers(explanation):
+    """(layer name, label, last number) for every equation line."""
+    out = []
+    for layer in explanation.layers:
+        for line in layer.lines:
+            if line.steps and not line.note and not line.plain:
+                out.append((layer, line.label, line.steps[-1]))
+    return out
+
+
+def _check_against_analysis(model, shape):
+    explanation = explain(model, shape)
+    report = cnncalc.analyze(model, shape, warn=False)
+    rows = {r.name: r for r in report.layers}
+    assert len(explanation.layers) == len(report.layers)
+    for layer, label, last in _final_numbers(explanation):
+        row = rows[layer.name]
+        if label == "output size":
+            assert int(last) in row.output_shape[1:]
+        elif label == "parameters":
+            assert int(last) == row.params
+        elif label == "MACs":
+            assert int(last) == row.macs
+        elif label.startswith("receptive field size"):
+            assert int(last) == row.receptive_field.size[0]
+        elif label.startswith("receptive field jump"):
+            assert int(last) == row.receptive_field.stride[0]
+
+
+def test_every_number_of_a_resnet_is_the_analysis():
+    _check_against_analysis(small_resnet(), "3x64x64")
+
+
+_layer = st.sampled_from(["conv", "pool", "avg", "bn"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(_layer, st.integers(1, 4), st.integers(1, 3), st.integers(0, 2)), min_size=1, max_size=4),
+       st.integers(16, 40))
+def test_random_nets_explain_the_analysis_numbers(spec, size):
+    layers = []
+    for kind, k, s, p in spec:
+        if kind == "conv":
+            layers.append(Conv2d(4, 4, k, s, p))
+        elif kind == "pool":
+            layers.append(MaxPool2d(k, s, min(p, k // 2)))
+        elif kind == "avg":
+            layers.append(AvgPool2d(k, s, min(p, k // 2), ceil_mode=True))
+        else:
+            layers.append(BatchNorm2d(4))
+    _check_against_analysis(Sequential(*layers), (4, size, size))
+
+
+def test_linear_and_flatten():
+    text = str(explain(Sequential(Flatten(), Linear(12, 5)), "3x2x2"))
+    assert "params = F_out*(F_in + 1) = 5*(12 + 1) = 65" in text
+    assert "MACs = F_in*F_out = 12*5 = 60" in text
