@@ -136,7 +136,7 @@ class KerasModel:
 
     def build(self, reader, input_shape):
         """The cnncalc Sequential for ``input_shape`` (C, H, W)."""
-        from ..dims import as_shape
+        from ..dims import as_shape, format_shape
         from .source import Network
 
         if input_shape is None:
@@ -154,9 +154,11 @@ class KerasModel:
             name = item.args.get("name") or (base if count == 0 else f"{base}_{count}")
             try:
                 layer = _convert(item, shape)
-                shape = _output(layer, shape)
+                out = _output(layer, shape)
             except ShapeError as exc:
-                raise ShapeError(f"{item.origin.where}: {name} ({item.kind}): {exc}") from None
+                text = re.sub(r"^[\w.]+( \(\w+\))?: ", "", str(exc))  # the inner row label
+                raise ShapeError(f"{item.origin.where}: {name} ({item.kind}) given input {format_shape(shape)}: {text}") from None
+            shape = out
             for leaf in _leaves(layer):
                 origins[id(leaf)] = item.origin
             origins[id(layer)] = item.origin
