@@ -327,7 +327,7 @@ class Explanation:
         return self.render()
 
     def render(self) -> str:
-        return _RENDERERS[self.fmt](self)
+        return _render(self)
 
 
 def _input_rfs(model, rows):
@@ -476,64 +476,45 @@ def _equation(line, sep=" = "):
     return sep.join(([line.lhs] if line.lhs else []) + list(line.steps))
 
 
-def _render_text(ex):
-    words = TEXT[ex.lang]
-    out = [f"{words['model']}: {ex.model}   {words['input']}: {format_shape(ex.input_shape)}", ""]
-    for layer in ex.layers:
-        head = f"{layer.name or layer.type} ({layer.type}): {format_shape(layer.input_shape)} -> {format_shape(layer.output_shape)}"
-        out.append(head)
-        for line in layer.lines:
-            if line.note or line.plain:
-                out.append(f"  {'! ' if line.note else ''}{line.label}")
-            else:
-                out.append(f"  {line.label}: {_equation(line)}")
-        out.append("")
-    out.append(f"{words['total']}:")
-    out.extend(f"  {line.label}: {_equation(line)}" for line in ex.totals)
-    return "\n".join(out) + "\n"
-
-
-def _render_markdown(ex):
-    words = TEXT[ex.lang]
-    out = [f"# {words['model']}: `{ex.model}`, {words['input']} `{format_shape(ex.input_shape)}`", ""]
-    for layer in ex.layers:
-        out.append(f"## `{layer.name or layer.type}` {layer.type}: `{format_shape(layer.input_shape)}` → "
-                   f"`{format_shape(layer.output_shape)}`")
-        out.append("")
-        for line in layer.lines:
-            if line.note or line.plain:
-                out.append(f"> **{words['note']}:** {line.label}" if line.note else f"- {line.label}")
-            else:
-                out.append(f"- {line.label}: `{_equation(line)}`")
-        out.append("")
-    out.append(f"## {words['total']}")
-    out.append("")
-    out.extend(f"- {line.label}: `{_equation(line)}`" for line in ex.totals)
-    return "\n".join(out) + "\n"
-
-
 def _latex_escape(text):
     return text.replace("_", r"\_").replace("#", r"\#").replace("%", r"\%").replace("&", r"\&")
 
 
-def _render_latex(ex):
-    words = TEXT[ex.lang]
-    out = [rf"\section*{{{words['model']}: \texttt{{{_latex_escape(ex.model)}}}, {words['input']} "
-           rf"${_fmt_shape(ex.input_shape, 'latex')}$}}", ""]
+# Per format: title, layer heading, then the three kinds of line; {shape}s are already formatted.
+_STYLES = {
+    "text": dict(title="{model_word}: {model}   {input_word}: {shape}", heading="{name} ({type}): {a} -> {b}",
+                 gap=False, note="  ! {label}", plain="  {label}", equation="  {label}: {eq}", total="{total}:",
+                 escape=str),
+    "markdown": dict(title="# {model_word}: `{model}`, {input_word} `{shape}`", heading="## `{name}` {type}: `{a}` → `{b}`",
+                     gap=True, note="> **{note_word}:** {label}", plain="- {label}", equation="- {label}: `{eq}`",
+                     total="## {total}", escape=str),
+    "latex": dict(title="\\section*{{{model_word}: \\texttt{{{model}}}, {input_word} ${shape}$}}",
+                  heading="\\subsection*{{\\texttt{{{name}}} {type}: ${a} \\to {b}$}}", gap=False,
+                  note="\\emph{{{label}}}", plain="{label}", equation="{label}: \\[ {eq} \\]",
+                  total="\\subsection*{{{total}}}", escape=_latex_escape),
+}
+
+
+def _render(ex):
+    words, style, fmt = TEXT[ex.lang], _STYLES[ex.fmt], ex.fmt
+    esc = style["escape"]
+
+    def line_text(line):
+        kind = "note" if line.note else "plain" if line.plain else "equation"
+        return style[kind].format(label=esc(line.label), eq=_equation(line), note_word=words["note"])
+
+    out = [style["title"].format(model_word=words["model"], model=esc(ex.model), input_word=words["input"],
+                                 shape=_fmt_shape(ex.input_shape, fmt)), ""]
     for layer in ex.layers:
-        out.append(rf"\subsection*{{\texttt{{{_latex_escape(layer.name or layer.type)}}} {layer.type}: "
-                   rf"${_fmt_shape(layer.input_shape, 'latex')} \to {_fmt_shape(layer.output_shape, 'latex')}$}}")
-        for line in layer.lines:
-            if line.note or line.plain:
-                out.append(rf"\emph{{{_latex_escape(line.label)}}}" if line.note else _latex_escape(line.label))
-            else:
-                out.append(rf"{_latex_escape(line.label)}: \[ {_equation(line)} \]")
+        out.append(style["heading"].format(name=esc(layer.name or layer.type), type=layer.type,
+                                           a=_fmt_shape(layer.input_shape, fmt), b=_fmt_shape(layer.output_shape, fmt)))
+        out.extend([""] if style["gap"] else [])
+        out.extend(line_text(line) for line in layer.lines)
         out.append("")
-    out.append(rf"\subsection*{{{words['total']}}}")
-    out.extend(rf"{_latex_escape(line.label)}: \[ {_equation(line)} \]" for line in ex.totals)
+    out.append(style["total"].format(total=words["total"]))
+    out.extend([""] if style["gap"] else [])
+    out.extend(line_text(line) for line in ex.totals)
     return "\n".join(out) + "\n"
 
-
-_RENDERERS = {"text": _render_text, "markdown": _render_markdown, "latex": _render_latex}
 
 __all__ = ["explain", "Explanation", "LayerExplanation", "Line", "LANGS", "FORMATS"]
