@@ -133,10 +133,10 @@ def from_torch(module, trace=False):
     return convert(module, trace)
 
 
-def from_spec(spec, path="<spec>"):
+def from_spec(spec_or_path):
     from .spec import from_spec as read
 
-    return read(spec, path)
+    return read(spec_or_path)
 
 
 def to_spec(model, name=None, input_shape=None):

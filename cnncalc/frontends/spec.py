@@ -294,7 +294,14 @@ def _from_json(value):
     return value
 
 
-def from_spec(spec, path="<spec>"):
+def from_spec(spec_or_path):
+    """The network of a spec: a parsed document (a dict) or a .yaml/.yml/.json file."""
+    if isinstance(spec_or_path, dict):
+        return read_spec(spec_or_path)[2].model
+    return load_spec(spec_or_path).model
+
+
+def read_spec(spec, path="<spec>"):
     """(name, input_shape or None, Network) from a parsed spec document."""
     from ..dims import as_shape
 
@@ -331,7 +338,7 @@ def load_spec(path):
     except OSError as exc:
         raise ShapeError(f"{path}: cannot read: {exc.strerror}") from None
     data = parse_json(text, path) if str(path).lower().endswith(".json") else parse_yaml(text, path)
-    name, shape, network = from_spec(data, path)
+    name, shape, network = read_spec(data, path)
     return Loaded(name or Path(path).stem, str(path), "spec", lambda _shape: network, shape)
 
 
@@ -361,16 +368,27 @@ def _leaf_spec(layer):
         return {kind: {"args": args, "method": layer.method}} if layer.method != "view" else {kind: args}
     if not dataclasses.is_dataclass(layer):
         return kind
-    kwargs = {}
+    args, kwargs = [], {}
     for f in dataclasses.fields(layer):
         if f.name in _SKIP_FIELDS:
             continue
         value = getattr(layer, f.name)
-        default = f.default if f.default is not dataclasses.MISSING else dataclasses.MISSING
-        if default is not dataclasses.MISSING and _same(value, default):
-            continue
-        kwargs[f.name] = _to_json(value)
-    return {kind: kwargs} if kwargs else kind
+        if f.name == "stride" and isinstance(layer, (L.MaxPool2d, L.AvgPool2d)) and value == layer.kernel_size:
+            continue  # PyTorch's default: the kernel size
+        if f.default is dataclasses.MISSING and not f.kw_only:
+            args.append(_compact(value))
+        elif f.default is dataclasses.MISSING or not _same(value, f.default):
+            kwargs[f.name] = _compact(value)
+    if not kwargs:
+        return {kind: args} if args else kind
+    return {kind: {"args": args, **kwargs} if args else kwargs}
+
+
+def _compact(value):
+    """A pair of equal sizes as one number (every pair argument accepts an int), else as JSON."""
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1] and not isinstance(value[0], tuple):
+        return _to_json(value[0])
+    return _to_json(value)
 
 
 def _same(value, default):
@@ -445,4 +463,4 @@ def to_spec(model, name=None, input_shape=None):
     return doc
 
 
-__all__ = ["from_spec", "load_spec", "to_spec", "parse_json", "parse_yaml", "layer_types"]
+__all__ = ["from_spec", "read_spec", "load_spec", "to_spec", "parse_json", "parse_yaml", "layer_types"]
