@@ -19,9 +19,15 @@ from .errors import ShapeError
 AXES = ("height", "width")
 
 
-def _pair(value, name):
-    """An int-or-pair argument as a 2-tuple of dimensions, as PyTorch's ``_pair``."""
+def _pair(value, name, single=True):
+    """An int-or-pair argument as a 2-tuple of dimensions, as PyTorch's ``_pair``.
+
+    PyTorch's kernels also expand a one-element list to both axes (not for a convolution's
+    kernel_size, which shapes the weight): ``single`` allows that.
+    """
     if isinstance(value, (tuple, list)):
+        if single and len(value) == 1:
+            value = (value[0], value[0])
         if len(value) != 2:
             raise ShapeError(f"{name} must be an int or a pair, got {value!r}")
         return (as_dim(value[0], name), as_dim(value[1], name))
@@ -191,7 +197,7 @@ class Conv2d(Layer):
         set_(self, "in_channels", as_dim(self.in_channels, "in_channels"))
         set_(self, "out_channels", as_dim(self.out_channels, "out_channels"))
         set_(self, "groups", as_dim(self.groups, "groups"))
-        set_(self, "kernel_size", _pair(self.kernel_size, "kernel_size"))
+        set_(self, "kernel_size", _pair(self.kernel_size, "kernel_size", single=False))
         set_(self, "stride", _pair(self.stride, "stride"))
         set_(self, "dilation", _pair(self.dilation, "dilation"))
         for arg in ("in_channels", "out_channels", "groups"):
@@ -205,6 +211,9 @@ class Conv2d(Layer):
                 raise ShapeError(f"{name}: {arg} ({value}) must be divisible by groups ({self.groups})")
         if self.padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ShapeError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular'")
+        if self.padding_mode != "zeros" and isinstance(self.padding, (tuple, list)) and len(self.padding) != 2:
+            # F.pad then receives one (left, right) pair for a 4D input, which it refuses
+            raise ShapeError(f"{name}: padding_mode={self.padding_mode!r} needs an int or a pair, got {self.padding!r}")
         set_(self, "_pads", _conv_padding(self.padding, self.kernel_size, self.dilation, self.stride, name))
         if not isinstance(self.padding, str):
             set_(self, "padding", _pair(self.padding, "padding"))
@@ -343,7 +352,7 @@ class ConvTranspose2d(Layer):
         if self.padding in ("same", "valid"):
             raise ShapeError(f"{name}: padding={self.padding!r} is not supported for transposed convolutions")
         for arg in ("kernel_size", "stride", "padding", "output_padding", "dilation"):
-            set_(self, arg, _pair(getattr(self, arg), arg))
+            set_(self, arg, _pair(getattr(self, arg), arg, single=arg != "kernel_size"))
         for arg in ("in_channels", "out_channels", "groups"):
             _require(is_positive(getattr(self, arg)), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
         for arg in ("kernel_size", "stride", "dilation"):
