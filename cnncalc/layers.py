@@ -781,8 +781,10 @@ class ZeroPad2d(Layer):
     def __post_init__(self):
         p = self.padding
         if isinstance(p, (tuple, list)):
+            if len(p) == 2:  # F.pad with one pair pads the width only
+                p = (*p, 0, 0)
             if len(p) != 4:
-                raise ShapeError(f"{self.type}: padding must be an int or (left, right, top, bottom), got {p!r}")
+                raise ShapeError(f"{self.type}: padding must be an int, (left, right) or (left, right, top, bottom), got {p!r}")
             p = tuple(as_dim(v, "padding") for v in p)
         else:
             p = (as_dim(p, "padding"),) * 4
