@@ -34,6 +34,11 @@ class ReceptiveField(NamedTuple):
     def to_dict(self):
         return {key: [to_json_value(v) for v in getattr(self, key)] for key in ("size", "stride", "start")}
 
+    def _repr_latex_(self):
+        from .notebook import rf_latex
+
+        return rf_latex(self)
+
 
 class Row:
     """One line of the report: a leaf layer, or the merge (Add/Concat) that closes a branching block."""
@@ -214,6 +219,22 @@ class Report:
             },
             "receptive_field": None if self.receptive_field is None else self.receptive_field.to_dict(),
         }
+
+    def to_pandas(self):
+        """The layer rows as a pandas DataFrame (needs the optional ``pandas`` extra)."""
+        from .notebook import to_pandas
+
+        return to_pandas(self)
+
+    def _repr_html_(self):
+        from .notebook import report_html
+
+        return report_html(self)
+
+    def _repr_latex_(self):
+        from .notebook import report_latex
+
+        return report_latex(self)
 
     def __repr__(self):
         return (
