@@ -1,0 +1,115 @@
+"""Jupyter display of reports: an HTML table (``Report._repr_html_``), LaTeX for symbolic values
+(``_repr_latex_``) and a pandas DataFrame (``Report.to_pandas``). Formatting only, no maths.
+
+Symbolic values are written as inline LaTeX ``\\(...\\)`` inside the HTML, which Jupyter typesets.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from .dims import format_shape, known
+
+COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "rf_size", "rf_stride", "rf_start")
+
+
+def _latex(value) -> str:
+    import sympy
+
+    return sympy.latex(value).replace("\\operatorname{ceiling}", "\\operatorname{ceil}")
+
+
+def _is_symbolic(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return any(_is_symbolic(v) for v in value)
+    return value is not None and not known(value)
+
+
+def _cell(value) -> str:
+    """HTML for a count, a shape or a (h, w) pair; symbols as inline LaTeX."""
+    if isinstance(value, tuple):
+        if _is_symbolic(value):
+            return f"\\({_shape_latex(value)}\\)"
+        return escape(format_shape(value))
+    if _is_symbolic(value):
+        return f"\\({_latex(value)}\\)"
+    return f"{value:,}" if isinstance(value, int) and value else ("--" if value == 0 else escape(str(value)))
+
+
+def records(report):
+    """One dict per row with the ``COLUMNS`` keys (shapes as tuples, receptive field as (h, w) pairs)."""
+    out = []
+    for row in report.layers:
+        rf = row.receptive_field
+        out.append({
+            "name": row.name, "type": row.type, "input_shape": row.input_shape, "output_shape": row.output_shape,
+            "params": row.params, "macs": row.macs,
+            "rf_size": rf and rf.size, "rf_stride": rf and rf.stride, "rf_start": rf and rf.start,
+        })
+    return out
+
+
+def report_html(report) -> str:
+    """The layer table and the totals as one HTML fragment."""
+    head = "".join(f"<th>{h}</th>" for h in ("Layer", "Type", "Output shape", "Params", "MACs", "RF size", "RF stride"))
+    body = []
+    for rec in records(report):
+        cells = [escape(rec["name"]), escape(rec["type"]), _cell(rec["output_shape"]), _cell(rec["params"]),
+                 _cell(rec["macs"])]
+        cells += ["--" if rec[k] is None else _cell(rec[k]) for k in ("rf_size", "rf_stride")]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    rf = report.receptive_field
+    totals = [
+        ("Input shape", _cell(report.input_shape)), ("Output shape", _cell(report.output_shape)),
+        ("Params", _cell(report.params)), ("Trainable params", _cell(report.trainable_params)),
+        ("Buffers", _cell(report.buffers)), ("MACs", _cell(report.macs)), ("FLOPs", _cell(report.flops)),
+    ]
+    if rf is not None:
+        totals.append(("Receptive field", f"size {_cell(rf.size)}, stride {_cell(rf.stride)}, start {_cell(rf.start)}"))
+    summary = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in totals)
+    return (f"<div class='cnncalc-report'><strong>{escape(report.name)}</strong>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"<table>{summary}</table></div>")
+
+
+def report_latex(report):
+    """Output shape, params, MACs and receptive field as LaTeX when any of them is symbolic, else None."""
+    values = [report.output_shape, report.params, report.macs]
+    if not _is_symbolic(values) and not _is_symbolic(report.input_shape):
+        return None
+    lines = [
+        f"\\text{{output}} &= {_shape_latex(report.output_shape)}",
+        f"\\text{{params}} &= {_value_latex(report.params)}",
+        f"\\text{{MACs}} &= {_value_latex(report.macs)}",
+    ]
+    return "$$\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}$$"
+
+
+def rf_latex(rf):
+    """A receptive field as LaTeX when it is symbolic, else None."""
+    if not _is_symbolic(tuple(rf)):
+        return None
+    parts = [f"\\text{{{key}}} = ({', '.join(_value_latex(v) for v in getattr(rf, key))})" for key in ("size", "stride", "start")]
+    return "$" + ",\\quad ".join(parts) + "$"
+
+
+def _value_latex(value) -> str:
+    return _latex(value) if _is_symbolic(value) else f"{value:,}".replace(",", "{,}")
+
+
+def _shape_latex(shape) -> str:
+    """C x H x W with every sum in parentheses, so 6 x (H - 4) cannot be misread."""
+    parts = []
+    for v in shape:
+        text = _value_latex(v)
+        parts.append(f"\\left({text}\\right)" if getattr(v, "is_Add", False) else text)
+    return " \\times ".join(parts)
+
+
+def to_pandas(report):
+    """The rows as a pandas DataFrame (``COLUMNS``); symbolic values stay sympy expressions."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("Report.to_pandas() needs pandas: pip install 'cnncalc[pandas]' (or pip install pandas)") from None
+    return pandas.DataFrame.from_records(records(report), columns=list(COLUMNS))
