@@ -10,8 +10,10 @@ construction or in forward).
 One deliberate reading: where torch returns an *empty* tensor (a zero-size axis, e.g.
 ``AdaptiveAvgPool2d(0)`` or ``ZeroPad2d`` cropping everything away), CONTRACT.md asks cnncalc to refuse
 ("a non-positive output size" is impossible), so an empty torch output counts as a refusal.
-``Flatten`` over the batch dimension (start_dim 0 or -4) is outside the unbatched shape model and is
-not generated.
+Known deliberate differences, not generated: ``Flatten`` over the batch dimension (start_dim 0 or -4)
+is outside the unbatched shape model; ``True``/``False`` as sizes (torch reads them as 1/0, cnncalc
+refuses booleans); ``ZeroPad2d`` with six values (torch would pad the channels too); BatchNorm2d
+without running statistics on a 1x1 map (refused by torch only for batch 1, see below).
 """
 
 from __future__ import annotations
@@ -314,6 +316,20 @@ EDGE_CASES = [
     ("Linear", dict(in_features=5, out_features=7), (2, 3, 5)),
     ("BatchNorm2d", dict(num_features=3, affine=False), (2, 3, 5)),
     ("BatchNorm2d", dict(num_features=3, track_running_stats=False), (2, 3, 5)),
+    ("Conv2d", dict(in_channels=2, out_channels=2, kernel_size=3, stride=(2,), dilation=[2]), (2, 9, 9)),
+    ("Conv2d", dict(in_channels=2, out_channels=2, kernel_size=(3,)), (2, 9, 9)),
+    ("Conv2d", dict(in_channels=2, out_channels=2, kernel_size=3, padding=(1,)), (2, 9, 9)),
+    ("Conv2d", dict(in_channels=2, out_channels=2, kernel_size=3, padding=(1,), padding_mode="reflect"), (2, 9, 9)),
+    ("ConvTranspose2d", dict(in_channels=2, out_channels=2, kernel_size=(3,)), (2, 9, 9)),
+    ("ConvTranspose2d", dict(in_channels=2, out_channels=2, kernel_size=3, stride=(2,), output_padding=[1]), (2, 9, 9)),
+    ("MaxPool2d", dict(kernel_size=(3,), stride=(2,), padding=(1,), dilation=(2,)), (2, 9, 9)),
+    ("AvgPool2d", dict(kernel_size=(3,), stride=(2,), padding=(1,)), (2, 9, 9)),
+    ("AdaptiveAvgPool2d", dict(output_size=(3,)), (2, 9, 9)),
+    ("ZeroPad2d", dict(padding=(1, 2)), (2, 4, 4)),
+    ("ZeroPad2d", dict(padding=(-4, 2)), (2, 4, 4)),
+    ("ZeroPad2d", dict(padding=(1, 2, 3)), (2, 4, 4)),
+    ("Conv2d", dict(in_channels=2, out_channels=2, kernel_size=3.0), (2, 9, 9)),
+    ("AvgPool2d", dict(kernel_size=2, stride=2.0), (2, 9, 9)),
 ]
 
 
