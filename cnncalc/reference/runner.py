@@ -295,17 +295,27 @@ def _merge_backward(block, shapes, g):
 
 
 def _given(given, expected, what, dtype):
-    """Check user-supplied arrays against the expected names and shapes, cast to the run's dtype."""
+    """Check user-supplied arrays against the expected {name: shape}, cast to the run's dtype."""
     missing = sorted(set(expected) - set(given))
     if missing:
         raise ShapeError(f"{what}: missing {', '.join(missing)}")
     out = {}
-    for name, ref in expected.items():
+    for name, shape in expected.items():
         arr = np.asarray(given[name], dtype=dtype)
-        if arr.shape != ref.shape:
-            raise ShapeError(f"{what} {name}: expected shape {ref.shape}, got {arr.shape}")
+        if arr.shape != shape:
+            raise ShapeError(f"{what} {name}: expected shape {shape}, got {arr.shape}")
         out[name] = arr
     return out
+
+
+def _shapes(model):
+    """{name: shape} of every parameter, as ``init_parameters`` creates them."""
+    steps = program(model)
+    return {
+        full: _concrete(steps[i][1].parameter_shapes()[local], full)
+        for i, names in parameter_names(model).items()
+        for full, local in names.items()
+    }
 
 
 def forward_backward(
@@ -337,10 +347,11 @@ def forward_backward(
     dtype = x.dtype
     steps = program(model)
     owned = parameter_names(model)
-    defaults = init_parameters(model, seed, dtype)
-    params = defaults if params is None else _given(params, defaults, "parameter", dtype)
+    params = init_parameters(model, seed, dtype) if params is None else _given(params, _shapes(model), "parameter", dtype)
     default_buffers = init_buffers(model, dtype)
-    buffers = default_buffers if buffers is None else _given(buffers, default_buffers, "buffer", dtype)
+    buffers = default_buffers if buffers is None else _given(
+        buffers, {k: v.shape for k, v in default_buffers.items()}, "buffer", dtype
+    )
     mode = _Mode(training, seed, spread_max)
 
     local = {}  # id(layer) -> (params by local name, buffers by local name, name of its first use)
@@ -382,7 +393,7 @@ def forward_backward(
     if not backward:
         return Trace(output, None, None, params, buffers, records)
 
-    grads = {name: np.zeros_like(arr) for name, arr in params.items()}
+    grads = {}
     extra = extra_grads or {}
     g = np.ones_like(output) if grad_out is None else np.asarray(grad_out, dtype=dtype)
     if g.shape != output.shape:
@@ -399,7 +410,8 @@ def forward_backward(
             p, b, owner = local[id(layer)]
             g, local_grads = backward_fn(layer, tape[i], p, b, g, mode, i)
             for loc, grad in local_grads.items():
-                grads[_join(owner, loc)] += grad
+                full = _join(owner, loc)
+                grads[full] = grad if full not in grads else grads[full] + grad  # a shared layer adds up
         elif op == MERGE:
             parts = _merge_backward(step[1], tape[i], g)
             pending.extend(parts[:-1])

@@ -1,0 +1,318 @@
+"""Prove the analytic numbers by running the network: ``verify(model, input_shape)``.
+
+For each analysis row the NumPy reference (``cnncalc.reference``) runs the same network on a batch of
+one and these are compared, each check reporting the expected (analytic) and the actual number:
+
+- ``shape``: the executed output shape (batch axis dropped) equals the row's ``output_shape``;
+- ``params``: the elements of the parameter arrays the layer owns equal the row's ``params``;
+- ``macs``: rows*cols*inner summed over the GEMMs the layer's forward executed equals the row's ``macs``;
+- ``receptive_field``: gradient 1 is put on every channel of the centre output pixel
+  (o_h, o_w) = (H_out // 2, W_out // 2) of the row and back-propagated with positive weights (uniform in
+  [0.5, 1.5]/fan_in, zero biases, BatchNorm at its initial running statistics, input 0.01 everywhere, so
+  every activation is positive and no gradient cancels) and max pooling spreading its gradient over the
+  whole window. Per axis, the first and last input rows/columns with a non-zero gradient (lo, hi) must
+  equal the analytic region [start + o*stride, start + o*stride + size - 1] clipped to the image
+  [0, n - 1] and to the row's reach, the last input pixel that floor truncation lets the row see at all
+  (``_reaches``), rounded inwards (ceil/floor) where a transposed convolution makes it fractional.
+  Rows after the spatial mapping ends (no receptive field) are not checked;
+- ``gradient``: finite differences in float64 for L = sum(y * G), G random: for the input and for the
+  parameters of sampled layers, a random direction v over all of the tensor's entries;
+  (L(t + h v) - L(t - h v)) / 2h must match <dL/dt, v> from the backward pass to ``rtol``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .analysis import analyze
+from .dims import as_shape
+from .errors import ShapeError
+from .graph import MERGE, NEXT, SAVE, program
+from .reference import runner
+
+
+class Check(NamedTuple):
+    """One comparison: what was checked on which row, the analytic and the measured value."""
+
+    layer: str
+    type: str
+    what: str  # shape | params | macs | receptive_field | gradient
+    expected: object
+    actual: object
+    ok: bool
+
+
+class Verification:
+    """All checks of one model on one input; ``ok`` when every check agrees."""
+
+    def __init__(self, name, input_shape, checks):
+        self.name = name
+        self.input_shape = input_shape
+        self.checks = checks
+
+    @property
+    def ok(self):
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failures(self):
+        return [c for c in self.checks if not c.ok]
+
+    def by_layer(self):
+        """{(layer, type): {what: Check}} in row order."""
+        out = {}
+        for c in self.checks:
+            out.setdefault((c.layer, c.type), {})[c.what] = c
+        return out
+
+    def __repr__(self):
+        return f"Verification({self.name}, {len(self.checks)} checks, {len(self.failures)} failed)"
+
+
+WHATS = ("shape", "params", "macs", "receptive_field", "gradient")
+STEPS = (1e-6, 1e-7, 1e-5, 1e-8)  # finite-difference step sizes, tried in turn until one agrees
+
+
+def verify(
+    model,
+    input_shape,
+    *,
+    seed=0,
+    name=None,
+    receptive_field=True,
+    gradients=True,
+    gradient_layers=8,
+    rf_rows=None,
+    rf_batch=16,
+    rtol=1e-5,
+    progress=None,
+):
+    """Run every check of the module docstring on ``model`` at the concrete ``input_shape`` (C, H, W).
+
+    ``gradient_layers`` and ``rf_rows`` bound the finite-difference and receptive-field checks to that
+    many evenly spaced layers (None: all); ``progress(done, total)`` is called after each of those jobs.
+    """
+    shape = as_shape(input_shape)
+    if not all(type(d) is int for d in shape):
+        raise ShapeError(f"verify needs a concrete input shape, got {shape}")
+    report = analyze(model, shape, warn=False)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1,) + shape)
+    grad_out = rng.standard_normal((1,) + tuple(report.output_shape))
+    trace = runner.forward_backward(model, x, grad_out, seed)
+    if len(trace.steps) != len(report.layers):
+        raise ShapeError(f"verify: {len(report.layers)} analysis rows but {len(trace.steps)} executed steps")
+
+    checks = []
+    for row, step in zip(report.layers, trace.steps):
+        checks.append(Check(row.name, row.type, "shape", tuple(row.output_shape), step.output_shape,
+                            tuple(row.output_shape) == step.output_shape))
+        if row.is_merge:
+            continue
+        actual_params = sum(trace.params[p].size for p in step.params)
+        checks.append(Check(row.name, row.type, "params", row.params, actual_params, row.params == actual_params))
+        checks.append(Check(row.name, row.type, "macs", row.macs, step.macs, row.macs == step.macs))
+
+    work = []
+    if receptive_field:
+        work += _rf_work(model, shape, report, trace, rf_batch, rf_rows)
+    if gradients:
+        work += _gradient_work(model, x, grad_out, trace, seed, gradient_layers, rtol, rng)
+    for done, job in enumerate(work, 1):
+        checks += job()
+        if progress is not None:
+            progress(done, len(work))
+    order = {(r.name, r.type): i for i, r in enumerate(report.layers)}
+    checks.sort(key=lambda c: (order.get((c.layer, c.type), -1), WHATS.index(c.what)))
+    return Verification(name or report.name, shape, checks)
+
+
+# --- receptive field ----------------------------------------------------------------------------
+
+
+def _positive_parameters(model, seed):
+    """Weights uniform in [0.5, 1.5]/fan_in, biases 0, BatchNorm weight 1: every activation stays positive."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, arr in runner.init_parameters(model, seed).items():
+        if name.endswith("bias"):
+            params[name] = np.zeros_like(arr)
+        elif arr.ndim == 1:  # BatchNorm weight
+            params[name] = np.ones_like(arr)
+        else:
+            fan_in = int(np.prod(arr.shape[1:]))
+            params[name] = (rng.uniform(0.5, 1.5, arr.shape) / fan_in).astype(arr.dtype)
+    return params
+
+
+def _analytic_interval(start, stride, size, o, reach, n):
+    """Output pixel o's region [start + o*stride, start + o*stride + size - 1], clipped to the image
+    [0, n - 1] and to ``reach``, rounded inwards where fractional."""
+    lo = start + o * stride
+    hi = min(lo + size - 1, reach)
+    return max(math.ceil(lo), 0), min(math.floor(hi), n - 1)
+
+
+def _reaches(model, report, shape):
+    """Per row, per axis, the last input pixel the row can depend on at all.
+
+    A layer's last output reads up to start + (n_out - 1)*stride + size - 1, but only through the
+    pixels the previous layer has: floor truncation leaves input pixels unread, and a later layer's
+    padding does not bring them back. So the reach is the minimum of that end over the layers on the
+    way (the maximum over the branches of a merge).
+    """
+    rows = iter(report.layers)
+    reach = (shape[1] - 1, shape[2] - 1)
+    out, saved, stashed = [], [], []
+
+    def narrowed(row, reach):
+        rf = row.receptive_field
+        if rf is None or len(row.output_shape) != 3:
+            return reach
+        return tuple(
+            min(r, rf.start[a] + (row.output_shape[1 + a] - 1) * rf.stride[a] + rf.size[a] - 1)
+            for a, r in enumerate(reach)
+        )
+
+    for step in program(model):
+        op = step[0]
+        if op == SAVE:
+            saved.append(reach)
+            continue
+        if op == NEXT:
+            stashed.append(reach)
+            reach = saved[-1]
+            continue
+        if op == MERGE:
+            n = step[3]
+            branches = stashed[len(stashed) - (n - 1):] + [reach]
+            del stashed[len(stashed) - (n - 1):]
+            saved.pop()
+            reach = tuple(max(b[a] for b in branches) for a in (0, 1))
+        reach = narrowed(next(rows), reach)
+        out.append(reach)
+    return out
+
+
+def _sample(items, count):
+    """``count`` items evenly spaced from first to last (all of them when count is None or larger)."""
+    if count is None or len(items) <= count:
+        return items
+    picks = sorted(set(np.linspace(0, len(items) - 1, count).round().astype(int)))
+    return [items[i] for i in picks]
+
+
+def _rf_work(model, shape, report, trace, batch, count):
+    """Jobs measuring the receptive field of the spatial rows (``count`` of them, evenly spaced, or all),
+    ``batch`` rows per forward/backward run."""
+    rows = [
+        (row, step, reach) for row, step, reach in zip(report.layers, trace.steps, _reaches(model, report, shape))
+        if row.receptive_field is not None and len(row.output_shape) == 3
+    ]
+    rows = _sample(rows, count)
+    if not rows:
+        return []
+    params = _positive_parameters(model, 0)
+
+    def job(chunk):
+        def run():
+            x = np.full((len(chunk),) + shape, 0.01, dtype=np.float32)
+            seeds = {}
+            for b, (row, step, _) in enumerate(chunk):
+                c, h, w = step.output_shape
+                seed = seeds.setdefault(step.index, np.zeros((len(chunk), c, h, w), np.float32))
+                seed[b, :, h // 2, w // 2] = 1.0
+            zero = np.zeros((len(chunk),) + tuple(report.output_shape), np.float32)
+            grad_x = runner.forward_backward(model, x, zero, params=params, training=False, extra_grads=seeds,
+                                             spread_max=True).grad_input
+            out = []
+            for b, (row, step, reach) in enumerate(chunk):
+                rf = row.receptive_field
+                reached = grad_x[b] != 0
+                expected, actual = [], []
+                for axis in (0, 1):
+                    o = step.output_shape[1 + axis] // 2
+                    expected.append(
+                        _analytic_interval(rf.start[axis], rf.stride[axis], rf.size[axis], o, reach[axis], shape[1 + axis])
+                    )
+                    hit = np.flatnonzero(reached.any(axis=(0, 2 - axis)))
+                    actual.append((int(hit[0]), int(hit[-1])) if hit.size else None)
+                expected, actual = tuple(expected), tuple(actual)
+                out.append(Check(row.name, row.type, "receptive_field", expected, actual, expected == actual))
+            return out
+
+        return run
+
+    return [job(rows[i : i + batch]) for i in range(0, len(rows), batch)]
+
+
+# --- finite differences -------------------------------------------------------------------------
+
+
+def _gradient_work(model, x, grad_out, trace, seed, layers, rtol, rng):
+    """Jobs comparing directional finite differences with the backward pass: the input, then sampled layers."""
+    params = trace.params
+
+    def loss(x_, params_):
+        return float(np.sum(runner.forward(model, x_, seed, params=params_) * grad_out))
+
+    def directional(step, names):
+        def difference(h, v):
+            if names is None:  # the input
+                return (loss(x + h * v, params) - loss(x - h * v, params)) / (2 * h)
+            plus = {**params, **{n: params[n] + h * v[n] for n in names}}
+            minus = {**params, **{n: params[n] - h * v[n] for n in names}}
+            return (loss(x, plus) - loss(x, minus)) / (2 * h)
+
+        def run():
+            if names is None:
+                v = rng.standard_normal(x.shape)
+                analytic = float(np.sum(trace.grad_input * v))
+                label, kind = "input", "Input"
+            else:
+                v = {n: rng.standard_normal(params[n].shape) for n in names}
+                analytic = float(sum(np.sum(trace.grads[n] * v[n]) for n in names))
+                label, kind = step.name, step.type
+            # A step that carries some ReLU or max-pool input across its kink biases a large step; rounding
+            # biases a small one (L is often dominated by biases). A wrong gradient disagrees at every step.
+            for h in STEPS:
+                fd = difference(h, v)
+                ok = abs(fd - analytic) <= rtol * max(abs(fd), abs(analytic), 1e-8)
+                if ok:
+                    break
+            return [Check(label, kind, "gradient", fd, analytic, ok)]
+
+        return run
+
+    owners = _sample([step for step in trace.steps if step.params], layers)
+    return [directional(None, None)] + [directional(step, step.params) for step in owners]
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+
+def _cell(check):
+    if check is None:
+        return "-"
+    if check.ok:
+        return "ok" if check.what != "gradient" else f"ok {abs(check.expected - check.actual) / max(abs(check.expected), 1e-30):.0e}"
+    return f"FAIL expected {check.expected}, got {check.actual}"
+
+
+def format_table(result):
+    """A per-layer text table: one column per check, 'ok' or 'FAIL expected ..., got ...'."""
+    header = ("layer", "type") + WHATS
+    lines = [header]
+    for (layer, kind), checks in result.by_layer().items():
+        lines.append((layer or "-", kind) + tuple(_cell(checks.get(w)) for w in WHATS))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    text = ["  ".join(str(v).ljust(wd) for v, wd in zip(line, widths)).rstrip() for line in lines]
+    verdict = "all checks agree" if result.ok else f"{len(result.failures)} of {len(result.checks)} checks disagree"
+    text.append(f"{result.name} {'x'.join(map(str, result.input_shape))}: {verdict}")
+    return "\n".join(text)
+
+
+__all__ = ["verify", "Verification", "Check", "format_table"]
