@@ -63,7 +63,7 @@ SIGNATURES = {
     "LeakyReLU": ("negative_slope", "alpha"),
     "Softmax": ("axis",),
     "ZeroPadding2D": ("padding", "data_format"),
-    "InputLayer": ("input_shape",),
+    "InputLayer": ("input_shape", "shape"),
 }
 # Arguments that change nothing in shapes or counts.
 _IGNORED = {"name", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
@@ -123,8 +123,8 @@ class KerasModel:
         for item in self.items[:1]:
             if isinstance(item, KerasInput):
                 shape = item.shape
-            elif "input_shape" in item.args:
-                shape = item.args["input_shape"]
+            elif "input_shape" in item.args or "shape" in item.args:
+                shape = item.args.get("input_shape", item.args.get("shape"))
             elif "input_dim" in item.args:
                 shape = (item.args["input_dim"],)
         if shape is None:
@@ -146,8 +146,8 @@ class KerasModel:
         shape = as_shape(input_shape)
         pairs, origins, counts = [], {}, {}
         for item in self.items:
-            if isinstance(item, KerasInput):
-                continue
+            if isinstance(item, KerasInput) or item.kind == "InputLayer":
+                continue  # not a layer in Keras's summary either
             base = snake_case(item.kind)
             count = counts.get(base, 0)
             counts[base] = count + 1

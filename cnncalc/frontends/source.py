@@ -210,7 +210,7 @@ class Instance:
     def __init__(self, cls, origin):
         self.cls = cls
         self.modules = OrderedDict()
-        self.attrs = {}
+        self.attrs = {"training": False}  # shapes are those of inference (dropout has none anyway)
         self.origin = origin
 
 
@@ -375,7 +375,7 @@ class Reader:
             except ShapeError as exc:
                 for name in names:
                     self.globals.pop(name, None)
-                    self.failed[name] = exc
+                    self.failed[name] = self.located(exc)
                 return
             for name in names:
                 self.failed.pop(name, None)
@@ -404,6 +404,9 @@ class Reader:
         if cls is None:
             names = self.candidates()
             if not names:
+                unread = [n for n in self.failed if "model" in n.lower() or "net" in n.lower()]
+                if unread:  # e.g. the Keras functional API: say why the model variable was not understood
+                    raise self.failed[unread[-1]]
                 raise ShapeError(
                     f"{self.path}: no model found: expected an nn.Module subclass, an nn.Sequential or a Keras Sequential"
                 )
@@ -655,7 +658,7 @@ class Reader:
                 if name in cls.methods:
                     return Bound(cls.methods[name], cls, obj.instance)
             if name == "__init__":
-                return Builtin("super_init")
+                return Method(obj, "__init__")
             raise self.error(node, f"cannot follow super().{name}")
         if isinstance(obj, Tensor):
             if name == "shape":
@@ -738,10 +741,10 @@ class Reader:
             if len(args) != 1 or kwargs or not isinstance(args[0], Tensor):
                 raise self.error(node, f"cannot follow {_describe(node)}: a module is called with one tensor")
             return self.forward(func, args[0], node)
-        from .keras import KerasModel, keras_call
+        from .keras import KerasInput, KerasLayer, KerasModel
 
-        if isinstance(func, KerasModel):
-            raise self.error(node, "calling a Keras model (the functional API) is not understood: use Sequential")
+        if isinstance(func, (KerasModel, KerasLayer, KerasInput)):
+            raise self.error(node, "calling a Keras layer or model (the functional API) is not understood: use Sequential")
         raise self.error(node, f"cannot call {_describe(node.func)}")
 
     def call_function(self, fdef, args, kwargs, owner, env, node):
@@ -857,8 +860,6 @@ class Reader:
                 if not isinstance(cls, ClassInfo):
                     raise self.error(node, "super() outside a method of a class in this file")
                 return Super(cls, inst)
-            if name == "super_init":
-                return None
             if name == "print":
                 return None
             if name == "isinstance":
@@ -999,6 +1000,10 @@ class Reader:
         return self.new_node(kind, [t.node for t in tensors], origin=self.origin(node), scope=self.current_scope())
 
     def call_method(self, obj, name, args, kwargs, node):
+        if isinstance(obj, Super):  # super().__init__(...): nn.Sequential subclasses register their layers
+            if "torch.nn.Sequential" in obj.cls.external_bases() and isinstance(obj.instance, Instance):
+                self._register_sequential(obj.instance, args, kwargs, node)
+            return None
         if isinstance(obj, Tensor):
             return self.tensor_method(obj, name, args, kwargs, node)
         if isinstance(obj, list):
