@@ -258,6 +258,171 @@ def linear_command(input_text, out_features, bias):
     _print_calculation(calculators.linear(_shape(input_text), _dim(out_features, "--out-features"), bias))
 
 
+# --- explain, solve, check (cnncalc.explain, cnncalc.solve, cnncalc.check) ------------------------------
+
+_LAYER_KINDS = ("conv", "convtranspose", "pool", "linear")
+
+
+def _explained_layer(kind, shape, out, kernel, stride, padding, dilation, groups, pool_type, ceil_mode):
+    """The single layer ``cnncalc explain conv|convtranspose|pool|linear`` describes."""
+    from .layers import AvgPool2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
+
+    if kind == "linear":
+        if out is None:
+            raise CliError("explain linear: --out-channels/-o (the output features) is required")
+        features = 1
+        for d in shape:
+            features *= d
+        return Linear(features, _dim(out, "--out-channels"))
+    if kernel is None:
+        raise CliError(f"explain {kind}: --kernel-size/-k is required")
+    k, p = _dim_pair(kernel, "--kernel-size"), _non_negative_pair(padding, "--padding")
+    if kind == "pool":
+        s = None if stride is None else _dim_pair(stride, "--stride")
+        if pool_type == "avg":
+            return AvgPool2d(k, s, p, ceil_mode=ceil_mode)
+        return MaxPool2d(k, s, p, _dim_pair(dilation, "--dilation"), ceil_mode=ceil_mode)
+    if out is None:
+        raise CliError(f"explain {kind}: --out-channels/-o is required")
+    s, d, g = _dim_pair(stride or "1", "--stride"), _dim_pair(dilation, "--dilation"), _dim(groups, "--groups")
+    if kind == "conv":
+        return Conv2d(shape[0], _dim(out, "--out-channels"), k, s, p, d, g)
+    return ConvTranspose2d(shape[0], _dim(out, "--out-channels"), k, s, p, groups=g, dilation=d)
+
+
+@cli.command("explain")
+@click.argument("target", metavar="MODEL|conv|convtranspose|pool|linear")
+@click.option("--input", "-i", "input_text", help="Input shape CxHxW (default: the model's native size).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "markdown", "latex"]), default="text",
+              show_default=True)
+@click.option("--out-channels", "-o", "out", default=None, help="Layers: output channels (linear: features).")
+@click.option("--kernel-size", "-k", "kernel", default=None, help="Layers: kernel size, 3 or 3x5.")
+@click.option("--stride", "-s", default=None, help="Layers: stride (pool: defaults to the kernel).")
+@click.option("--padding", "-p", default="0", show_default=True, help="Layers: zero padding per side.")
+@click.option("--dilation", "-d", default="1", show_default=True)
+@click.option("--groups", "-g", default="1", show_default=True)
+@click.option("--type", "pool_type", type=click.Choice(["max", "avg"]), default="max", show_default=True,
+              help="pool: max or average pooling.")
+@click.option("--ceil-mode", is_flag=True, help="pool: round the output size up (PyTorch ceil_mode).")
+@click.option("--class", "cls", default=None, help="The class to explain in a .py file.")
+def explain_command(target, input_text, lang, fmt, out, kernel, stride, padding, dilation, groups, pool_type,
+                    ceil_mode, cls):
+    """Explain every layer step by step: formula, numbers, floor/ceil, params, MACs, receptive field."""
+    from .explain import explain
+
+    if target in _LAYER_KINDS:
+        if input_text is None:
+            raise CliError(f"explain {target}: --input is required")
+        shape = _shape(input_text)
+        model = _explained_layer(target, shape, out, kernel, stride, padding, dilation, groups, pool_type, ceil_mode)
+        name = target
+    else:
+        model, name, default_input = _load(target, cls)
+        if input_text is None and default_input is None:
+            raise CliError(f"{target}: no default input size is known: give --input CxHxW")
+        shape = _shape(input_text) if input_text is not None else default_input
+    click.echo(explain(model, shape, lang=lang, fmt=fmt, name=name).render(), nl=False)
+
+
+@cli.group("solve")
+def solve_group():
+    """Solve for sizes: same padding, accepted inputs, the input for an output, kernel/stride settings."""
+
+
+@solve_group.command("padding")
+@click.option("--kernel-size", "-k", "kernel", required=True, help="Kernel size.")
+@click.option("--stride", "-s", default="1", show_default=True)
+@click.option("--dilation", "-d", default="1", show_default=True)
+@click.option("--size", "-n", default=None, help="One input size (default: every size).")
+@click.option("--output", default=None, help="The wanted output size (default: 'same', ceil(n/s)); needs --size.")
+def solve_padding(kernel, stride, dilation, size, output):
+    """The symmetric padding that keeps the size ('same'), or that gives --output for --size."""
+    from .solve import padding_for, same_padding
+
+    k, s, d = (_int_option(v, o) for v, o in ((kernel, "--kernel-size"), (stride, "--stride"), (dilation, "--dilation")))
+    if output is not None:
+        if size is None:
+            raise CliError("--output needs --size")
+        answer = padding_for(_int_option(size, "--size"), _int_option(output, "--output"), k, s, d)
+    else:
+        answer = same_padding(k, s, d, None if size is None else _int_option(size, "--size"))
+    click.echo(str(answer))
+
+
+def _int_option(value, option):
+    size = _dim(value, option)
+    if type(size) is not int:
+        raise CliError(f"{option}: expected a number, got {value!r}")
+    return size
+
+
+@solve_group.command("input")
+@click.argument("model_arg", metavar="MODEL")
+@click.option("--input", "-i", "input_text", required=True, help="The input with one unknown: 3xHxH or 3xHx224.")
+@click.option("--full-coverage", is_flag=True, help="Only sizes for which no layer's floor drops input pixels.")
+@click.option("--class", "cls", default=None, help="The class to use in a .py file.")
+def solve_input(model_arg, input_text, full_coverage, cls):
+    """The input sizes MODEL accepts (exactly: a range or a congruence)."""
+    from .solve import input_sizes
+
+    model, _, _ = _load(model_arg, cls)
+    click.echo(str(input_sizes(model, input_text, full_coverage=full_coverage)))
+
+
+@solve_group.command("output")
+@click.argument("model_arg", metavar="MODEL")
+@click.option("--input", "-i", "input_text", required=True, help="The input with one unknown: 3xHxH or 3xHx224.")
+@click.option("--output", "-o", "output", required=True, help="The wanted size of the last feature map.")
+@click.option("--layer", default=None, help="Match this layer's output instead of the last feature map.")
+@click.option("--class", "cls", default=None, help="The class to use in a .py file.")
+def solve_output(model_arg, input_text, output, layer, cls):
+    """The input sizes for which MODEL's last feature map (or --layer's output) has size --output."""
+    from .solve import input_for_output
+
+    model, _, _ = _load(model_arg, cls)
+    click.echo(str(input_for_output(model, input_text, _int_option(output, "--output"), layer=layer)))
+
+
+@solve_group.command("conv")
+@click.option("--size", "-n", required=True, help="Input size along one axis.")
+@click.option("--output", "-o", "output", required=True, help="Wanted output size.")
+@click.option("--max-kernel", default="11", show_default=True)
+@click.option("--max-padding", default=None, help="Largest padding tried (default: kernel//2).")
+@click.option("--dilation", "-d", default="1", show_default=True)
+def solve_conv(size, output, max_kernel, max_padding, dilation):
+    """Every kernel/padding and the exact strides mapping --size to --output."""
+    from .solve import conv_settings
+
+    settings = conv_settings(
+        _int_option(size, "--size"), _int_option(output, "--output"), max_kernel=_int_option(max_kernel, "--max-kernel"),
+        max_padding=None if max_padding is None else _non_negative_pair(max_padding, "--max-padding"),
+        dilation=_int_option(dilation, "--dilation"))
+    if not settings:
+        click.echo("no kernel/padding/stride maps the size to the output")
+    for setting in settings:
+        click.echo(str(setting))
+
+
+@cli.command("check")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--inline", "inline", default=None, help='One question: "conv in=3x227x227 out=96 k=11 s=4 -> 96x55x55".')
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def check_command(path, inline, lang, fmt):
+    """Grade homework answers (a YAML/JSON file or --inline); exit status 1 when an answer is wrong."""
+    import json
+
+    from .check import check_file, check_inline
+
+    if (path is None) == (inline is None):
+        raise CliError("check: give a homework file or --inline, not both")
+    result = check_inline(inline, lang=lang) if inline is not None else check_file(path, lang=lang)
+    click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) if fmt == "json" else result.render(), nl=fmt == "json")
+    if not result.all_right:
+        raise click.exceptions.Exit(1)
+
+
 def main(argv=None):
     """Console entry point: run the group, turning every bad input into one ``Error:`` line and exit 2."""
     try:
