@@ -70,7 +70,7 @@ class Question:
         v, c_in = self.settings, self.input_shape[0]
         k = v.get("k")
         if k is None and self.kind != "linear":
-            raise ShapeError(f"question {self.id or self.kind}: the kernel size k= is missing")
+            raise ShapeError(f"{self.where}: the kernel size k= is missing")
         bias = v.get("bias", True)
         if self.kind == "conv":
             return Conv2d(c_in, _need(v, "out", self), k, v.get("s", 1), v.get("p", 0), v.get("d", 1), v.get("g", 1), bias)
@@ -87,6 +87,11 @@ class Question:
         return Linear(features, _need(v, "out", self), bias)
 
     @property
+    def where(self):
+        """How error messages name the question."""
+        return f"question {self.id}" if self.id else repr(self.title)
+
+    @property
     def title(self):
         if self.kind not in _SETTINGS:
             return f"{self.kind}{' at ' + self.at if self.at else ''} on {format_shape(self.input_shape)}"
@@ -96,7 +101,7 @@ class Question:
 
 def _need(values, key, question):
     if key not in values:
-        raise ShapeError(f"question {question.id or question.kind}: {key}= is missing")
+        raise ShapeError(f"{question.where}: {key}= is missing")
     return values[key]
 
 
@@ -371,7 +376,7 @@ def _row(report, at, question):
     for row in report.layers:
         if row.name == at:
             return row
-    raise ShapeError(f"question {question.id}: no layer named {at!r} in {question.kind}")
+    raise ShapeError(f"{question.where}: no layer named {at!r} in {question.kind}")
 
 
 def _correct(question, report):
@@ -427,7 +432,7 @@ def grade(questions, *, lang="en") -> Grade:
                 continue
             given, truth = question.answers[answer], correct[answer]
             if truth is None:
-                raise ShapeError(f"question {question.id}: the output has no receptive field (its spatial map ended)")
+                raise ShapeError(f"{question.where}: the output has no receptive field (its spatial map ended)")
             right = tuple(given) == tuple(truth) if answer in ("output_shape", "receptive_field") else given == truth
             explanation = [] if right else _explanation(question, model, answer, rows, lang)
             marks.append(Mark(title, answer, given, truth, right, explanation))
