@@ -70,7 +70,7 @@ def dropped_pixels(n, k, s, p=0, d=1):
     r = (n + 2p - k_eff) mod s positions are skipped at the end of the padded axis; p of them are padding.
     """
     r = (n + 2 * p - effective_kernel(k, d)) % s
-    return max(r - p, 0)
+    return min(max(r - p, 0), n)  # with s > k_eff the skipped tail can reach into the left padding
 
 
 def adaptive_window(i, n, out):
