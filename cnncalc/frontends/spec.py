@@ -158,10 +158,16 @@ def parse_json(text, path):
 
     def parse_array(s_and_end, scan_once):
         s, end = s_and_end
-        values, new_end = json.decoder.JSONArray(s_and_end, scan_once)
+        item_starts = []
+
+        def recording(text, idx):  # called once per direct item, at its first character
+            item_starts.append(idx)
+            return scan_once(text, idx)
+
+        values, new_end = json.decoder.JSONArray(s_and_end, recording)
         out = LocList(values)
         out.line = line_at(end - 1)
-        out.item_lines = [_line_of(v, out.line) for v in values]
+        out.item_lines = [line_at(i) for i in item_starts]
         return out, new_end
 
     decoder.parse_object = parse_object
