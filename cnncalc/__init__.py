@@ -59,4 +59,8 @@ def __getattr__(name):
         from . import frontends
 
         return getattr(frontends, name)
+    if name in ("reference", "validate"):  # they import numpy: loaded on first use only
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
