@@ -28,12 +28,17 @@ def pool_out(n, k, s, p=0, d=1, ceil_mode=False):
     """
     if not ceil_mode:
         return conv_out(n, k, s, p, d)
-    out = ceil_div(n + 2 * p - d * (k - 1) - 1, s) + 1
+    out = pool_ceil_count(n, k, s, p, d)
     if type(out) is int:
         return out - 1 if (out - 1) * s >= n + p else out
     # The same count without a case split (exact because pooling requires p < k_eff): window starts
     # i*s with i*s <= n + 2p - k_eff + s - 1 (ceil) and i*s <= n + p - 1 (start inside input or left pad).
     return settle(floor_div(n - 1 + generic_min((2 * p - effective_kernel(k, d) + s, p)), s) + 1)
+
+
+def pool_ceil_count(n, k, s, p=0, d=1):
+    """ceil((n + 2p - d*(k - 1) - 1) / s) + 1: ceil_mode's count before the last-window rule of ``pool_out``."""
+    return ceil_div(n + 2 * p - d * (k - 1) - 1, s) + 1
 
 
 def conv_transpose_out(n, k, s=1, p=0, op=0, d=1):
