@@ -6,6 +6,8 @@ exactly the concrete analysis at those numbers (shapes, parameters, MACs, recept
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -146,8 +148,10 @@ def test_dropped_pixels_by_brute_force(n, k, s, p, d):
 
 @pytest.mark.parametrize(
     "n, k, s, p, expected",
-    [(7, 3, 3, 0, 1), (227, 11, 4, 0, 0), (32, 3, 2, 0, 1), (8, 3, 2, 1, 0), (10, 3, 4, 0, 3), (9, 4, 3, 1, 0)],
-    ids=["7x7-k3-s3", "alexnet-conv1", "32-k3-s2", "padded-absorbs", "stride-4-gap-and-tail", "pad-covers-tail"],
+    [(7, 3, 3, 0, 1), (227, 11, 4, 0, 0), (32, 3, 2, 0, 1), (8, 3, 2, 1, 0), (10, 3, 4, 0, 3), (9, 4, 3, 1, 0),
+     (1, 1, 5, 2, 1)],
+    ids=["7x7-k3-s3", "alexnet-conv1", "32-k3-s2", "padded-absorbs", "stride-4-gap-and-tail", "pad-covers-tail",
+         "only-window-in-left-padding"],
 )
 def test_dropped_pixels_table(n, k, s, p, expected):
     # (10, 3, 4): windows [0, 3) and [4, 7) miss pixel 3 (a gap, not truncation) and the tail 7, 8, 9.
@@ -177,11 +181,12 @@ def small_net():
 
 
 def _sub(value, values):
-    if type(value) is int:
+    """A size (int), a receptive-field Fraction, or an expression with ``values`` substituted."""
+    if isinstance(value, (int, Fraction)):
         return value
     result = value.subs(values)
-    assert result.is_Integer, f"{value} with {values} is {result}"
-    return int(result)
+    assert result.is_Rational, f"{value} with {values} is {result}"
+    return int(result) if result.is_Integer else Fraction(int(result.p), int(result.q))
 
 
 def _rows(report, values=None):
@@ -227,3 +232,43 @@ def test_symbolic_output_size_formula():
     # floor((H + 2 - 3)/2) + 1 == ceil(H/2) for every positive integer H
     assert report.output_shape == (8, sympy.ceiling(H / 2), sympy.ceiling(W / 2))
     assert report.macs == 8 * 27 * sympy.ceiling(H / 2) * sympy.ceiling(W / 2)
+
+
+@st.composite
+def random_chain(draw):
+    """A few windowed layers with random (mostly legal) hyperparameters on 2 channels."""
+    layers = []
+    for _ in range(draw(st.integers(1, 4))):
+        k = draw(st.tuples(st.integers(1, 4), st.integers(1, 4)))
+        s = draw(st.tuples(st.integers(1, 3), st.integers(1, 3)))
+        p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+        kind = draw(st.sampled_from(["conv", "max", "avg", "convT", "pad"]))
+        if kind == "conv":
+            layers.append(cnncalc.Conv2d(2, 2, k, s, p, dilation=draw(st.integers(1, 2))))
+        elif kind == "max":
+            layers.append(cnncalc.MaxPool2d(k, s, p, ceil_mode=draw(st.booleans())))
+        elif kind == "avg":
+            layers.append(cnncalc.AvgPool2d(k, s, p, ceil_mode=draw(st.booleans())))
+        elif kind == "convT":
+            layers.append(cnncalc.ConvTranspose2d(2, 2, k, s, p, output_padding=(s[0] - 1, 0)))
+        else:
+            layers.append(cnncalc.ZeroPad2d(draw(st.tuples(*[st.integers(-1, 2)] * 4))))
+    return cnncalc.Sequential(*layers)
+
+
+@given(random_chain(), st.integers(1, 30), st.integers(1, 30))
+@settings(max_examples=60, deadline=None)
+def test_random_chains_symbolic_substituted_equals_concrete(net, h, w):
+    symbolic = cnncalc.analyze(net, "2xHxW", warn=False)
+    values = {cnncalc.symbol("H"): h, cnncalc.symbol("W"): w}
+    try:
+        concrete = cnncalc.analyze(net, (2, h, w), warn=False)
+    except ShapeError:
+        # where the concrete analysis refuses, the symbolic sizes reach a non-positive value on the way
+        # (or a crop larger than the map, which ZeroPad2d refuses before the size turns negative)
+        sizes = [_sub(d, values) for row in symbolic.layers for d in row.output_shape[1:]]
+        crops = any(isinstance(r.layer, cnncalc.ZeroPad2d) and min(r.layer.padding) < 0 for r in symbolic.layers)
+        assert min(sizes) <= 0 or crops
+        return
+    assert _rows(symbolic, values) == _rows(concrete)
+    assert _sub(symbolic.macs, values) == concrete.macs
