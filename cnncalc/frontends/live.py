@@ -146,12 +146,12 @@ def _traced(module):
 
 def _op(target, args, kwargs, tensors, new, fname, batch, shape_marker, n):
     if target in ("add", "iadd", "__add__") and len(tensors) == 2 and len(args) == 2:
-        return new("add", tensors)
+        return new("add", tensors, scope=None)
     if target == "cat":
         dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
         if dim not in (1, -3):
             raise ShapeError(f"{n.name}: only concatenation along channels (dim=1) is understood")
-        return new("cat", list(args[0]))
+        return new("cat", list(args[0]), scope=None)
     if target == "size":
         return batch if args[1:] == [0] or kwargs.get("dim") == 0 else shape_marker
     if target == "getattr" and args[1] == "shape":

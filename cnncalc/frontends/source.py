@@ -1217,7 +1217,8 @@ def _assemble(items, prefix, origins):
             continue
         branches = item[2]
         names = [n for b in branches for n in _leaf_names(b)]
-        name = node.scope if all(_under(n, node.scope) for n in names) and _under(node.scope, prefix) else _common_prefix(names)
+        scope = node.scope  # None when unknown (torch.fx): the block is named by its leaves' common path
+        name = scope if scope is not None and all(_under(n, scope) for n in names) and _under(scope, prefix) else _common_prefix(names)
         if not _under(name, prefix) and name != prefix:
             name = prefix
         seqs = [sequential_of(_assemble(b, name, origins)) for b in branches]

@@ -1,0 +1,207 @@
+"""from_torch: live torch modules converted to cnncalc, compared with hand-built networks, the zoo and the source reader."""
+
+from __future__ import annotations
+
+import runpy
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import cnncalc as c  # noqa: E402
+from cnncalc import ShapeError  # noqa: E402
+from cnncalc.frontends.live import convert_layer  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def numbers(report):
+    return [(r.type, r.output_shape, r.params, r.macs) for r in report.layers]
+
+
+def quiet_analyze(model, shape):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", c.ShapeWarning)
+        return c.analyze(model, shape)
+
+
+LAYERS = [
+    ("conv", nn.Conv2d(4, 6, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2, bias=False), (4, 9, 11)),
+    ("conv_same", nn.Conv2d(4, 6, 4, padding="same"), (4, 9, 11)),
+    ("deconv", nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1), (4, 5, 6)),
+    ("maxpool", nn.MaxPool2d(3, 2, 1, ceil_mode=True), (4, 10, 11)),
+    ("avgpool", nn.AvgPool2d(3, 2, 1, count_include_pad=False), (4, 10, 11)),
+    ("adaptive_avg", nn.AdaptiveAvgPool2d((2, 3)), (4, 10, 11)),
+    ("adaptive_max", nn.AdaptiveMaxPool2d(3), (4, 10, 11)),
+    ("bn", nn.BatchNorm2d(4, affine=False), (4, 5, 5)),
+    ("lrn", nn.LocalResponseNorm(3), (4, 5, 5)),
+    ("linear", nn.Linear(7, 3), (7,)),
+    ("leaky", nn.LeakyReLU(0.2), (4, 5, 5)),
+    ("softmax", nn.Softmax(dim=1), (7,)),
+    ("flatten", nn.Flatten(), (4, 5, 5)),
+    ("pad", nn.ZeroPad2d((1, 2, 0, 3)), (4, 5, 5)),
+    ("dropout", nn.Dropout(0.3), (4, 5, 5)),
+]
+
+
+@pytest.mark.parametrize("name,module,shape", LAYERS, ids=[x[0] for x in LAYERS])
+def test_each_layer_converts_with_torch_numbers(name, module, shape):
+    layer = convert_layer(module)
+    assert layer.params == sum(p.numel() for p in module.parameters())
+    assert layer.buffers == sum(b.numel() for b in module.buffers() if b.dtype.is_floating_point)
+    with torch.no_grad():
+        expected = tuple(module.eval()(torch.zeros((1,) + shape)).shape[1:])
+    assert quiet_analyze(layer, shape).output_shape == expected
+
+
+def test_sequential_converts_to_the_equal_hand_built_network():
+    module = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
+    hand = c.Sequential(c.Conv2d(3, 8, 3), c.BatchNorm2d(8), c.ReLU(), c.Flatten(), c.Linear(288, 10))
+    model = c.from_torch(module)
+    assert model == hand and model.unconverted == ()
+
+
+def test_frozen_parameters_are_not_trainable():
+    module = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Linear(4, 2))
+    module[0].requires_grad_(False)
+    report = c.analyze(c.from_torch(module), (3, 6, 6))
+    assert (report.params, report.trainable_params) == (224 + 10, 10)
+
+
+class CifarNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.view(-1, 16 * 5 * 5)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def test_traced_cifar_net_equals_hand_built_and_zoo():
+    report = c.analyze(c.from_torch(CifarNet(), trace=True), "3x32x32")
+    pool = c.MaxPool2d(2, 2)
+    hand = c.Sequential(c.Conv2d(3, 6, 5), c.ReLU(), pool, c.Conv2d(6, 16, 5), c.ReLU(), pool, c.Reshape(-1, 400),
+                        c.Linear(400, 120), c.ReLU(), c.Linear(120, 84), c.ReLU(), c.Linear(84, 10))
+    assert numbers(report) == numbers(c.analyze(hand, "3x32x32"))
+    assert report.params == sum(p.numel() for p in CifarNet().parameters()) == c.analyze(c.model("cifar_net"), "3x32x32").params
+
+
+def test_walking_a_custom_module_warns_and_lists_it():
+    with pytest.warns(c.ShapeWarning, match=r"forward not read for CifarNet \(CifarNet\)"):
+        model = c.from_torch(CifarNet())
+    assert model.unconverted == ("CifarNet (CifarNet)",)
+
+
+def test_unknown_modules_are_listed():
+    module = nn.Sequential(nn.Conv2d(3, 3, 1), nn.LSTM(3, 3), nn.Sequential(nn.Upsample(scale_factor=2)))
+    with pytest.raises(ShapeError, match=r"cannot convert 1 \(LSTM\): cnncalc has no such layer; 2.0 \(Upsample\)"):
+        c.from_torch(module)
+
+
+class Interp(nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=2)
+
+
+def test_trace_refuses_unknown_functions():
+    with pytest.raises(ShapeError, match=r"interpolate is not understood"):
+        c.from_torch(Interp(), trace=True)
+
+
+# --- torchvision's ResNet-18 layout, written out (torchvision itself is not used in tests) ---------
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages, inplanes = [], 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            down = None
+            if stride != 1 or inplanes != planes:
+                down = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+            stages.append(nn.Sequential(BasicBlock(inplanes, planes, stride, down), BasicBlock(planes, planes)))
+            inplanes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("shape", ["3x224x224", "3x97x131"], ids=["224", "97x131"])
+def test_traced_resnet18_gives_the_zoo_numbers(shape):
+    converted = quiet_analyze(c.from_torch(ResNet18(), trace=True), shape)
+    zoo = quiet_analyze(c.model("resnet18"), shape)
+    assert (converted.params, converted.buffers, converted.macs, converted.output_shape) == (
+        zoo.params, zoo.buffers, zoo.macs, zoo.output_shape)
+    assert converted.params == 11689512
+    leaf = [n for n in numbers(converted) if n[0] not in ("Add",)]
+    assert leaf == [n for n in numbers(zoo) if n[0] not in ("Add",)]
+    merges = [r.name for r in converted.layers if r.type == "Add"]
+    assert merges[:2] == ["layer1.0", "layer1.1"]
+
+
+# --- the static source reader agrees with torch.fx on the same files ------------------------------
+
+SOURCES = [
+    ("resnet_cifar.py", lambda ns: ns["ResNet18"](), None, "3x32x32"),
+    ("inception_cat.py", lambda ns: ns["TinyGoogLeNet"](), None, "3x28x28"),
+    ("simple_cnn.py", lambda ns: ns["SimpleCNN"](), None, "3x32x32"),
+]
+
+
+@pytest.mark.parametrize("path,make,cls,shape", SOURCES, ids=[s[0] for s in SOURCES])
+def test_source_reader_matches_fx_trace(path, make, cls, shape):
+    namespace = runpy.run_path(str(FIXTURES / path))  # our own fixture, run only here to get a live module
+    module = make(namespace)
+    traced = quiet_analyze(c.from_torch(module, trace=True), shape)
+    static = quiet_analyze(c.from_source(FIXTURES / path, cls="ResNet18" if path.startswith("resnet") else None), shape)
+    assert numbers(static) == numbers(traced)
+    assert static.params == sum(p.numel() for p in module.parameters())
+    with torch.no_grad():
+        out = module.eval()(torch.zeros((1,) + c.parse_shape(shape)))
+    assert static.output_shape == tuple(out.shape[1:])
