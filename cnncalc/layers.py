@@ -913,7 +913,8 @@ class Reshape(Layer):
 
     def _fix(self, rest, n):
         if len(rest) == 1:
-            return f"use x.{self.method}(-1, {n})"
+            batch = "-1" if self.shape[0] == -1 else "x.size(0)"
+            return f"use x.{self.method}({batch}, {n})"
         return f"use x.{self.method}(x.size(0), -1) or sizes whose product is {n}"
 
     def rf(self, rf):
