@@ -381,3 +381,13 @@ def test_import_cnncalc_does_not_import_the_frontends():
     code = "import sys, cnncalc; print('cnncalc.frontends' in sys.modules, 'ast' in sys.modules and 'cnncalc.frontends.source' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_builder_function_is_the_model_and_its_classes_are_not():
+    loaded = load_file(FIXTURES / "resnet_cifar.py")
+    assert loaded.name == "ResNet18"
+    assert analyse("resnet_cifar.py", "3x32x32").params == 11173962
+    with pytest.raises(ShapeError, match=re.escape(
+            f"{FIXTURES / 'resnet_cifar.py'}:40: num_blocks[0] needs the value of num_blocks, an __init__ argument "
+            "without a default (taken as a size symbol)")):
+        c.from_source(FIXTURES / "resnet_cifar.py", cls="ResNet")

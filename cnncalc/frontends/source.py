@@ -386,15 +386,24 @@ class Reader:
     # --- choosing the model ---------------------------------------------------------------------
 
     def candidates(self):
-        """Model names: torch module classes no other class uses, then module-level Keras models and
-        ``nn.Sequential`` variables."""
-        torch_classes = [c for c in self.classes.values() if c.is_torch_module]
+        """Model names: torch module classes that no other class or builder function uses, builder
+        functions (no required arguments, naming a module class: ``def ResNet18(): return
+        ResNet(BasicBlock, [2, 2, 2, 2])``), module-level Keras models and ``nn.Sequential`` variables."""
+        torch_classes = {c.name: c for c in self.classes.values() if c.is_torch_module}
+
+        def names_in(node, own):
+            return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id != own}
+
+        builders = [
+            f.node.name for f in self.globals.values()
+            if isinstance(f, Function) and not _required_args(f.node) and names_in(f.node, f.node.name) & set(torch_classes)
+        ]
         used = set()
-        for cls in torch_classes:
-            for node in ast.walk(cls.node):
-                if isinstance(node, ast.Name) and node.id != cls.name:
-                    used.add(node.id)
-        out = [c.name for c in torch_classes if c.name not in used]
+        for cls in torch_classes.values():
+            used |= names_in(cls.node, cls.name)
+        for name in builders:
+            used |= names_in(self.globals[name].node, name)
+        out = [name for name in torch_classes if name not in used] + builders
         out += [name for name, _ in self.keras_models]
         out += [name for name, v in self.globals.items() if isinstance(v, SeqMod) and v.kind == "Sequential"]
         return out
@@ -425,7 +434,7 @@ class Reader:
         if isinstance(value, ClassInfo):
             return self._new_instance(value, [], {}, value.node, symbolic=True)
         if isinstance(value, Function):
-            if value.node.args.args:
+            if _required_args(value.node):
                 raise ShapeError(f"{self.path}:{value.node.lineno}: function {name}() takes arguments: choose a class or a function without arguments")
             return self.call_function(value.node, [], {}, None, self.globals, value.node)
         return value
@@ -490,6 +499,8 @@ class Reader:
             return list(value)
         if isinstance(value, SeqMod):
             return [m for _, m in value.children]
+        if isinstance(value, Symbolic):
+            raise self.unknown_argument(value, node)
         raise self.error(node, f"cannot iterate over {_describe(node)}: not a known sequence")
 
     def assign(self, target, value, env):
@@ -677,12 +688,19 @@ class Reader:
             return Method(obj, name)
         raise self.error(node, f"cannot follow {_describe(node)}")
 
+    def unknown_argument(self, value, node):
+        return self.error(
+            node, f"{_describe(node)} needs the value of {value.name}, an __init__ argument without a default "
+            "(taken as a size symbol): give it a default or choose a function that passes it (cls=...)")
+
     def subscript(self, obj, node, env):
         if isinstance(node.slice, ast.Slice):
             parts = [None if p is None else self.eval(p, env) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             key = slice(*parts)
         else:
             key = self.eval(node.slice, env)
+        if isinstance(obj, Symbolic):
+            raise self.unknown_argument(obj, node)
         if isinstance(obj, ShapeOf):
             if key == 0:
                 return BATCH
@@ -737,6 +755,8 @@ class Reader:
             return self.call_function(func.node, args, kwargs, None, self.globals, node)
         if isinstance(func, Method):
             return self.call_method(func.obj, func.name, args, kwargs, node)
+        if isinstance(func, Symbolic):
+            raise self.unknown_argument(func, node)
         if isinstance(func, (LeafMod, SeqMod, Instance)):
             if len(args) != 1 or kwargs or not isinstance(args[0], Tensor):
                 raise self.error(node, f"cannot follow {_describe(node)}: a module is called with one tensor")
@@ -1084,6 +1104,12 @@ class Reader:
         if not isinstance(out, Tensor):
             raise ShapeError(f"{self.path}: {name} does not produce one tensor")
         return to_network(build(out.node, x.node))
+
+
+def _required_args(fdef):
+    spec = fdef.args
+    positional = spec.posonlyargs + spec.args
+    return len(positional) - len(spec.defaults) + sum(d is None for d in spec.kw_defaults)
 
 
 def _assigned_names(stmt):
