@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from . import formulas as F
 from .analysis import _START_RF, analyze
 from .dims import format_shape, known, symbol
 from .errors import ShapeError
@@ -41,6 +42,8 @@ TEXT = {
         "row": "row",
         "col": "column",
         "note": "Note",
+        "ceil_rule": "ceil_mode: the last window would start at {start} >= input {n} + left padding {p} = {limit}, "
+                     "outside the input, so PyTorch drops it (-1)",
         "big_padding": "padding {p} is more than half the kernel ({k}): the border outputs see mostly zeros",
         "one_by_one": "a 1x1 convolution with stride 1 changes only the channels ({c_in} -> {c_out}), not the feature-map size",
         "projection": "the residual needs a projection: the shortcut {name} maps {a} to {b} so the shapes can be added",
@@ -66,6 +69,8 @@ TEXT = {
         "row": "行",
         "col": "列",
         "note": "注意",
+        "ceil_rule": "ceil_mode：最后一个窗口的起点 {start} ≥ 输入 {n} + 左侧填充 {p} = {limit}，落在输入之外，"
+                     "PyTorch 会去掉它 (-1)",
         "big_padding": "填充 {p} 超过卷积核的一半 ({k})：边缘的输出几乎只看到补的零",
         "one_by_one": "步长为 1 的 1×1 卷积只改变通道数 ({c_in} → {c_out})，不改变特征图的空间尺寸",
         "projection": "残差相加需要投影：捷径分支 {name} 把 {a} 变为 {b}，形状一致才能相加",
@@ -143,6 +148,7 @@ class _General:
     macs: object
     rf: tuple | None
     in_names: tuple
+    ceil_counts: tuple | None = None  # ceil_mode pooling: PyTorch's count before its last-window rule
 
 
 @lru_cache(maxsize=512)
@@ -165,7 +171,14 @@ def _general(twin):
         r, j, x = symbol("r_in"), symbol("j_in"), symbol("x_in")
         state = twin.rf((r, r, j, j, x, x))
         rf = (state[0], state[2], state[4])
-    return _General(out, twin.params, macs, rf, in_names)
+    ceil_counts = None
+    if getattr(twin, "ceil_mode", False):
+        dilation = twin._dilation()
+        ceil_counts = tuple(
+            F.pool_ceil_count(n, twin.kernel_size[i], twin.stride[i], twin.padding[i], dilation[i])
+            for i, n in enumerate(shape[1:])
+        )
+    return _General(out, twin.params, macs, rf, in_names, ceil_counts)
 
 
 # --- printing one derivation ----------------------------------------------------------------------------
@@ -408,13 +421,24 @@ def _explain_row(row, rf_in, words, fmt):
 def _formula_lines(row, twin, values, rf_in, words, fmt):
     general = _general(twin)
     values = {**values, **dict(zip(general.in_names, row.input_shape))}
-    lines = []
+    lines, notes = [], []
     out_names = ("F_out",) if len(row.output_shape) == 1 else ("C_out", "H_out", "W_out")
     shown = []  # (names, steps): H and W share one line when they follow the same numbers
-    for name, expr, value in zip(out_names, general.out, row.output_shape):
+    concrete = all(known(v) for v in values.values())
+    for axis, (name, expr, value) in enumerate(zip(out_names, general.out, row.output_shape)):
         if getattr(expr, "is_Symbol", False) or type(expr) is int:
             continue  # the channel count itself, or a size the layer fixes
-        steps = _derivation(expr, values, value, fmt)
+        if general.ceil_counts is not None and concrete:
+            expr = general.ceil_counts[axis - 1]
+            count = _number(expr, values)
+            steps = _derivation(expr, values, count, fmt)
+            if count != value:  # the last window would start beyond the input: PyTorch drops it
+                steps = [f"{step} - 1" for step in steps[:-1]] + [_fmt_value(value, fmt)]
+                p, s = row.layer.padding[axis - 1], row.layer.stride[axis - 1]
+                notes.append(Line(words["ceil_rule"].format(start=(count - 1) * s, n=row.input_shape[axis], p=p,
+                                                            limit=row.input_shape[axis] + p), note=True))
+        else:
+            steps = _derivation(expr, values, value, fmt)
         if shown and name == "W_out" and shown[-1][1][1:] == steps[1:]:
             shown[-1][0].append(name)
             continue
@@ -435,7 +459,7 @@ def _formula_lines(row, twin, values, rf_in, words, fmt):
                           _derivation(size, rf_values, row.receptive_field.size[0], fmt)))
         lines.append(Line(words["rf"] + " " + words["rf_jump"], _lhs("j_out", fmt),
                           _derivation(jump, rf_values, row.receptive_field.stride[0], fmt)))
-    return lines
+    return lines + notes
 
 
 def _readable(params):

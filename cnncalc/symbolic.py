@@ -79,14 +79,23 @@ def _cancel_common(num, den):
     return sympy.expand(body / g) + int(const) // g, den / g
 
 
+def _split_whole(num, den):
+    """(rest, quotient): the terms of num that are whole multiples of den, divided out."""
+    whole = Add(*[t for t in Add.make_args(num) if _is_int(t / den)])
+    return num - whole, sympy.expand(whole / den)
+
+
 def _present(num, den):
     """floor(num/den) as the shortest of its equal forms: floor((L + a)/b), floor((L + r)/b) + q, ceil(...) + q."""
     num, den = _cancel_common(num, den)
     if den == 1:
         return num
-    if not den.is_Integer:  # pull out the terms that are whole multiples of the denominator
-        whole = [t for t in Add.make_args(num) if _is_int(t / den)]
-        return floor((num - Add(*whole)) / den) + sympy.expand(Add(*whole) / den)
+    if not den.is_Integer:  # floor or ceil, whichever numerator is shorter, with whole multiples pulled out
+        down = _split_whole(num, den)
+        up = _split_whole(sympy.expand(num - den + 1), den)
+        if len(Add.make_args(up[0])) < len(Add.make_args(down[0])):
+            return ceiling(up[0] / den) + up[1]
+        return floor(down[0] / den) + down[1]
     b = int(den)
     const, body = num.as_coeff_Add()
     a = int(const)

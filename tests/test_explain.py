@@ -156,3 +156,14 @@ def test_linear_and_flatten():
     text = str(explain(Sequential(Flatten(), Linear(12, 5)), "3x2x2"))
     assert "params = F_out*(F_in + 1) = 5*(12 + 1) = 65" in text
     assert "MACs = F_in*F_out = 12*5 = 60" in text
+
+
+def test_ceil_mode_shows_pytorch_rule():
+    plain = str(explain(MaxPool2d(3, 2, ceil_mode=True), "3x112x112"))
+    assert "H_out = W_out = ceil((H_in - k + 2*p)/s) + 1 = ceil((112 - 3 + 2*0)/2) + 1 = ceil(109/2) + 1 = 55 + 1 = 56" in plain
+    assert "ceil_mode" not in plain
+    dropped = str(explain(MaxPool2d(3, 3, 1, ceil_mode=True), "3x5x5"))
+    assert "ceil((5 - 3 + 2*1)/3) + 1 - 1 = ceil(4/3) + 1 - 1 = 2 + 1 - 1 = 2" in dropped
+    assert "! ceil_mode: the last window would start at 6 >= input 5 + left padding 1 = 6" in dropped
+    latex = str(explain(MaxPool2d(3, 2, ceil_mode=True), "3x112x112", fmt="latex"))
+    assert r"\left\lceil \frac{109}{2} \right\rceil + 1 = 55 + 1 = 56" in latex

@@ -96,7 +96,7 @@ NETS = [
     ("vgg-like", small_vgg, "3xHxH", "{H : H >= 32}", "{H : H >= 32, H = 32m}"),
     ("resnet-like", small_resnet, "3xHxH", "{H : H >= 1}", None),
     ("lenet-like", _lenet_like, "1xHxH", "{H : 32 <= H <= 35}", "{32}"),
-    ("residual-even", _mismatched_residual, "4xHx8", "{3} ∪ {H : H >= 2, H = 2m}", "{} (no size)"),
+    ("residual-even", _mismatched_residual, "4xHx8", "{3} ∪ {H : H >= 2, H = 2m}", "{H : H >= 2, H = 2m}"),
 ]
 
 
