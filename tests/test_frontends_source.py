@@ -391,3 +391,14 @@ def test_builder_function_is_the_model_and_its_classes_are_not():
             f"{FIXTURES / 'resnet_cifar.py'}:40: num_blocks[0] needs the value of num_blocks, an __init__ argument "
             "without a default (taken as a size symbol)")):
         c.from_source(FIXTURES / "resnet_cifar.py", cls="ResNet")
+
+
+def test_recursion_is_refused():
+    text = (
+        "import torch.nn as nn\n"
+        "def width(n):\n    return width(n)\n"
+        "class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.c = nn.Conv2d(3, width(3), 1)\n"
+    )
+    with pytest.raises(ShapeError, match=r"^<source>:3: calls nested too deeply \(recursion\?\)"):
+        c.from_source(text)

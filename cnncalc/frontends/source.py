@@ -309,7 +309,7 @@ _COMPARE = {
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
-_PLAIN = (int, float, str, bool, type(None), tuple, list, dict)
+_MAX_DEPTH = 40  # nested calls of interpreted functions: model code never goes this deep
 
 
 def _describe(node):
@@ -334,6 +334,7 @@ class Reader:
         self.nodes = []
         self.scope_counts = {}
         self.paths = {}
+        self.scopes = []  # module paths of the forwards being run
         self.depth = 0
         for stmt in tree.body:
             self._module_statement(stmt)
@@ -771,9 +772,13 @@ class Reader:
         local = self.bind(fdef, args, kwargs, node)
         if owner is not None:
             local["__class__"] = owner
-        self.depth += 1
-        if self.depth > 200:
+        return self.run_body(fdef, local, node)
+
+    def run_body(self, fdef, local, node):
+        """Execute a function body; its return value (None without a return)."""
+        if self.depth >= _MAX_DEPTH:
             raise self.error(node, "calls nested too deeply (recursion?)")
+        self.depth += 1
         try:
             self.execute(fdef.body, local)
         except Return as ret:
@@ -832,13 +837,7 @@ class Reader:
         if isinstance(init, ast.FunctionDef):
             local = self.bind(init, [inst] + list(args), kwargs, node, symbolic=symbolic)
             local["__class__"] = owner
-            self.depth += 1
-            try:
-                self.execute(init.body, local)
-            except Return:
-                pass
-            finally:
-                self.depth -= 1
+            self.run_body(init, local, node)
         elif args or kwargs:
             if "torch.nn.Sequential" in cls.external_bases():
                 self._register_sequential(inst, args, kwargs, node)
@@ -918,7 +917,7 @@ class Reader:
             if name in ("Sequential", "ModuleList", "ModuleDict"):
                 return self.make_sequential(name, args, node)
             if name in TORCH_LAYERS:
-                return LeafMod(self.construct(TORCH_LAYERS[name], args, kwargs, node, q), self.origin(node))
+                return LeafMod(self.construct(TORCH_LAYERS[name], args, kwargs, node), self.origin(node))
             raise self.error(node, f"{_describe(node.func)} ({q}) is not supported by cnncalc")
         if q.startswith("torch.nn.functional."):
             return self.functional(q.rsplit(".", 1)[1], args, kwargs, node)
@@ -933,7 +932,7 @@ class Reader:
                     return self.merge("add", args, node)
         raise self.error(node, f"{_describe(node.func)} ({q}) is not understood")
 
-    def construct(self, cls, args, kwargs, node, label):
+    def construct(self, cls, args, kwargs, node):
         args = [self.number(a, node) for a in args]
         kwargs = {k: self.number(v, node) for k, v in kwargs.items()}
         try:
@@ -951,7 +950,7 @@ class Reader:
         return Tensor(node)
 
     def current_scope(self):
-        return self.scopes[-1] if getattr(self, "scopes", None) else ""
+        return self.scopes[-1] if self.scopes else ""
 
     def name_in_scope(self, base):
         scope = self.current_scope()
@@ -975,7 +974,6 @@ class Reader:
                 x = self.forward(child, x, node)
             return x
         fwd, owner = module.cls.lookup("forward")
-        self.scopes = getattr(self, "scopes", [])
         self.scopes.append(self.paths.get(id(module), ""))
         try:
             if isinstance(fwd, ast.FunctionDef):
@@ -1004,7 +1002,7 @@ class Reader:
             bound.pop(key, None)
         if name == "flatten" and receiver is None and "start_dim" not in bound:
             bound["start_dim"] = 0  # torch.flatten(x) flattens the batch too (Flatten rejects it)
-        layer = self.construct(getattr(L, cls_name), [], bound, node, name)
+        layer = self.construct(getattr(L, cls_name), [], bound, node)
         return self.leaf(args[0], layer, self.name_in_scope(name), self.origin(node, receiver))
 
     def cat(self, args, kwargs, node):
@@ -1065,7 +1063,7 @@ class Reader:
             sizes = [None if s is BATCH else self.number(s, node) for s in sizes]
             if any(isinstance(s, (Tensor, ShapeOf)) for s in sizes):
                 raise self.error(node, f"cannot follow {_describe(node)}")
-            layer = self.construct(L.Reshape, sizes, {"method": name}, node, name)
+            layer = self.construct(L.Reshape, sizes, {"method": name}, node)
             return self.leaf(x, layer, self.name_in_scope(name), self.origin(node, receiver))
         if name in _TENSOR_METHODS:
             return self.functional(name, [x] + args, kwargs, node, receiver)
