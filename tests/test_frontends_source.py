@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import sys
 import warnings
-from collections import OrderedDict
 from pathlib import Path
 
 import pytest

@@ -93,19 +93,23 @@ def test_to_spec_refuses_what_it_cannot_write():
         c.to_spec(c.Sequential(c.Linear(c.symbol("C") * 2, 3)))
 
 
-@pytest.mark.parametrize("name", ["small_resnet.json", "spec_bad_shape.json"])
-def test_schema_accepts_fixtures_and_every_zoo_spec(name):
+@pytest.fixture(scope="module")
+def validator():
     jsonschema = pytest.importorskip("jsonschema")
-    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("name", ["small_resnet.json", "spec_bad_shape.json"])
+def test_schema_accepts_fixtures_and_every_zoo_spec(validator, name):
     assert not list(validator.iter_errors(json.loads((FIXTURES / name).read_text())))
     if name == "small_resnet.json":
         for zoo_name in c.models():
             assert not list(validator.iter_errors(json.loads(json.dumps(c.to_spec(c.model(zoo_name)))))), zoo_name
 
 
-def test_schema_rejects_unknown_types():
-    jsonschema = pytest.importorskip("jsonschema")
-    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+def test_schema_rejects_unknown_types(validator):
     assert list(validator.iter_errors({"layers": [{"Conv2D": [3, 8, 3]}]}))
     assert list(validator.iter_errors({"layers": [], "model": "ReLU"}))
 

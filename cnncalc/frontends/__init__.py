@@ -51,7 +51,7 @@ def analyze_file(path, input_shape=None, cls=None, **analyze_kwargs):
 def diagnose(network, input_shape, exc, path="<source>"):
     """The message for the first step of ``network`` that refuses its input, with file:line and a fix."""
     from ..analysis import _merge
-    from ..dims import as_shape, format_shape
+    from ..dims import as_shape
     from ..graph import LEAF, NEXT, SAVE, program
 
     shape = as_shape(input_shape)

@@ -11,14 +11,13 @@ cnncalc has no layer for is an error naming every such module.
 from __future__ import annotations
 
 import dataclasses
-import operator
 import warnings
 from collections import OrderedDict
 
 from .. import layers as L
 from ..errors import ShapeError, ShapeWarning
 from ..graph import Sequential
-from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, sequential_of, to_network
+from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, to_network
 
 _SKIP = {"device", "dtype", "trainable"}
 
