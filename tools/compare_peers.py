@@ -4,7 +4,8 @@ torchvision networks, beside cnncalc's numbers, and write docs/comparison-data.j
 Run with a Python that has torch, torchvision and the peer tools (not a cnncalc dependency):
 
     /opt/tvenv/bin/pip install torchinfo fvcore ptflops torchscan
-    /opt/tvenv/bin/python tools/compare_peers.py
+    /opt/tvenv/bin/python tools/compare_peers.py          # measure, write the JSON and the page's tables
+    python tools/compare_peers.py --page                  # only re-render docs/comparison.md from the JSON
 
 A tool that is missing or fails is recorded as such; the numbers are never typed in by hand.
 """
@@ -22,10 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-import torchvision  # noqa: E402
-
 import cnncalc  # noqa: E402
+
+DATA = ROOT / "docs" / "comparison-data.json"
+PAGE = ROOT / "docs" / "comparison.md"
+MARKER = ("<!-- comparison-table -->\n", "<!-- /comparison-table -->")
 
 # torchvision constructor -> cnncalc zoo name
 MODELS = {"resnet18": "resnet18", "alexnet": "alexnet_torchvision", "mobilenet_v2": "mobilenet_v2"}
@@ -97,6 +99,9 @@ def cnncalc_numbers(name):
 
 
 def measure(tv_name, zoo_name):
+    import torch
+    import torchvision
+
     torch.manual_seed(0)
     model = getattr(torchvision.models, tv_name)(weights=None).eval()
     x = torch.zeros(1, *SHAPE)
@@ -116,16 +121,78 @@ def measure(tv_name, zoo_name):
     return row
 
 
+# (label, JSON path inside a model's entry, what the number is)
+ROWS = [
+    ("cnncalc", ("cnncalc", "macs"), "MACs"),
+    ("torch.utils.flop_counter", ("torch_flop_counter", "flops"), "FLOPs"),
+    ("torchinfo", ("torchinfo", "mult_adds"), "Mult-Adds"),
+    ("fvcore", ("fvcore", "flops"), '"flops"'),
+    ("ptflops (aten backend)", ("ptflops_aten", "macs"), "MACs"),
+    ("ptflops (pytorch backend)", ("ptflops_pytorch", "macs"), "MACs"),
+    ("torchscan", ("torchscan", "macs"), "MACs"),
+    ("torchscan", ("torchscan", "module_flops"), "FLOPs"),
+]
+VERSIONS = {"torch.utils.flop_counter": "torch", "torchinfo": "torchinfo", "fvcore": "fvcore", "ptflops": "ptflops",
+            "torchscan": "torchscan"}
+
+
+def _get(entry, path):
+    value = entry
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def table(data) -> str:
+    """The measured numbers as markdown: one table per network, each number beside cnncalc's MACs."""
+    versions = data["versions"]
+    out = []
+    for entry in data["models"]:
+        macs = entry["cnncalc"]["macs"]
+        out += [f"**{entry['torchvision']}** (torchvision; cnncalc `{entry['cnncalc_model']}`), input "
+                f"{'x'.join(str(d) for d in data['input_shape'])}, batch {data['batch']}:", "",
+                "| tool | reports | value | value / cnncalc MACs | value - cnncalc MACs |", "|---|---|---:|---:|---:|"]
+        for label, path, what in ROWS:
+            value = _get(entry, path)
+            tool, _, backend = label.partition(" (")
+            dist = VERSIONS.get(tool)
+            name = f"{tool} {versions.get(dist)}" if dist else tool
+            name += f" ({backend}" if backend else ""
+            if not isinstance(value, int):
+                out.append(f"| {name} | {what} | not available | | |")
+                continue
+            out.append(f"| {name} | {what} | {value:,} | {value / macs:.4f} | {value - macs:+,} |")
+        params = {entry["cnncalc"]["params"]} | {_get(entry, (tool, key)) for tool, key in (
+            ("torchinfo", "params"), ("ptflops_aten", "params"), ("ptflops_pytorch", "params"), ("torchscan", "parameters"))}
+        agree = "all tools agree" if len(params - {None}) == 1 else "the tools disagree: " + ", ".join(
+            f"{p:,}" for p in sorted(params - {None}))
+        out += ["", f"Parameters: {entry['cnncalc']['params']:,} ({agree}).", ""]
+    return "\n".join(out)
+
+
+def fill_page(text, data) -> str:
+    """The page with the text between the comparison-table markers replaced by ``table(data)``."""
+    start, end = MARKER
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + table(data) + "\n" + end + tail
+
+
 def main():
+    if "--page" in sys.argv:  # only re-render the page from the committed data (no torch needed)
+        data = json.loads(DATA.read_text(encoding="utf-8"))
+        PAGE.write_text(fill_page(PAGE.read_text(encoding="utf-8"), data), encoding="utf-8")
+        print(f"wrote {PAGE}")
+        return
     data = {
         "input_shape": list(SHAPE),
         "batch": 1,
         "versions": {d: _version(d) for d in ("torch", "torchvision", "torchinfo", "fvcore", "ptflops", "torchscan")},
         "models": [measure(tv, zoo) for tv, zoo in MODELS.items()],
     }
-    out = ROOT / "docs" / "comparison-data.json"
-    out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    DATA.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    PAGE.write_text(fill_page(PAGE.read_text(encoding="utf-8"), data), encoding="utf-8")
+    print(f"wrote {DATA} and {PAGE}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""Generated documentation cannot go stale: the CLI reference, the API reference and the docstrings
+quoted by docs pages are regenerated from the code and compared with the committed files."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_is_current():
+    tool = _tool("make_cli_docs")
+    assert tool.OUT.read_text(encoding="utf-8") == tool.page(), "run python tools/make_cli_docs.py"
+
+
+def test_cli_reference_lists_every_command_and_option():
+    from cnncalc.cli import cli
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for name, command in cli.commands.items():
+        assert f"### `cnncalc {name}`" in text
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--"):
+                    assert opt in text, (name, opt)
+
+
+API_PAGES = sorted(_tool("make_api_docs").pages().items())
+
+
+@pytest.mark.parametrize("path,text", API_PAGES, ids=[p.name for p, _ in API_PAGES])
+def test_api_pages_are_current(path, text):
+    assert path.read_text(encoding="utf-8") == text, "run python tools/make_api_docs.py"
+
+
+def test_formulas_page_quotes_the_formulas_module():
+    import inspect
+
+    from cnncalc import formulas
+
+    text = (ROOT / "docs" / "formulas.md").read_text(encoding="utf-8")
+    for name, func in vars(formulas).items():
+        if inspect.isfunction(func) and func.__module__ == formulas.__name__ and not name.startswith("_"):
+            assert f"<!-- docstring: cnncalc.formulas.{name} -->" in text, name
+            assert inspect.cleandoc(func.__doc__) in text
+
+
+def test_marker_filling_replaces_stale_text():
+    tool = _tool("make_api_docs")
+    stale = "a\n<!-- docstring: cnncalc.formulas.same_out -->\nold text\n<!-- /docstring -->\nb\n"
+    fresh = tool.fill_markers(stale)
+    assert "old text" not in fresh
+    assert "same_out(n, s)\n\nn_out = ceil(n / s): TensorFlow/Keras padding='same'." in fresh
