@@ -18,7 +18,8 @@ from functools import lru_cache
 from math import gcd
 
 import sympy
-from sympy import Add, Integer, ceiling, floor
+import sympy.printing.str
+from sympy import Add, ceiling, floor
 
 _ROUNDING = (floor, ceiling)
 
@@ -174,13 +175,24 @@ def _factor(expr):
 
 
 def pretty(expr) -> str:
-    """A closed form for reading: factored (``C_out*(C_in*k^2 + 1)``), ``ceil`` for ceiling, ``^`` for powers."""
+    """A closed form for reading: factored (``C_out*(C_in*k^2 + 1)``), each floor/ceil over one fraction
+    (``floor((H - 35)/32)``), ``^`` for powers. Not meant to be parsed back."""
     if not isinstance(expr, sympy.Basic):
         return str(expr)
     expr = simplify_dim(expr)
-    if isinstance(expr, sympy.Basic) and not expr.is_number and not expr.has(sympy.Piecewise):
+    if isinstance(expr, sympy.Basic) and not expr.is_number:
         expr = _factor(expr)
-    return str(expr).replace("ceiling(", "ceil(").replace("**", "^")
+    return _ReadablePrinter().doprint(expr).replace("**", "^")
+
+
+class _ReadablePrinter(sympy.printing.str.StrPrinter):
+    """sympy's printer with rounding written over a single fraction and ceiling as ceil."""
+
+    def _print_floor(self, expr):
+        return f"floor({self._print(sympy.together(expr.args[0]))})"
+
+    def _print_ceiling(self, expr):
+        return f"ceil({self._print(sympy.together(expr.args[0]))})"
 
 
 __all__ = ["simplify_dim", "pretty", "floor_div", "ceil_div", "rounded"]
