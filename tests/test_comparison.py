@@ -3,11 +3,11 @@ file are today's, and every identity the page states about the other tools holds
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from tool_loader import load_tool
 
 import cnncalc
 
@@ -17,15 +17,8 @@ MODELS = {m["torchvision"]: m for m in DATA["models"]}
 IDS = list(MODELS)
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("compare_peers", ROOT / "tools" / "compare_peers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_page_tables_are_rendered_from_the_data():
-    tool = _tool()
+    tool = load_tool("compare_peers")
     page = (ROOT / "docs" / "comparison.md").read_text(encoding="utf-8")
     assert page == tool.fill_page(page, DATA)
     assert "| torchinfo 1.8.0 | Mult-Adds | 1,814,083,944 | 1.0000 | +10,600 |" in page

@@ -3,23 +3,16 @@ quoted by docs pages are regenerated from the code and compared with the committ
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cli_reference_is_current():
-    tool = _tool("make_cli_docs")
+    tool = load_tool("make_cli_docs")
     assert tool.OUT.read_text(encoding="utf-8") == tool.page(), "run python tools/make_cli_docs.py"
 
 
@@ -35,7 +28,7 @@ def test_cli_reference_lists_every_command_and_option():
                     assert opt in text, (name, opt)
 
 
-API_PAGES = sorted(_tool("make_api_docs").pages().items())
+API_PAGES = sorted(load_tool("make_api_docs").pages().items())
 
 
 @pytest.mark.parametrize("path,text", API_PAGES, ids=[p.name for p, _ in API_PAGES])
@@ -56,7 +49,7 @@ def test_formulas_page_quotes_the_formulas_module():
 
 
 def test_marker_filling_replaces_stale_text():
-    tool = _tool("make_api_docs")
+    tool = load_tool("make_api_docs")
     stale = "a\n<!-- docstring: cnncalc.formulas.same_out -->\nold text\n<!-- /docstring -->\nb\n"
     fresh = tool.fill_markers(stale)
     assert "old text" not in fresh

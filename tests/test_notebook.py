@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from tool_loader import load_tool
 
 import cnncalc
 from cnncalc import Conv2d, MaxPool2d, ReLU, Sequential
@@ -88,15 +88,8 @@ def test_to_pandas_without_pandas_says_what_to_install(monkeypatch):
         report.to_pandas()
 
 
-def _make_notebook():
-    spec = importlib.util.spec_from_file_location("make_notebook", ROOT / "tools" / "make_notebook.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_committed_notebook_is_fresh():
-    assert (ROOT / "docs" / "notebooks" / "tour.ipynb").read_text(encoding="utf-8") == _make_notebook().text()
+    assert (ROOT / "docs" / "notebooks" / "tour.ipynb").read_text(encoding="utf-8") == load_tool("make_notebook").text()
 
 
 def test_tour_notebook_runs():

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from tool_loader import load_tool
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -179,16 +179,9 @@ def test_cli_refuses_symbolic_pictures(tmp_path):
     assert not (tmp_path / "a.svg").exists()
 
 
-def _make_figures():
-    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "tools" / "make_figures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name,kind", [("lenet5", "arch"), ("lenet5", "rf"), ("alexnet", "arch")],
                          ids=["lenet5", "lenet5_rf", "alexnet"])
 def test_committed_figures_are_fresh(name, kind):
     """docs/img is written by tools/make_figures.py; regenerate and compare so it cannot go stale."""
-    tool = _make_figures()
+    tool = load_tool("make_figures")
     assert tool.path(name, kind).read_text(encoding="utf-8") == tool.figure(name, kind)
