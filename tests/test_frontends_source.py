@@ -401,3 +401,24 @@ def test_recursion_is_refused():
     )
     with pytest.raises(ShapeError, match=r"^<source>:3: calls nested too deeply \(recursion\?\)"):
         c.from_source(text)
+
+
+def test_view_fix_uses_the_code_s_own_variable(tmp_path):
+    path = tmp_path / "resnet.py"
+    path.write_text((FIXTURES / "resnet_cifar.py").read_text().replace("out.view(out.size(0), -1)", "out.view(out.size(0), 256)"))
+    with pytest.raises(ShapeError, match=re.escape(
+            f"{path}:61: view (Reshape) given input 512x1x1: view(out.size(0), 256) expects 256 elements per sample, "
+            "receives 512: use out.view(out.size(0), 512)")):
+        analyze_file(path, "3x32x32")
+
+
+def test_keras_builder_function_without_a_call_is_the_model():
+    text = (FIXTURES / "keras_same.py").read_text().split("model = build_model()")[0]
+    loaded = c.frontends.source.load_source(text)
+    assert (loaded.name, loaded.input_shape) == ("same_net", (3, 32, 32))
+    assert loaded.analyze().params == 57034
+
+
+def test_loaded_analyze_without_any_input_shape():
+    with pytest.raises(ShapeError, match=r"cifar_net.py: the model does not give its input shape: pass one"):
+        load_file(FIXTURES / "cifar_net.py").analyze()

@@ -32,20 +32,12 @@ def load_file(path, cls=None):
 
 
 def analyze_file(path, input_shape=None, cls=None, **analyze_kwargs):
-    """Analyse a model file; a ShapeError names the file and line of the first layer that breaks."""
-    from ..analysis import analyze
-    from ..dims import as_shape
+    """Analyse a model file; a ShapeError names the file and line of the first layer that breaks.
 
-    loaded = load_file(path, cls)
-    shape = loaded.input_shape if input_shape is None else as_shape(input_shape)
-    if shape is None:
-        raise ShapeError(f"{path}: the model does not give its input shape: pass one (--input CxHxW)")
-    network = loaded.network(shape)
-    analyze_kwargs.setdefault("name", loaded.name)
-    try:
-        return analyze(network.model, shape, **analyze_kwargs)
-    except ShapeError as exc:
-        raise ShapeError(diagnose(network, shape, exc, path)) from None
+    ``input_shape`` defaults to the file's own (a spec's ``input_shape``, Keras's ``input_shape=``);
+    ``analyze_kwargs`` go to ``cnncalc.analyze`` (batch, name, warn).
+    """
+    return load_file(path, cls).analyze(input_shape, **analyze_kwargs)
 
 
 def diagnose(network, input_shape, exc, path="<source>"):

@@ -81,10 +81,6 @@ class Origin:
     def where(self):
         return f"{self.path}:{self.line}"
 
-    @property
-    def text(self):
-        return ast.get_source_segment(self.source, self.node) or ""
-
     def with_argument(self, position, keyword, value):
         """The call's source text with one argument (by position or keyword) replaced by ``value``."""
         call = self.node
@@ -335,6 +331,7 @@ class Reader:
         self.scope_counts = {}
         self.paths = {}
         self.scopes = []  # module paths of the forwards being run
+        self.called = set()  # functions called by module-level code
         self.depth = 0
         for stmt in tree.body:
             self._module_statement(stmt)
@@ -371,6 +368,7 @@ class Reader:
             self.globals[stmt.name] = Function(stmt)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)):
             names = _assigned_names(stmt)
+            self.called |= {n.func.id for n in ast.walk(stmt) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
             try:
                 self.execute([stmt], self.globals)
             except ShapeError as exc:
@@ -395,9 +393,14 @@ class Reader:
         def names_in(node, own):
             return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id != own}
 
+        def builds_model(fdef):
+            return names_in(fdef, fdef.name) & set(torch_classes) or "Sequential" in names_in(fdef, "") | {
+                n.attr for n in ast.walk(fdef) if isinstance(n, ast.Attribute)}
+
         builders = [
             f.node.name for f in self.globals.values()
-            if isinstance(f, Function) and not _required_args(f.node) and names_in(f.node, f.node.name) & set(torch_classes)
+            if isinstance(f, Function) and not _required_args(f.node) and builds_model(f.node)
+            and f.node.name not in self.called  # model = build_model(): the variable is the candidate
         ]
         used = set()
         for cls in torch_classes.values():
@@ -1290,6 +1293,23 @@ class Loaded:
     @property
     def origins(self):
         return self.network().origins
+
+    def analyze(self, input_shape=None, **analyze_kwargs):
+        """``cnncalc.analyze`` of the model on ``input_shape`` (default: the file's); a ShapeError
+        names the file and line of the first layer that breaks (``frontends.diagnose``)."""
+        from ..analysis import analyze
+        from ..dims import as_shape
+        from . import diagnose
+
+        shape = self.input_shape if input_shape is None else as_shape(input_shape)
+        if shape is None:
+            raise ShapeError(f"{self.path}: the model does not give its input shape: pass one (--input CxHxW)")
+        network = self.network(shape)
+        analyze_kwargs.setdefault("name", self.name)
+        try:
+            return analyze(network.model, shape, **analyze_kwargs)
+        except ShapeError as exc:
+            raise ShapeError(diagnose(network, shape, exc, self.path)) from None
 
     def __repr__(self):
         return f"Loaded({self.name!r}, {self.path}, {self.kind}, input_shape={self.input_shape})"
