@@ -18,10 +18,11 @@ without running statistics on a 1x1 map (refused by torch only for batch 1, see 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import cnncalc
@@ -340,3 +341,105 @@ EDGE_CASES = [
 )
 def test_edge_cases_match_torch(name, kwargs, shape):
     check(name, kwargs, shape)
+
+
+# --- whole networks: every row's shape, the totals and the MACs against a torch mirror ----------
+
+
+class _TorchResidual(torch.nn.Module):
+    def __init__(self, main, shortcut, post):
+        super().__init__()
+        self.main, self.shortcut, self.post = main, shortcut, post
+
+    def forward(self, x):
+        y = self.main(x) + (x if self.shortcut is None else self.shortcut(x))
+        return y if self.post is None else self.post(y)
+
+
+class _TorchConcat(torch.nn.Module):
+    def __init__(self, branches):
+        super().__init__()
+        self.branches = torch.nn.ModuleList(branches)
+
+    def forward(self, x):
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+def to_torch(node):
+    """The torch module a cnncalc graph describes, built from the layers' own (normalised) arguments."""
+    if isinstance(node, cnncalc.Sequential):
+        return torch.nn.Sequential(*[to_torch(child) for child in node])
+    if isinstance(node, cnncalc.Residual):
+        return _TorchResidual(*(None if part is None else to_torch(part) for part in (node.main, node.shortcut, node.post)))
+    if isinstance(node, cnncalc.Concat):
+        return _TorchConcat([to_torch(child) for child in node])
+    if not dataclasses.is_dataclass(node):
+        return getattr(torch.nn, node.type)()
+    skip = {"trainable", "device", "dtype"}
+    kwargs = {f.name: getattr(node, f.name) for f in dataclasses.fields(node) if f.init and f.name not in skip}
+    return getattr(torch.nn, node.type)(**kwargs)
+
+
+@st.composite
+def networks(draw):
+    c = c_in = draw(st.integers(1, 4))
+    layers = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["conv", "bn-relu", "pool", "residual", "projection", "concat"]))
+        if kind == "conv":
+            groups = draw(st.sampled_from([1, c]))
+            out = groups * draw(st.integers(1, 3))
+            k = draw(int_or_pair(st.integers(1, 4)))
+            layers.append(cnncalc.Conv2d(c, out, k, draw(st.integers(1, 2)), draw(st.integers(0, 2)), groups=groups))
+            c = out
+        elif kind == "bn-relu":
+            layers += [cnncalc.BatchNorm2d(c), cnncalc.ReLU()]
+        elif kind == "pool":
+            layers.append(cnncalc.MaxPool2d(draw(st.integers(2, 3)), 2, draw(st.integers(0, 1)), ceil_mode=draw(st.booleans())))
+        elif kind == "residual":
+            main = cnncalc.Sequential(cnncalc.Conv2d(c, c, 3, padding=1), cnncalc.ReLU(), cnncalc.Conv2d(c, c, 1))
+            layers.append(cnncalc.Residual(main, post=cnncalc.ReLU()))
+        elif kind == "projection":
+            out = draw(st.integers(1, 6))
+            main = cnncalc.Sequential(cnncalc.Conv2d(c, out, 3, stride=2, padding=1), cnncalc.BatchNorm2d(out))
+            layers.append(cnncalc.Residual(main, cnncalc.Conv2d(c, out, 1, stride=2)))
+            c = out
+        else:
+            a, b = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            layers.append(
+                cnncalc.Concat(
+                    cnncalc.Conv2d(c, a, 1),
+                    cnncalc.Sequential(cnncalc.Conv2d(c, b, 3, padding=1), cnncalc.ReLU()),
+                    cnncalc.MaxPool2d(3, 1, 1),
+                )
+            )
+            c = a + b + c
+    if draw(st.booleans()):
+        layers += [cnncalc.AdaptiveAvgPool2d(draw(st.integers(1, 2))), cnncalc.Flatten()]
+        layers.append(cnncalc.Linear(c * layers[-2].output_size[0] * layers[-2].output_size[1], 5))
+    return cnncalc.Sequential(*layers), (_channels(draw, c_in), draw(st.integers(1, 24)), draw(st.integers(1, 24)))
+
+
+@given(networks())
+@settings(max_examples=60, deadline=None)
+def test_networks_match_a_torch_mirror(case):
+    net, shape = case
+    module = to_torch(net).eval()
+    shapes = []
+    for sub in module.modules():
+        if not list(sub.children()):  # leaves, in execution order by their hooks
+            sub.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            out = module(torch.zeros((1,) + shape))
+    except RuntimeError:
+        event("torch refuses")
+        with pytest.raises(ShapeError, match=r"\w+ \(\w+\): "):
+            cnncalc.analyze(net, shape, warn=False)
+        return
+    event("torch accepts")
+    report = cnncalc.analyze(net, shape, warn=False)
+    assert [r.output_shape for r in report.layers if not r.is_merge] == shapes
+    assert report.output_shape == tuple(out.shape[1:])
+    assert report.params == sum(p.numel() for p in module.parameters())
+    assert report.flops == counter.get_total_flops()
