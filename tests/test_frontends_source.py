@@ -36,6 +36,7 @@ GOOD = [
     ("resnet_cifar.py", "3x32x32", "ResNet18", 11173962, 9600, 555422720, (10,)),
     ("inception_cat.py", "3x28x28", None, 171642, 0, 132115968, (10,)),
     ("keras_same.py", None, None, 57034, 64, None, (10,)),
+    ("densenet_cat.py", "3x32x32", None, 29978, 1140, 1549540, (10,)),
 ]
 
 

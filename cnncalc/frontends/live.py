@@ -17,7 +17,7 @@ from collections import OrderedDict
 from .. import layers as L
 from ..errors import ShapeError, ShapeWarning
 from ..graph import Sequential
-from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, to_network
+from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, fold_cat, to_network
 
 _SKIP = {"device", "dtype", "trainable"}
 
@@ -129,7 +129,7 @@ def _traced(module):
             values[n] = new("leaf", [tensors[0]], layer=layers[n.target], name=n.target)
         elif n.op in ("call_function", "call_method"):
             target = n.target if n.op == "call_method" else getattr(n.target, "__name__", str(n.target))
-            values[n] = _op(target, args, kwargs, tensors, new, fname, batch, shape_marker, n)
+            values[n] = _op(target, args, kwargs, tensors, new, fname, batch, shape_marker, n, nodes)
         elif n.op == "get_attr":
             raise ShapeError(f"{n.name}: reading a parameter or buffer ({n.target}) in forward is not understood")
         elif n.op == "output":
@@ -143,14 +143,16 @@ def _traced(module):
     return network.model
 
 
-def _op(target, args, kwargs, tensors, new, fname, batch, shape_marker, n):
+def _op(target, args, kwargs, tensors, new, fname, batch, shape_marker, n, nodes):
     if target in ("add", "iadd", "__add__") and len(tensors) == 2 and len(args) == 2:
         return new("add", tensors, scope=None)
     if target == "cat":
         dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
         if dim not in (1, -3):
             raise ShapeError(f"{n.name}: only concatenation along channels (dim=1) is understood")
-        return new("cat", list(args[0]), scope=None)
+        if len(args[0]) == 1:
+            return args[0][0]
+        return new("cat", fold_cat(list(args[0]), nodes), scope=None)
     if target == "size":
         return batch if args[1:] == [0] or kwargs.get("dim") == 0 else shape_marker
     if target == "getattr" and args[1] == "shape":

@@ -197,7 +197,7 @@ class ClassInfo:
 
     @property
     def is_torch_module(self):
-        return bool(self.external_bases() & {"torch.nn.Module", "torch.nn.Sequential"})
+        return bool(self.external_bases() & {"torch.nn.Module", "torch.nn.Sequential", "torch.nn.ModuleDict", "torch.nn.ModuleList"})
 
 
 class Instance:
@@ -305,6 +305,7 @@ _COMPARE = {
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
+_MODULE_METHODS = {"add_module", "register_module", "items", "values", "keys", "children", "named_children"}
 _MAX_DEPTH = 40  # nested calls of interpreted functions: model code never goes this deep
 
 
@@ -594,6 +595,9 @@ class Reader:
                     return False
                 left = right
             return True
+        if isinstance(node, ast.JoinedStr):  # f-strings: module names such as f"denseblock{i + 1}"
+            return "".join(self.eval(v, env) if isinstance(v, ast.Constant) else self.format_value(v, env)
+                           for v in node.values)
         if isinstance(node, ast.IfExp):
             return self.eval(node.body if self.truth(self.eval(node.test, env), node.test) else node.orelse, env)
         if isinstance(node, ast.Attribute):
@@ -611,6 +615,15 @@ class Reader:
                 out.append(self.eval(node.elt, local))
             return out
         raise self.error(node, f"cannot evaluate {_describe(node)}")
+
+    def format_value(self, node, env):
+        value = self.eval(node.value, env)
+        if not isinstance(value, (int, float, str)):
+            raise self.error(node, f"cannot format {_describe(node.value)}: not a known number or string")
+        if node.conversion == ord("r"):
+            value = repr(value)
+        spec = "" if node.format_spec is None else self.eval(node.format_spec, env)
+        return format(value, spec)
 
     def require_number(self, value, node):
         if isinstance(value, Symbolic):
@@ -662,6 +675,8 @@ class Reader:
                 return Bound(value, owner, obj)
             if value is not None:
                 return value
+            if name in _MODULE_METHODS:
+                return Method(obj, name)
             raise self.error(node, f"{obj.cls.name} has no attribute {name!r} set before it is used")
         if isinstance(obj, ClassInfo):
             value, owner = obj.lookup(name)
@@ -761,6 +776,8 @@ class Reader:
             return self.call_method(func.obj, func.name, args, kwargs, node)
         if isinstance(func, Symbolic):
             raise self.unknown_argument(func, node)
+        if isinstance(func, Instance) and isinstance(func.cls.lookup("forward")[0], ast.FunctionDef):
+            return self.forward(func, args, node, kwargs)  # its own forward takes what it takes
         if isinstance(func, (LeafMod, SeqMod, Instance)):
             if len(args) != 1 or kwargs or not isinstance(args[0], Tensor):
                 raise self.error(node, f"cannot follow {_describe(node)}: a module is called with one tensor")
@@ -966,7 +983,8 @@ class Reader:
     def leaf(self, x, layer, name, origin):
         return self.new_node("leaf", [x.node], layer=layer, name=name, origin=origin, scope=self.current_scope())
 
-    def forward(self, module, x, node):
+    def forward(self, module, x, node, kwargs=None):
+        """Apply a module to ``x`` (for a module with its own forward, ``x`` may be its argument list)."""
         if isinstance(module, LeafMod):
             name = self.paths.get(id(module)) or self.name_in_scope(module.layer.type.lower())
             return self.leaf(x, module.layer, name, module.origin)
@@ -980,7 +998,8 @@ class Reader:
         self.scopes.append(self.paths.get(id(module), ""))
         try:
             if isinstance(fwd, ast.FunctionDef):
-                out = self.call_function(fwd, [module, x], {}, owner, self.globals, node)
+                args = list(x) if isinstance(x, list) else [x]
+                out = self.call_function(fwd, [module] + args, kwargs or {}, owner, self.globals, node)
                 if not isinstance(out, Tensor):
                     raise self.error(fwd, f"{module.cls.name}.forward must return one tensor")
                 return out
@@ -1015,10 +1034,15 @@ class Reader:
             raise self.error(node, f"{_describe(node)}: expected a list of tensors")
         if dim not in (1, -3):
             raise self.error(node, f"{_describe(node)}: only concatenation along channels (dim=1) is understood")
+        if len(tensors) == 1:
+            return tensors[0]  # cat of one tensor is that tensor (DenseNet's first layer)
         return self.merge("cat", list(tensors), node)
 
     def merge(self, kind, tensors, node):
-        return self.new_node(kind, [t.node for t in tensors], origin=self.origin(node), scope=self.current_scope())
+        parents = [t.node for t in tensors]
+        if kind == "cat":
+            parents = fold_cat(parents, self.nodes)
+        return self.new_node(kind, parents, origin=self.origin(node), scope=self.current_scope())
 
     def call_method(self, obj, name, args, kwargs, node):
         if isinstance(obj, Super):  # super().__init__(...): nn.Sequential subclasses register their layers
@@ -1027,6 +1051,14 @@ class Reader:
             return None
         if isinstance(obj, Tensor):
             return self.tensor_method(obj, name, args, kwargs, node)
+        if isinstance(obj, Instance) and name in _MODULE_METHODS:  # nn.Module's own registry methods
+            if name in ("add_module", "register_module"):
+                self.set_attribute(obj, str(args[0]), args[1])
+                return None
+            pairs = list(obj.modules.items())
+            if name in ("items", "named_children"):
+                return pairs
+            return [p[0] for p in pairs] if name == "keys" else [p[1] for p in pairs]
         if isinstance(obj, list):
             if name == "append":
                 obj.append(args[0])
@@ -1141,6 +1173,19 @@ def _load(target):
 
 
 # --- data flow graph -> Sequential / Residual / Concat -------------------------------------------
+
+
+def fold_cat(parents, nodes):
+    """Reuse an earlier concatenation of a prefix of ``parents``: cat([x0, x1, x2]) after
+    m = cat([x0, x1]) is cat([m, x2]). torchvision's DenseNet concatenates the whole feature list in
+    every layer; folded, each layer is one ``Concat(input, new_features)`` and nothing is counted twice."""
+    while len(parents) > 2:
+        prefix = next((n for n in reversed(nodes) if n.kind == "cat" and 1 < len(n.parents) < len(parents)
+                       and all(a is b for a, b in zip(n.parents, parents))), None)
+        if prefix is None:
+            break
+        parents = [prefix] + parents[len(prefix.parents):]
+    return parents
 
 
 def _ancestors(node):
