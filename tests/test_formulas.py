@@ -146,6 +146,18 @@ def test_dropped_pixels_by_brute_force(n, k, s, p, d):
         assert untouched_pixels(n, k, s, p, d) == trailing
 
 
+@given(n_, k_, s_, p_, d_)
+@SETTINGS
+def test_ceil_mode_reaches_the_last_pixel_when_windows_tile(n, k, s, p, d):
+    # why pooling with ceil_mode never warns about truncation: with k_eff >= s its windows tile the axis
+    # up to the last real pixel (with k_eff < s there are gaps anyway, and no truncation warning)
+    span = d * (k - 1) + 1
+    assume(p <= k // 2 and span >= s)
+    starts = ceil_mode_starts(n, k, s, p, d)
+    assume(starts)
+    assert starts[-1] + span >= n
+
+
 @pytest.mark.parametrize(
     "n, k, s, p, expected",
     [(7, 3, 3, 0, 1), (227, 11, 4, 0, 0), (32, 3, 2, 0, 1), (8, 3, 2, 1, 0), (10, 3, 4, 0, 3), (9, 4, 3, 1, 0),
