@@ -228,3 +228,45 @@ def test_concrete_analysis_imports_neither_sympy_nor_numpy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _named(**children):
+    return Sequential(OrderedDict(children))
+
+
+@pytest.mark.parametrize(
+    "model, match",
+    [
+        (
+            _named(block=Residual(Sequential(Conv2d(4, 8, 3, stride=2, padding=1)))),
+            r"^block \(Add\): residual add of mismatched shapes \(8, 8, 8\) and \(4, 16, 16\): "
+            r"use a 1x1 projection shortcut Conv2d\(4, 8, kernel_size=1, stride=2\)$",
+        ),
+        (
+            _named(mix=Concat(Conv2d(4, 2, 1), Conv2d(4, 2, 3))),
+            r"^mix \(Concat\): cannot concatenate \(2, 16, 16\) and \(2, 14, 14\) along channels",
+        ),
+        (
+            _named(block=Residual(Sequential(Conv2d(4, 8, 3, padding=1)), Conv2d(8, 8, 1))),
+            r"^block\.shortcut \(Conv2d\): expects 8 input channels, receives 4$",
+        ),
+        (
+            _named(head=Sequential(Flatten(), Linear(100, 10))),
+            r"^head\.1 \(Linear\): expects 100 input features, receives 1024",
+        ),
+    ],
+    ids=["residual-needs-projection", "concat-spatial-mismatch", "shortcut-channels", "linear-features"],
+)
+def test_errors_name_the_layer_path_the_rule_and_the_numbers(model, match):
+    with pytest.raises(ShapeError, match=match):
+        cnncalc.analyze(model, (4, 16, 16))
+
+
+def test_batch_scales_macs_and_activations_not_parameters():
+    one = cnncalc.analyze(Conv2d(3, 8, 3), "3x10x10")
+    four = cnncalc.analyze(Conv2d(3, 8, 3), "3x10x10", batch=4)
+    assert (one.macs, four.macs) == (8 * 64 * 27, 4 * 8 * 64 * 27)
+    assert four.params == one.params == 224
+    assert four.memory().input_bytes == 4 * 300 * 4
+    assert four.memory().forward_bytes == 4 * 8 * 64 * 4
+    assert four.memory().params_bytes == one.memory().params_bytes == 224 * 4
