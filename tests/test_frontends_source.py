@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cnncalc as c
 from cnncalc import ShapeError
@@ -423,3 +425,49 @@ def test_keras_builder_function_without_a_call_is_the_model():
 def test_loaded_analyze_without_any_input_shape():
     with pytest.raises(ShapeError, match=r"cifar_net.py: the model does not give its input shape: pass one"):
         load_file(FIXTURES / "cifar_net.py").analyze()
+
+
+# --- property: generated PyTorch source reads back to the network it was generated from -----------
+
+_STEP = st.one_of(
+    st.tuples(st.just("conv"), st.integers(1, 8), st.integers(1, 3), st.integers(1, 2), st.integers(0, 1)),
+    st.tuples(st.just("pool"), st.integers(1, 2)),
+    st.tuples(st.just("relu")),
+)
+
+
+def _generate(steps, channels):
+    """(source text with a class and forward, the same network built by hand)."""
+    init, forward, hand = [], [], []
+    for i, step in enumerate(steps):
+        if step[0] == "conv":
+            _, out, k, s, p = step
+            init.append(f"        self.conv{i} = nn.Conv2d({channels}, {out}, kernel_size={k}, stride={s}, padding={p})")
+            forward.append(f"        x = self.conv{i}(x)")
+            hand.append(c.Conv2d(channels, out, kernel_size=k, stride=s, padding=p))
+            channels = out
+        elif step[0] == "pool":
+            forward.append(f"        x = F.max_pool2d(x, {step[1]})")
+            hand.append(c.MaxPool2d(step[1]))
+        else:
+            forward.append("        x = F.relu(x)")
+            hand.append(c.ReLU())
+    forward.append("        return torch.flatten(x, 1)")
+    hand.append(c.Flatten())
+    text = (HEADERS["import torch.nn as nn"] + "class Gen(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            + "\n".join(init or ["        pass"]) + "\n    def forward(self, x):\n" + "\n".join(forward) + "\n")
+    return text, c.Sequential(*hand)
+
+
+@settings(max_examples=30, deadline=None)
+@given(steps=st.lists(_STEP, min_size=1, max_size=5), channels=st.integers(1, 4), size=st.integers(8, 40))
+def test_generated_source_reads_back(steps, channels, size):
+    text, hand = _generate(steps, channels)
+    shape = (channels, size, size)
+    try:
+        expected = rows(c.analyze(hand, shape, warn=False))
+    except ShapeError as exc:  # an impossible network: the reader must refuse it the same way, at a line
+        with pytest.raises(ShapeError, match=r"^<source>:\d+: \S+ \(\w+\) given input .*" + re.escape(str(exc).split("): ", 1)[1])):
+            c.frontends.source.load_source(text).analyze(shape, warn=False)
+        return
+    assert rows(c.analyze(c.from_source(text), shape, warn=False)) == expected

@@ -163,3 +163,19 @@ def test_json_lines_are_found_per_item():
     assert doc.key_lines["layers"] == 2
     assert doc["layers"].item_lines == [3, 5]
     assert doc["layers"][1].key_lines == {"Linear": 5, "name": 6}
+
+
+SOURCE_FIXTURES = [("cifar_net.py", "3x32x32"), ("resnet_cifar.py", "3x32x32"), ("inception_cat.py", "3x28x28"),
+                   ("densenet_cat.py", "3x32x32"), ("keras_same.py", None), ("mnist_keras.py", None)]
+
+
+@pytest.mark.parametrize("path,shape", SOURCE_FIXTURES, ids=[s[0] for s in SOURCE_FIXTURES])
+def test_models_read_from_source_round_trip_through_a_spec(path, shape):
+    loaded = load_file(FIXTURES / path)
+    shape = c.parse_shape(shape) if shape else loaded.input_shape
+    model = loaded.build(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", c.ShapeWarning)
+        before = c.analyze(model, shape, name=loaded.name).to_dict()
+        doc = json.loads(json.dumps(c.to_spec(model, loaded.name, shape)))
+        assert c.analyze(c.from_spec(doc), shape, name=doc["name"]).to_dict() == before
