@@ -15,9 +15,10 @@ one and these are compared, each check reporting the expected (analytic) and the
   [0, n - 1] and to the row's reach, the last input pixel that floor truncation lets the row see at all
   (``_reaches``), rounded inwards (ceil/floor) where a transposed convolution makes it fractional.
   Rows after the spatial mapping ends (no receptive field) are not checked;
-- ``gradient``: finite differences in float64 for L = sum(y * G), G random: for the input and for the
-  parameters of sampled layers, a random direction v over all of the tensor's entries;
-  (L(t + h v) - L(t - h v)) / 2h must match <dL/dt, v> from the backward pass to ``rtol``.
+- ``gradient``: finite differences in float64 for L = sum(y * G), G random (weights He-uniform, see
+  ``_he_parameters``): for the input and for the parameters of sampled layers, a random direction v
+  over all of the tensor's entries; (L(t + h v) - L(t - h v)) / 2h must match <dL/dt, v> from the
+  backward pass to ``rtol`` for one of the step sizes ``STEPS``.
 """
 
 from __future__ import annotations
@@ -101,8 +102,10 @@ def verify(
     report = analyze(model, shape, warn=False)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((1,) + shape)
-    grad_out = rng.standard_normal((1,) + tuple(report.output_shape))
-    trace = runner.forward_backward(model, x, grad_out, seed)
+    params = _he_parameters(model, seed)
+    executed = runner.forward(model, x, seed, params=params).shape  # not the analytic one, which may be wrong
+    grad_out = rng.standard_normal(executed)
+    trace = runner.forward_backward(model, x, grad_out, seed, params=params)
     if len(trace.steps) != len(report.layers):
         raise ShapeError(f"verify: {len(report.layers)} analysis rows but {len(trace.steps)} executed steps")
 
@@ -128,6 +131,14 @@ def verify(
     order = {(r.name, r.type): i for i, r in enumerate(report.layers)}
     checks.sort(key=lambda c: (order.get((c.layer, c.type), -1), WHATS.index(c.what)))
     return Verification(name or report.name, shape, checks)
+
+
+def _he_parameters(model, seed):
+    """PyTorch's default parameters with the weights scaled by sqrt(6) (bound sqrt(6/fan_in), He's uniform
+    init), so activations keep their size through deep ReLU networks without BatchNorm (SqueezeNet) and
+    finite differences stay well above rounding."""
+    params = runner.init_parameters(model, seed, np.float64)
+    return {n: a * np.sqrt(6) if a.ndim > 1 else a for n, a in params.items()}
 
 
 # --- receptive field ----------------------------------------------------------------------------
@@ -257,7 +268,8 @@ def _gradient_work(model, x, grad_out, trace, seed, layers, rtol, rng):
     params = trace.params
 
     def loss(x_, params_):
-        return float(np.sum(runner.forward(model, x_, seed, params=params_) * grad_out))
+        # relative to the unperturbed output, so the biases' constant part does not swamp the difference
+        return float(np.sum((runner.forward(model, x_, seed, params=params_) - trace.output) * grad_out))
 
     def directional(step, names):
         def difference(h, v):
