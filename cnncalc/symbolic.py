@@ -80,6 +80,13 @@ def _cancel_common(num, den):
     return sympy.expand(body / g) + int(const) // g, den / g
 
 
+def _make(kind, num, den):
+    """kind(num/den), already in closed form: sympy's own evaluation is skipped (it is slow and adds nothing)."""
+    if num.is_Integer and den.is_Integer:
+        return kind(num / den)
+    return kind(num / den, evaluate=False)
+
+
 def _split_whole(num, den):
     """(rest, quotient): the terms of num that are whole multiples of den, divided out."""
     whole = Add(*[t for t in Add.make_args(num) if _is_int(t / den)])
@@ -95,8 +102,8 @@ def _present(num, den):
         down = _split_whole(num, den)
         up = _split_whole(sympy.expand(num - den + 1), den)
         if len(Add.make_args(up[0])) < len(Add.make_args(down[0])):
-            return ceiling(up[0] / den) + up[1]
-        return floor(down[0] / den) + down[1]
+            return _make(ceiling, up[0], den) + up[1]
+        return _make(floor, down[0], den) + down[1]
     b = int(den)
     const, body = num.as_coeff_Add()
     a = int(const)
@@ -104,7 +111,7 @@ def _present(num, den):
     # (kind, constant inside, constant outside): fewest constants first, then the smallest ones
     forms = ((floor, a, 0), (floor, a % b, a // b), (ceiling, up, 0), (ceiling, up % b, up // b))
     kind, inside, outside = min(forms, key=lambda f: ((f[1] != 0) + (f[2] != 0), abs(f[1]) + abs(f[2])))
-    return kind((body + inside) / b) + outside
+    return _make(kind, body + inside, b) + outside
 
 
 def rounded(kind, num, den, rest=0):
@@ -157,7 +164,8 @@ def simplify_dim(expr):
         return expr
     if isinstance(expr, sympy.Piecewise):
         return sympy.Piecewise(*[(simplify_dim(e), c) for e, c in expr.args])
-    expr = expr.replace(lambda e: isinstance(e, _ROUNDING), _rewrite)
+    if any(a.args[0].has(*_ROUNDING) for a in expr.atoms(*_ROUNDING)):  # a tower: fold it bottom-up
+        expr = expr.replace(lambda e: isinstance(e, _ROUNDING), _rewrite)
     if isinstance(expr, Add):
         inner = [t for t in expr.args if isinstance(t, _ROUNDING)]
         if len(inner) == 1:
