@@ -24,11 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A fresh interpreter: sympy imported, its caches empty, then one symbolic ResNet-152.
 COLD = """
-import time, sympy, cnncalc
-model = cnncalc.model("resnet152")
+import time
 start = time.perf_counter()
+import sympy
+imported = time.perf_counter()
+import cnncalc
+model = cnncalc.model("resnet152")
+begin = time.perf_counter()
 report = cnncalc.analyze(model, "3xHxW", warn=False)
-print(time.perf_counter() - start)
+print(imported - start, time.perf_counter() - begin)
 """
 
 
@@ -39,10 +43,13 @@ def _timed(func):
 
 
 def main(names):
-    seconds, _ = _timed(lambda: __import__("sympy"))
-    print(f"import sympy (paid once, by the first symbolic value): {seconds:.3f} s")
     cold = subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True, cwd=ROOT, check=True)
-    print(f"symbolic ResNet-152 at 3xHxW in a fresh process (sympy caches empty): {float(cold.stdout):.3f} s")
+    imported, analysed = (float(x) for x in cold.stdout.split())
+    print(f"fresh process: import sympy {imported:.3f} s (paid once), then symbolic ResNet-152 at 3xHxW {analysed:.3f} s")
+    for args in (["explain", "resnet152"], ["explain", "densenet201", "--lang", "zh", "-f", "latex"]):
+        seconds, _ = _timed(lambda: subprocess.run([sys.executable, "-m", "cnncalc.cli", *args], cwd=ROOT, check=True,
+                                                   capture_output=True))
+        print(f"whole command `cnncalc {' '.join(args)}` (process start, imports, explain, print): {seconds:.3f} s")
     from cnncalc import explain as explain_module
     from cnncalc.solve import input_sizes
 
