@@ -78,7 +78,13 @@ def test_pool_out_counts_the_windows(n, k, s, p, d, ceil_mode):
 
 @pytest.mark.parametrize(
     "n, k, s, p, ceil_mode, expected",
-    [(5, 2, 2, 0, False, 2), (5, 2, 2, 0, True, 3), (5, 3, 2, 1, True, 3), (6, 3, 3, 1, True, 3), (16, 2, 2, 0, True, 8)],
+    [
+        (5, 2, 2, 0, False, 2),
+        (5, 2, 2, 0, True, 3),
+        (5, 3, 2, 1, True, 3),
+        (6, 3, 3, 1, True, 3),
+        (16, 2, 2, 0, True, 8),
+    ],
     ids=["floor", "ceil-half-window", "ceil-drops-window-in-padding", "ceil-keeps", "even"],
 )
 def test_pool_out_table(n, k, s, p, ceil_mode, expected):

@@ -302,7 +302,8 @@ EDGE_CASES = [
     ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding="same"), (1, 8, 8)),
     ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding="valid"), (1, 8, 8)),
     ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, padding_mode="reflect"), (1, 8, 8)),
-    ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, stride=(2, 1), output_padding=(0, 1)), (1, 4, 4)),
+    ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, stride=(2, 1), output_padding=(0, 1)),
+     (1, 4, 4)),
     ("ConvTranspose2d", dict(in_channels=1, out_channels=1, kernel_size=3, output_padding=1, dilation=2), (1, 4, 4)),
     ("MaxPool2d", dict(kernel_size=3, stride=[]), (1, 4, 4)),
     ("AvgPool2d", dict(kernel_size=3, stride=()), (1, 4, 4)),
@@ -370,7 +371,8 @@ def to_torch(node):
     if isinstance(node, cnncalc.Sequential):
         return torch.nn.Sequential(*[to_torch(child) for child in node])
     if isinstance(node, cnncalc.Residual):
-        return _TorchResidual(*(None if part is None else to_torch(part) for part in (node.main, node.shortcut, node.post)))
+        parts = (node.main, node.shortcut, node.post)
+        return _TorchResidual(*(None if part is None else to_torch(part) for part in parts))
     if isinstance(node, cnncalc.Concat):
         return _TorchConcat([to_torch(child) for child in node])
     if not dataclasses.is_dataclass(node):
@@ -395,7 +397,8 @@ def networks(draw):
         elif kind == "bn-relu":
             layers += [cnncalc.BatchNorm2d(c), cnncalc.ReLU()]
         elif kind == "pool":
-            layers.append(cnncalc.MaxPool2d(draw(st.integers(2, 3)), 2, draw(st.integers(0, 1)), ceil_mode=draw(st.booleans())))
+            k, p, ceil_mode = draw(st.integers(2, 3)), draw(st.integers(0, 1)), draw(st.booleans())
+            layers.append(cnncalc.MaxPool2d(k, 2, p, ceil_mode=ceil_mode))
         elif kind == "residual":
             main = cnncalc.Sequential(cnncalc.Conv2d(c, c, 3, padding=1), cnncalc.ReLU(), cnncalc.Conv2d(c, c, 1))
             layers.append(cnncalc.Residual(main, post=cnncalc.ReLU()))
