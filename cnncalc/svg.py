@@ -431,7 +431,10 @@ def svg(report, *, max_width=1500, max_boxes=90, fold_repeats=None) -> str:
         line.append(item)
         used += w
     if line:
-        lines.append(line)
+        if lines and used < 120:  # a lone narrow tail (the classifier) rides on the previous row
+            lines[-1].extend(line)
+        else:
+            lines.append(line)
     y = top
     widest = 0.0
     ends = []
