@@ -38,6 +38,7 @@ from .layers import (
     ZeroPad2d,
 )
 from .zoo import model, models
+from .explain import explain  # the function; the module stays importable as cnncalc.explain's home
 
 __version__ = "0.1.0"
 
@@ -48,10 +49,15 @@ __all__ = [
     "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Sigmoid", "Tanh", "Softmax",
     "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d", "Reshape", "SamePad2d", "model", "models",
     "from_source", "from_torch", "from_spec", "to_spec", "load_file", "analyze_file",
+    "explain", "same_padding", "padding_for", "input_sizes", "input_for_output", "conv_settings",
+    "check_file", "check_inline",
 ]
 
 # Readers of model files and live torch modules, imported on first use (they must not slow `import cnncalc`).
 _FRONTENDS = {"from_source", "from_torch", "from_spec", "to_spec", "load_file", "analyze_file"}
+# Solving and homework checking (cnncalc.solve, cnncalc.check), also imported on first use.
+_LAZY = {name: "solve" for name in ("same_padding", "padding_for", "input_sizes", "input_for_output", "conv_settings")}
+_LAZY.update(check_file="check", check_inline="check")
 
 
 def __getattr__(name):
@@ -59,6 +65,10 @@ def __getattr__(name):
         from . import frontends
 
         return getattr(frontends, name)
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name in ("reference", "validate"):  # they import numpy: loaded on first use only
         import importlib
 
