@@ -70,6 +70,12 @@ def test_torchinfo_is_macs_plus_bias_plus_batchnorm_parameters(name):
     assert entry["torchinfo"]["mult_adds"] == report.macs + report.extra_ops["bias"] + bn_params
 
 
+def test_torchvision_publishes_macs_as_gflops():
+    """torchvision lists ResNet-50 at 4.09 "GFLOPS" and 25,557,032 parameters: MACs, as the page says."""
+    report = cnncalc.analyze(cnncalc.model("resnet50"), "3x224x224", warn=False)
+    assert round(report.macs / 1e9, 2) == 4.09 and report.params == 25_557_032
+
+
 def test_resnet18_adaptive_pool_and_mobilenet_torchscan_as_the_page_says():
     assert MODELS["resnet18"]["fvcore"]["by_operator"]["adaptive_avg_pool2d"] == 512 * 7 * 7
     mobilenet = MODELS["mobilenet_v2"]
