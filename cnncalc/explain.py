@@ -343,21 +343,29 @@ class Explanation:
         return _render(self)
 
 
-def _input_rfs(model, rows):
-    """The receptive field entering each row (the analysis keeps the one leaving it)."""
-    rf, saved, entering, it = _START_RF, [], [], iter(rows)
+def _replay(model, rows):
+    """Per row: the receptive field entering it (the analysis keeps the one leaving it) and, for a
+    merge, the output shapes of the branches it joins."""
+    rf, shape, saved, stashed, entering, branches, it = _START_RF, None, [], [], [], [], iter(rows)
     for step in program(model):
         if step[0] == SAVE:
-            saved.append(rf)
+            saved.append((rf, shape))
         elif step[0] == NEXT:
-            rf = saved[-1]
+            stashed.append(shape)
+            rf, shape = saved[-1]
         else:
             row = next(it)
             entering.append(rf)
             if step[0] == MERGE:
+                n = step[3]
+                joined = stashed[len(stashed) - (n - 1):] + [shape if shape is not None else row.input_shape]
+                del stashed[len(stashed) - (n - 1):]
                 saved.pop()
-            rf = row._rf
-    return entering
+                branches.append([b if b is not None else row.input_shape for b in joined])
+            else:
+                branches.append(None)
+            rf, shape = row._rf, row.output_shape
+    return entering, branches
 
 
 def explain(model, input_shape, *, lang="en", fmt="text", name=None) -> Explanation:
@@ -368,8 +376,9 @@ def explain(model, input_shape, *, lang="en", fmt="text", name=None) -> Explanat
         raise ShapeError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     report = analyze(model, input_shape, warn=False, name=name)
     words = TEXT[lang]
-    entering = _input_rfs(model, report.layers)
-    layers = [_explain_row(row, rf_in, words, fmt) for row, rf_in in zip(report.layers, entering)]
+    entering, branches = _replay(model, report.layers)
+    layers = [_explain_row(row, rf_in, joined, words, fmt)
+              for row, rf_in, joined in zip(report.layers, entering, branches)]
     totals = [
         Line(words["params"], "", [_fmt_value(report.params, fmt)]),
         Line(words["macs"], "", [_fmt_value(report.macs, fmt)]),
@@ -392,12 +401,16 @@ def _lhs(name, fmt):
     return name
 
 
-def _explain_row(row, rf_in, words, fmt):
+def _explain_row(row, rf_in, branches, words, fmt):
     layer = row.layer
     lines = []
     if row.is_merge:
-        lines.append(Line(words["merge_add"] if row.type == "Add" else words["merge_concat"], "",
-                          [_fmt_shape(row.output_shape, fmt)]))
+        if row.type == "Add":
+            joined = (" + " if fmt != "latex" else r" + ").join(_fmt_shape(b, fmt) for b in branches)
+            lines.append(Line(words["merge_add"], "", [joined, _fmt_shape(row.output_shape, fmt)]))
+        else:
+            channels = " + ".join(_fmt_value(b[0], fmt) for b in branches)
+            lines.append(Line(words["merge_concat"], _lhs("C_out", fmt), [channels, _fmt_value(row.output_shape[0], fmt)]))
         if isinstance(layer, Residual):
             if layer.shortcut is not None:
                 a, b = format_shape(row.input_shape), format_shape(row.output_shape)

@@ -167,3 +167,21 @@ def test_ceil_mode_shows_pytorch_rule():
     assert "! ceil_mode: the last window would start at 6 >= input 5 + left padding 1 = 6" in dropped
     latex = str(explain(MaxPool2d(3, 2, ceil_mode=True), "3x112x112", fmt="latex"))
     assert r"\left\lceil \frac{109}{2} \right\rceil + 1 = 55 + 1 = 56" in latex
+
+
+@pytest.mark.skipif(not hasattr(cnncalc, "model"), reason="model zoo not available")
+def test_every_zoo_model_explains_its_own_numbers():
+    from cnncalc import zoo
+
+    for name in zoo.models():
+        _check_against_analysis(zoo.model(name), zoo.describe(name).default_input)
+
+
+def test_merges_show_their_branches():
+    from cnncalc import Concat
+
+    block = Concat(Conv2d(8, 16, 1), Sequential(Conv2d(8, 4, 1), Conv2d(4, 8, 3, padding=1)), MaxPool2d(3, 1, 1))
+    text = str(explain(block, "8x10x10"))
+    assert "channels concatenated: C_out = 16 + 8 + 8 = 32" in text
+    added = str(explain(Residual(Conv2d(4, 4, 3, 1, 1)), "4x8x8"))
+    assert "element-wise sum of the branches: 4x8x8 + 4x8x8 = 4x8x8" in added
