@@ -95,6 +95,7 @@ def cli():
     cnncalc MODEL --input 3x224x224      analyse a zoo model or a .py/.yaml/.json file
     cnncalc conv --input 3x32x32 --out-channels 64 -k 3 -p 1
     cnncalc models                       list the model zoo
+    cnncalc verify MODEL --input 3x64x64 check the numbers against a NumPy forward/backward
     """
 
 
@@ -421,6 +422,68 @@ def check_command(path, inline, lang, fmt):
     click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) if fmt == "json" else result.render(), nl=fmt == "json")
     if not result.all_right:
         raise click.exceptions.Exit(1)
+
+
+def _small_input(name):
+    """The smallest of 32, 64, ... 192 (below the default) at which a zoo model runs: keeps ``verify --all`` quick."""
+    from . import zoo
+    from .analysis import analyze
+
+    default = zoo.describe(name).default_input
+    model = zoo.model(name)
+    for size in (32, 64, 96, 128, 160, 192):
+        if size >= min(default[1:]):
+            break
+        try:
+            analyze(model, (default[0], size, size), warn=False)
+        except ShapeError:
+            continue
+        return (default[0], size, size)
+    return default
+
+
+@cli.command("verify")
+@click.argument("model_arg", metavar="MODEL", required=False)
+@click.option("--input", "-i", "input_text", help="Input shape CxHxW (default: the model's native size; with --all a small one).")
+@click.option("--all", "all_models", is_flag=True, help="Verify every zoo model at a small input (sampled layers).")
+@click.option("--class", "cls", default=None, help="The class to verify in a .py file.")
+def verify_command(model_arg, input_text, all_models, cls):
+    """Run MODEL with the NumPy reference and check every analytic number: output shapes, params, MACs,
+    receptive fields and gradients (finite differences). Exit 0 when all agree, 1 when one disagrees."""
+    from . import zoo
+    from .validate import format_table, verify
+
+    if all_models == (model_arg is not None):
+        raise CliError("give either a MODEL or --all")
+    if all_models:
+        jobs = [(name, lambda name=name: zoo.model(name), _shape(input_text) if input_text else _small_input(name))
+                for name in zoo.models()]
+        options = dict(rf_rows=8, gradient_layers=2)
+    else:
+        model, name, default_input = _load(model_arg, cls)
+        if input_text is None and default_input is None:
+            raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
+        jobs = [(name, lambda: model, _shape(input_text) if input_text is not None else default_input)]
+        options = {}
+    failed = []
+    for name, build, shape in jobs:
+        label = f"{name} {'x'.join(map(str, shape))}"
+        with click.progressbar(length=100, label=label, file=click.get_text_stream("stderr")) as bar:
+            result = verify(build(), shape, name=name, progress=lambda done, total: bar.update(done * 100 // total - bar.pos),
+                            **options)
+        if all_models:
+            verdict = "ok" if result.ok else f"FAIL ({len(result.failures)} of {len(result.checks)} checks)"
+            click.echo(f"{label}: {len(result.checks)} checks {verdict}")
+            for check in result.failures:
+                click.echo(f"  {check.layer} ({check.type}) {check.what}: expected {check.expected}, got {check.actual}")
+        else:
+            click.echo(format_table(result))
+        if not result.ok:
+            failed.append(name)
+    if all_models:
+        click.echo(f"{len(jobs) - len(failed)} of {len(jobs)} models agree" + (f"; disagreeing: {', '.join(failed)}" if failed else ""))
+    if failed:
+        click.get_current_context().exit(1)
 
 
 def main(argv=None):

@@ -148,14 +148,16 @@ def _positive_parameters(model, seed):
     """Weights uniform in [0.5, 1.5]/fan_in, biases 0, BatchNorm weight 1: every activation stays positive."""
     rng = np.random.default_rng(seed)
     params = {}
-    for name, arr in runner.init_parameters(model, seed).items():
+    for name, shape in runner.parameter_shapes(model).items():
         if name.endswith("bias"):
-            params[name] = np.zeros_like(arr)
-        elif arr.ndim == 1:  # BatchNorm weight
-            params[name] = np.ones_like(arr)
+            params[name] = np.zeros(shape, np.float32)
+        elif len(shape) == 1:  # BatchNorm weight
+            params[name] = np.ones(shape, np.float32)
         else:
-            fan_in = int(np.prod(arr.shape[1:]))
-            params[name] = (rng.uniform(0.5, 1.5, arr.shape) / fan_in).astype(arr.dtype)
+            arr = rng.random(shape, dtype=np.float32)
+            arr += 0.5
+            arr /= int(np.prod(shape[1:]))
+            params[name] = arr
     return params
 
 

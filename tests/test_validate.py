@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import pytest
@@ -127,3 +128,43 @@ def test_progress_is_reported_per_job():
     seen = []
     verify(cnncalc.model("lenet5"), (1, 32, 32), progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1][0] == seen[-1][1] == len(seen)
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def run_cli(*args):
+    from click.testing import CliRunner
+
+    from cnncalc.cli import cli
+
+    return CliRunner().invoke(cli, list(args), prog_name="cnncalc")
+
+
+def test_cli_verify_prints_the_table_and_exits_0_when_everything_agrees():
+    result = run_cli("verify", "lenet5", "--input", "1x32x32")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["layer", "type", "shape", "params", "macs", "receptive_field", "gradient"]
+    assert lines[1].split()[:2] == ["input", "Input"]
+    assert lines[2].split()[:7] == ["c1", "Conv2d", "ok", "ok", "ok", "ok", "ok"]
+    assert lines[-1] == "lenet5 1x32x32: all checks agree"
+
+
+def test_cli_verify_exits_1_naming_the_disagreeing_layer(monkeypatch):
+    monkeypatch.setattr(cnncalc.Linear, "macs", lambda self, i, o: 1)
+    result = run_cli("verify", "lenet5")
+    assert result.exit_code == 1
+    f6 = next(line for line in result.stdout.splitlines() if line.startswith("f6 "))
+    assert "FAIL expected 1, got 10080" in f6  # 120*84 executed
+    assert result.stdout.splitlines()[-1] == "lenet5 1x32x32: 2 of 50 checks disagree"
+
+
+@pytest.mark.parametrize("args, match", [(["verify"], "either a MODEL or --all"),
+                                         (["verify", "lenet5", "--all"], "either a MODEL or --all"),
+                                         (["verify", "lenet5", "--input", "1xHx32"], "concrete input shape")],
+                         ids=["nothing", "both", "symbolic"])
+def test_cli_verify_refuses_bad_requests(args, match):
+    result = run_cli(*args)
+    assert result.exit_code == 2
+    assert re.search(match, result.output)

@@ -308,7 +308,7 @@ def _given(given, expected, what, dtype):
     return out
 
 
-def _shapes(model):
+def parameter_shapes(model):
     """{name: shape} of every parameter, as ``init_parameters`` creates them."""
     steps = program(model)
     return {
@@ -347,7 +347,7 @@ def forward_backward(
     dtype = x.dtype
     steps = program(model)
     owned = parameter_names(model)
-    params = init_parameters(model, seed, dtype) if params is None else _given(params, _shapes(model), "parameter", dtype)
+    params = init_parameters(model, seed, dtype) if params is None else _given(params, parameter_shapes(model), "parameter", dtype)
     default_buffers = init_buffers(model, dtype)
     buffers = default_buffers if buffers is None else _given(
         buffers, {k: v.shape for k, v in default_buffers.items()}, "buffer", dtype
@@ -431,4 +431,6 @@ def forward(model, x, seed=0, **options):
     return forward_backward(model, x, seed=seed, backward=False, **options).output
 
 
-__all__ = ["forward_backward", "forward", "init_parameters", "init_buffers", "parameter_names", "Trace", "Step"]
+__all__ = [
+    "forward_backward", "forward", "init_parameters", "init_buffers", "parameter_names", "parameter_shapes", "Trace", "Step",
+]
