@@ -165,8 +165,9 @@ def test_last_feature_map_is_one_rounding(build, expected, smallest):
         assert _value(report.macs, H=h, W=smallest) == concrete.macs
 
 
-ZOO_LAST = [("resnet18", ceiling(H / 32)), ("resnet50", ceiling(H / 32)), ("resnet152", ceiling(H / 32)),
-            ("vgg16", floor(H / 32)), ("vgg19_bn", floor(H / 32))]
+ZOO_LAST = [("resnet18", ceiling(H / 32)), ("resnet34", ceiling(H / 32)), ("resnet50", ceiling(H / 32)),
+            ("resnet101", ceiling(H / 32)), ("resnet152", ceiling(H / 32)), ("vgg16", floor(H / 32)),
+            ("vgg19_bn", floor(H / 32))]
 
 
 @pytest.mark.parametrize("name, expected", ZOO_LAST, ids=[c[0] for c in ZOO_LAST])
@@ -260,3 +261,26 @@ def test_ceil_mode_pool_has_no_case_split():
             for h in range(kv, 30):
                 want = cnncalc.analyze(MaxPool2d(kv, sv, ceil_mode=True), (1, h, h)).output_shape[1]
                 assert _value(general, k=kv, s=sv, H=h) == want
+
+
+@pytest.mark.skipif(not hasattr(cnncalc, "model"), reason="model zoo not available")
+def test_every_zoo_model_symbolic_equals_concrete():
+    from cnncalc import zoo
+
+    for name in zoo.models():
+        model = zoo.model(name)
+        c, h, w = zoo.describe(name).default_input
+        report = cnncalc.analyze(model, (c, H, W), warn=False)
+        assert all(_roundings(d) <= 1 for r in report.layers for d in r.output_shape[1:]), name
+        values = {}
+        for dh, dw in ((0, 0), (1, 3), (7, 2), (32, 33)):
+            try:
+                concrete = cnncalc.analyze(model, (c, h + dh, w + dw), warn=False)
+            except ShapeError:
+                continue  # e.g. a fixed Linear after Flatten accepts only a range of sizes
+            for sym_row, row in zip(report.layers, concrete.layers):
+                for d, want in zip(sym_row.output_shape, row.output_shape):
+                    key = (d, dh, dw)
+                    if key not in values:
+                        values[key] = _value(d, H=h + dh, W=w + dw)
+                    assert values[key] == want, (name, sym_row.name, d)
