@@ -17,7 +17,7 @@ from . import formulas as F
 from .analysis import _START_RF, analyze
 from .dims import format_shape, known, symbol
 from .errors import ShapeError
-from .graph import LEAF, MERGE, NEXT, SAVE, Residual, program
+from .graph import MERGE, NEXT, SAVE, Residual, program
 from .layers import AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
 
 LANGS = ("en", "zh")
