@@ -510,7 +510,7 @@ def _spatial_rows(report):
     return rows
 
 
-def _log_axis(c, x0, y0, w, h, lo, hi, title, series, n):
+def _log_axis(c, x0, y0, w, h, lo, hi, title, series, n, legend_right=False):
     """A panel: x = layer index 1..n, y = log2 scale from lo to hi, each series a list of values."""
     lo_e, hi_e = math.floor(math.log2(lo)), math.ceil(math.log2(hi))
     hi_e = max(hi_e, lo_e + 1)
@@ -528,7 +528,7 @@ def _log_axis(c, x0, y0, w, h, lo, hi, title, series, n):
         yy = ty(2 ** e)
         c.line([(x0, yy), (x0 + w, yy)], color="#e0e0e0", width=0.8)
         c.text(x0 - 6, yy + 3, f"{2 ** e:,}", size=9, anchor="end", fill="#555")
-    c.text(x0 + w / 2, y0 + h + 64, "layer (in order)", size=10, fill="#555")
+    c.text(x0 + w / 2, y0 + h + 78, "layer (in order)", size=10, fill="#555")
     for color, label, values in series:
         pts = [(tx(i), ty(v)) for i, v in enumerate(values)]
         c.add(f"<g class='series' data-label='{escape(label)}'>")
@@ -536,9 +536,10 @@ def _log_axis(c, x0, y0, w, h, lo, hi, title, series, n):
         for px, py in pts:
             c.add(f"<circle cx='{px:.1f}' cy='{py:.1f}' r='{2.2 if n < 80 else 1.2}' fill='{color}'/>")
         c.add("</g>")
+    lx = x0 + w - 200 if legend_right else x0 + 8  # the legend sits where the curves are not
     for i, (color, label, _) in enumerate(series):
-        c.add(f"<rect x='{x0 + 8}' y='{y0 + 8 + 16 * i}' width='10' height='10' fill='{color}'/>")
-        c.text(x0 + 24, y0 + 17 + 16 * i, label, size=10, anchor="start")
+        c.add(f"<rect x='{lx}' y='{y0 + 8 + 16 * i}' width='10' height='10' fill='{color}'/>")
+        c.text(lx + 16, y0 + 17 + 16 * i, label, size=10, anchor="start")
     return tx
 
 
@@ -558,18 +559,21 @@ def rf_plot(report) -> str:
     in_h, in_w = report.input_shape[1], report.input_shape[2]
     pw, ph, x0, y0 = 560, 300, 70, 70
     series = [("#1f77b4", "receptive field size (pixels)", sizes), ("#ff7f0e", "effective stride (jump)", strides)]
-    _log_axis(c, x0, y0, pw, ph, 1, max(sizes + strides + [2]), "Receptive field per layer", series, n)
+    tx_left = _log_axis(c, x0, y0, pw, ph, 1, max(sizes + strides + [2]), "Receptive field per layer", series, n)
     x1 = x0 + pw + 90
     tx = _log_axis(c, x1, y0, pw, ph, 1, max(maps + [in_h, in_w, 2]), "Feature-map size per layer (max of H, W)",
-                   [("#2ca02c", "feature-map size (pixels)", maps)], n)
-    # name the layers that change the size, under the right panel
-    shown = 0
-    for i, r in enumerate(rows):
-        if r.output_shape[1:] != r.input_shape[1:] and shown < 24:
-            shown += 1
-            xx = tx(i)
+                   [("#2ca02c", "feature-map size (pixels)", maps)], n, legend_right=True)
+    # name the layers that change the map size (at most 24), under both panels
+    sizing = [i for i, r in enumerate(rows) if r.output_shape[1:] != r.input_shape[1:]][:24]
+    for axis in (tx_left, tx):
+        last_x = -1e9
+        for i in sizing:
+            xx, label = axis(i), _short(rows[i].name) or rows[i].type
+            if xx - last_x < 11:  # neighbours (a block's conv, its shortcut, its add) would overprint
+                continue
+            last_x = xx
             c.add(f"<text x='{xx:.1f}' y='{y0 + ph + 10}' font-size='8' fill='#777' text-anchor='end' "
-                  f"transform='rotate(-60 {xx:.1f} {y0 + ph + 10})'>{escape(_short(r.name) or r.type)}</text>")
+                  f"transform='rotate(-60 {xx:.1f} {y0 + ph + 10})'>{escape(label)}</text>")
     last = rows[-1]
     rf = last.receptive_field
     oh, ow = last.output_shape[1], last.output_shape[2]
@@ -577,7 +581,7 @@ def rf_plot(report) -> str:
     top, left = rf.start[0] + i * rf.stride[0], rf.start[1] + j * rf.stride[1]
     bottom, right = top + rf.size[0], left + rf.size[1]
     # overlay panel: the input image, its padding reach and the region
-    oy = y0 + ph + 120
+    oy = y0 + ph + 130
     lo_r, lo_c = min(0, top), min(0, left)
     hi_r, hi_c = max(in_h, bottom), max(in_w, right)
     span = max(hi_r - lo_r, hi_c - lo_c)
