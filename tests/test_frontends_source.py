@@ -471,3 +471,28 @@ def test_generated_source_reads_back(steps, channels, size):
             c.frontends.source.load_source(text).analyze(shape, warn=False)
         return
     assert rows(c.analyze(c.from_source(text), shape, warn=False)) == expected
+
+
+# --- torchvision's own source layouts give the zoo's numbers -----------------------------------------
+
+TORCHVISION_SOURCES = [
+    ("vgg_torchvision.py", "vgg11", "vgg11"),
+    ("vgg_torchvision.py", "vgg16_bn", "vgg16_bn"),
+    ("mobilenet_v2_torchvision.py", None, "mobilenet_v2"),
+]
+
+
+@pytest.mark.parametrize("path,cls,zoo_name", TORCHVISION_SOURCES, ids=[t[2] for t in TORCHVISION_SOURCES])
+def test_torchvision_source_gives_the_zoo_numbers(path, cls, zoo_name):
+    """Configuration lists, helper functions, nn.Sequential subclasses, `if self.use_res_connect`,
+    and weight-initialisation loops (self.modules(), isinstance, nn.init, m.weight.data.normal_)."""
+    report = analyse(path, "3x224x224", cls)
+    zoo = c.analyze(c.model(zoo_name), "3x224x224", warn=False)
+    assert (report.params, report.buffers, report.macs, report.output_shape) == (
+        zoo.params, zoo.buffers, zoo.macs, zoo.output_shape)
+    ours = [(r.name, r.type, r.output_shape, r.params) for r in report.layers]
+    theirs = [(r.name, r.type, r.output_shape, r.params) for r in zoo.layers]
+    assert len(ours) == len(theirs)
+    # torchvision 0.5 pools and reshapes with functional calls; the zoo has newer avgpool and flatten rows
+    skip = {len(ours) - 4, len(ours) - 3} if zoo_name == "mobilenet_v2" else set()
+    assert [row for i, row in enumerate(ours) if i not in skip] == [row for i, row in enumerate(theirs) if i not in skip]

@@ -245,6 +245,14 @@ class Builtin:
         self.name = name
 
 
+class Opaque:
+    """A layer's weight or bias tensor (``m.weight.data.normal_(0, 0.01)`` in init code): any attribute
+    or call gives itself; it cannot be used as a size or in the forward data flow."""
+
+
+OPAQUE = Opaque()
+
+
 class Batch:
     """``x.size(0)`` / ``x.shape[0]``: the batch size, only meaningful inside ``view``/``reshape``."""
 
@@ -305,7 +313,8 @@ _COMPARE = {
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
-_MODULE_METHODS = {"add_module", "register_module", "items", "values", "keys", "children", "named_children"}
+_MODULE_METHODS = {"add_module", "register_module", "items", "values", "keys", "children", "named_children",
+                   "modules", "named_modules", "apply", "parameters"}
 _MAX_DEPTH = 40  # nested calls of interpreted functions: model code never goes this deep
 
 
@@ -690,6 +699,14 @@ class Reader:
             if name == "__init__":
                 return Method(obj, "__init__")
             raise self.error(node, f"cannot follow super().{name}")
+        if isinstance(obj, Opaque):
+            return obj
+        if isinstance(obj, LeafMod):
+            if name in ("weight", "bias") or name in _MODULE_METHODS:
+                return OPAQUE if name in ("weight", "bias") else Method(obj, name)
+            if name in getattr(obj.layer, "__dataclass_fields__", {}):  # e.g. model.fc.in_features
+                return getattr(obj.layer, name)
+            raise self.error(node, f"cannot follow {_describe(node)}")
         if isinstance(obj, Tensor):
             if name == "shape":
                 return SHAPE
@@ -742,6 +759,10 @@ class Reader:
 
     def call(self, node, env):
         func = self.eval(node.func, env)
+        if isinstance(func, Ext) and func.qualname.startswith("torch.nn.init."):
+            return None  # weight initialisation: no effect on shapes or counts
+        if isinstance(func, Opaque):
+            return func
         args, kwargs = [], {}
         for a in node.args:
             if isinstance(a, ast.Starred):
@@ -902,7 +923,7 @@ class Reader:
             if name == "print":
                 return None
             if name == "isinstance":
-                raise self.error(node, "isinstance() is not understood")
+                return self.is_instance(args[0], args[1], node)
             plain = [self.number(a, node) for a in args]
             if name == "range":
                 return range(*plain)
@@ -924,6 +945,29 @@ class Reader:
         except (TypeError, ValueError) as exc:
             raise self.error(node, f"cannot evaluate {_describe(node)}: {exc}") from None
         raise self.error(node, f"cannot call {name}()")
+
+    def is_instance(self, value, classes, node):
+        """isinstance() of a module value against torch.nn classes or classes of the file."""
+        for cls in classes if isinstance(classes, tuple) else (classes,):
+            if isinstance(cls, ClassInfo):
+                if isinstance(value, Instance) and cls in value.cls.mro():
+                    return True
+            elif isinstance(cls, Ext) and cls.qualname.startswith("torch.nn."):
+                kind = cls.qualname[len("torch.nn."):]
+                if kind == "Module" and isinstance(value, (LeafMod, SeqMod, Instance)):
+                    return True
+                if isinstance(value, LeafMod) and value.layer.type == kind:
+                    return True
+                if isinstance(value, SeqMod) and value.kind == kind:
+                    return True
+                if isinstance(value, Instance) and cls.qualname in value.cls.external_bases():
+                    return True
+            elif isinstance(cls, Builtin) and cls.name in ("int", "float", "list", "tuple", "dict"):
+                if isinstance(value, {"int": int, "float": float, "list": list, "tuple": tuple, "dict": dict}[cls.name]):
+                    return True
+            else:
+                raise self.error(node, f"isinstance() against {_describe(node.args[1])} is not understood")
+        return False
 
     def call_external(self, q, args, kwargs, node):
         if q.startswith("keras."):
@@ -1051,6 +1095,15 @@ class Reader:
             return None
         if isinstance(obj, Tensor):
             return self.tensor_method(obj, name, args, kwargs, node)
+        if isinstance(obj, (Instance, SeqMod, LeafMod)) and name in ("modules", "named_modules", "apply", "parameters"):
+            every = _named_modules(obj)
+            if name == "apply":  # module.apply(fn): fn(m) for every sub-module, then the module itself
+                for _, m in every[1:] + every[:1]:
+                    self.apply(args[0], [m], {}, node, {})
+                return obj
+            if name == "parameters":
+                return [OPAQUE]
+            return every if name == "named_modules" else [m for _, m in every]
         if isinstance(obj, Instance) and name in _MODULE_METHODS:  # nn.Module's own registry methods
             if name in ("add_module", "register_module"):
                 self.set_attribute(obj, str(args[0]), args[1])
@@ -1112,20 +1165,8 @@ class Reader:
 
     def assign_paths(self, root):
         """Module paths as named_modules() gives them (a module reached twice keeps its first path)."""
-        todo = [(root, "")]
-        while todo:
-            mod, prefix = todo.pop()
-            if id(mod) in self.paths:
-                continue
-            self.paths[id(mod)] = prefix
-            if isinstance(mod, Instance):
-                children = list(mod.modules.items())
-            elif isinstance(mod, SeqMod):
-                children = mod.children
-            else:
-                children = []
-            for name, child in reversed(children):
-                todo.append((child, f"{prefix}.{name}" if prefix else name))
+        for path, mod in _named_modules(root):
+            self.paths.setdefault(id(mod), path)
 
     def torch_model(self, root, name):
         """Run ``forward`` on a symbolic input and build the cnncalc network with its origins."""
@@ -1137,6 +1178,20 @@ class Reader:
         if not isinstance(out, Tensor):
             raise ShapeError(f"{self.path}: {name} does not produce one tensor")
         return to_network(build(out.node, x.node))
+
+
+def _named_modules(root):
+    """(path, module) pairs as ``named_modules()`` lists them: pre-order, each module once."""
+    out, seen, todo = [], set(), [("", root)]
+    while todo:
+        path, mod = todo.pop()
+        if id(mod) in seen:
+            continue
+        seen.add(id(mod))
+        out.append((path, mod))
+        children = list(mod.modules.items()) if isinstance(mod, Instance) else mod.children if isinstance(mod, SeqMod) else []
+        todo.extend((f"{path}.{n}" if path else n, m) for n, m in reversed(children))
+    return out
 
 
 def _required_args(fdef):
