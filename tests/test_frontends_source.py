@@ -496,3 +496,14 @@ def test_torchvision_source_gives_the_zoo_numbers(path, cls, zoo_name):
     # torchvision 0.5 pools and reshapes with functional calls; the zoo has newer avgpool and flatten rows
     skip = {len(ours) - 4, len(ours) - 3} if zoo_name == "mobilenet_v2" else set()
     assert [row for i, row in enumerate(ours) if i not in skip] == [row for i, row in enumerate(theirs) if i not in skip]
+
+
+def test_apply_init_and_weights_are_not_sizes():
+    body = ("        self.c = nn.Conv2d(3, 4, 3)\n        self.apply(self._init)\n")
+    init = ("    def _init(self, m):\n        if isinstance(m, (nn.Conv2d, nn.Linear)):\n"
+            "            nn.init.xavier_uniform_(m.weight)\n            m.bias.data.fill_(0.01)\n")
+    text = _module(body, "        return self.c(x)") + init
+    assert c.analyze(c.from_source(text), "3x5x5").params == 112
+    bad = _module("        self.c = nn.Conv2d(3, 4, 3)\n        self.d = nn.Linear(self.c.weight, 2)\n", "        return x")
+    with pytest.raises(ShapeError, match=r"^<source>:10: nn.Linear\(self.c.weight, 2\): invalid in_features <a layer's weight or bias>"):
+        c.from_source(bad)

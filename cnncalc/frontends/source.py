@@ -249,6 +249,9 @@ class Opaque:
     """A layer's weight or bias tensor (``m.weight.data.normal_(0, 0.01)`` in init code): any attribute
     or call gives itself; it cannot be used as a size or in the forward data flow."""
 
+    def __repr__(self):
+        return "<a layer's weight or bias>"
+
 
 OPAQUE = Opaque()
 
