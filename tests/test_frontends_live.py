@@ -51,6 +51,7 @@ LAYERS = [
 
 
 @pytest.mark.parametrize("name,module,shape", LAYERS, ids=[x[0] for x in LAYERS])
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # torch's own note
 def test_each_layer_converts_with_torch_numbers(name, module, shape):
     layer = convert_layer(module)
     assert layer.params == sum(p.numel() for p in module.parameters())
