@@ -75,23 +75,18 @@ def test_frozen_parameters_are_not_trainable():
     assert (report.params, report.trainable_params) == (224 + 10, 10)
 
 
-class CifarNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
+def fixture_class(path, name):
+    """One class of a fixture file, defined with torch's names (the file's other code is not run)."""
+    import ast
 
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = x.view(-1, 16 * 5 * 5)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
+    tree = ast.parse((FIXTURES / path).read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+    namespace = {"torch": torch, "nn": nn, "F": F}
+    exec(compile(ast.Module([node], []), str(FIXTURES / path), "exec"), namespace)  # our own fixture
+    return namespace[name]
+
+
+CifarNet = fixture_class("cifar_net.py", "Net")  # the seeds' CIFAR Net; its file also loads CIFAR-10
 
 
 def test_traced_cifar_net_equals_hand_built_and_zoo():
@@ -104,9 +99,9 @@ def test_traced_cifar_net_equals_hand_built_and_zoo():
 
 
 def test_walking_a_custom_module_warns_and_lists_it():
-    with pytest.warns(c.ShapeWarning, match=r"forward not read for CifarNet \(CifarNet\)"):
+    with pytest.warns(c.ShapeWarning, match=r"forward not read for Net \(Net\)"):
         model = c.from_torch(CifarNet())
-    assert model.unconverted == ("CifarNet (CifarNet)",)
+    assert model.unconverted == ("Net (Net)",)
 
 
 def test_unknown_modules_are_listed():
@@ -209,69 +204,14 @@ def test_source_reader_matches_fx_trace(path, make, cls, shape):
     assert static.output_shape == tuple(out.shape[1:])
 
 
-# --- torchvision's DenseNet layout: every layer concatenates the whole feature list -----------------
-
-
-class DenseLayer(nn.Module):
-    def __init__(self, num_input_features, growth_rate, bn_size):
-        super().__init__()
-        self.norm1 = nn.BatchNorm2d(num_input_features)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(num_input_features, bn_size * growth_rate, 1, 1, bias=False)
-        self.norm2 = nn.BatchNorm2d(bn_size * growth_rate)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, 1, 1, bias=False)
-
-    def forward(self, features):
-        concatenated = torch.cat(features, 1)
-        out = self.conv1(self.relu1(self.norm1(concatenated)))
-        return self.conv2(self.relu2(self.norm2(out)))
-
-
-class DenseBlock(nn.ModuleDict):
-    def __init__(self, num_layers, num_input_features, bn_size, growth_rate):
-        super().__init__()
-        for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}", DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size))
-
-    def forward(self, init_features):
-        features = [init_features]
-        for _, layer in self.items():
-            features.append(layer(features))
-        return torch.cat(features, 1)
-
-
-class DenseNet121(nn.Module):
-    def __init__(self, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, bn_size=4):
-        super().__init__()
-        self.features = nn.Sequential()
-        self.features.add_module("conv0", nn.Conv2d(3, num_init_features, 7, 2, 3, bias=False))
-        self.features.add_module("norm0", nn.BatchNorm2d(num_init_features))
-        self.features.add_module("relu0", nn.ReLU(inplace=True))
-        self.features.add_module("pool0", nn.MaxPool2d(3, 2, 1))
-        num_features = num_init_features
-        for i, num_layers in enumerate(block_config):
-            self.features.add_module(f"denseblock{i + 1}", DenseBlock(num_layers, num_features, bn_size, growth_rate))
-            num_features += num_layers * growth_rate
-            if i != len(block_config) - 1:
-                trans = nn.Sequential()
-                trans.add_module("norm", nn.BatchNorm2d(num_features))
-                trans.add_module("relu", nn.ReLU(inplace=True))
-                trans.add_module("conv", nn.Conv2d(num_features, num_features // 2, 1, 1, bias=False))
-                trans.add_module("pool", nn.AvgPool2d(2, 2))
-                self.features.add_module(f"transition{i + 1}", trans)
-                num_features //= 2
-        self.features.add_module("norm5", nn.BatchNorm2d(num_features))
-        self.classifier = nn.Linear(num_features, 1000)
-
-    def forward(self, x):
-        out = F.relu(self.features(x), inplace=True)
-        out = torch.flatten(F.adaptive_avg_pool2d(out, (1, 1)), 1)
-        return self.classifier(out)
+# --- torchvision's DenseNet layout (tests/fixtures/densenet_cat.py): every layer concatenates the whole list ---
 
 
 def test_traced_densenet121_gives_the_zoo_numbers():
-    converted = quiet_analyze(c.from_torch(DenseNet121(), trace=True), "3x224x224")
+    namespace = runpy.run_path(str(FIXTURES / "densenet_cat.py"))
+    densenet121 = namespace["TinyDenseNet"](growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64,
+                                           bn_size=4, num_classes=1000)
+    converted = quiet_analyze(c.from_torch(densenet121, trace=True), "3x224x224")
     zoo = quiet_analyze(c.model("densenet121"), "3x224x224")
     assert converted.params == 7978856
     assert (converted.params, converted.buffers, converted.macs, converted.output_shape) == (
