@@ -507,3 +507,11 @@ def test_apply_init_and_weights_are_not_sizes():
     bad = _module("        self.c = nn.Conv2d(3, 4, 3)\n        self.d = nn.Linear(self.c.weight, 2)\n", "        return x")
     with pytest.raises(ShapeError, match=r"^<source>:10: nn.Linear\(self.c.weight, 2\): invalid in_features <a layer's weight or bias>"):
         c.from_source(bad)
+
+
+def test_main_block_is_read_and_spec_files_take_no_class():
+    text = ("from tensorflow import keras\n\nif __name__ == \"__main__\":\n    model = keras.Sequential()\n"
+            "    model.add(keras.layers.Dense(3, input_shape=(5,)))\n    model.fit(None)\n")
+    assert c.analyze(c.from_source(text), (5,)).params == 18
+    with pytest.raises(ShapeError, match=r"small_resnet.json: --class applies to Python files only"):
+        load_file(FIXTURES / "small_resnet.json", cls="Net")

@@ -379,6 +379,9 @@ class Reader:
             self.classes[stmt.name] = info
         elif isinstance(stmt, ast.FunctionDef):
             self.globals[stmt.name] = Function(stmt)
+        elif isinstance(stmt, ast.If) and ast.unparse(stmt.test) in ("__name__ == '__main__'", "'__main__' == __name__"):
+            for inner in stmt.body:  # the script part: read as module-level code
+                self._module_statement(inner)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)):
             names = _assigned_names(stmt)
             self.called |= {n.func.id for n in ast.walk(stmt) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
