@@ -189,9 +189,22 @@ def _text(expr) -> str:
 
 
 def _latex(expr, names=None) -> str:
-    import sympy
+    return _latex_printer(names).doprint(expr)
 
-    return sympy.latex(expr, symbol_names=names or {}, mul_symbol="dot")
+
+def _latex_printer(names):
+    """sympy's LaTeX printer with \\cdot products and each floor/ceil over one fraction."""
+    import sympy
+    from sympy.printing.latex import LatexPrinter
+
+    class Printer(LatexPrinter):
+        def _print_floor(self, expr, exp=None):
+            return rf"\left\lfloor{{{self._print(sympy.together(expr.args[0]))}}}\right\rfloor"
+
+        def _print_ceiling(self, expr, exp=None):
+            return rf"\left\lceil{{{self._print(sympy.together(expr.args[0]))}}}\right\rceil"
+
+    return Printer({"symbol_names": names or {}, "mul_symbol": "dot"})
 
 
 _TOKEN = re.compile(r"§([A-Za-z_][A-Za-z0-9_]*)§")
@@ -295,11 +308,12 @@ def _derivation(expr, values, result, fmt):
 
 
 def _fmt_value(value, fmt):
-    if fmt == "latex":
-        import sympy
+    """A result: numbers as they are, symbolic values factored for reading (``symbolic.pretty``)."""
+    if known(value) or isinstance(value, str):
+        return str(value)
+    from .symbolic import pretty, readable
 
-        return _latex(value) if isinstance(value, sympy.Basic) else str(value)
-    return _text(value)
+    return _latex(readable(value)) if fmt == "latex" else pretty(value)
 
 
 # --- explanations ----------------------------------------------------------------------------------------

@@ -69,8 +69,8 @@ def _cancel_common(num, den):
         return num, den
     g = int(den)
     for term in Add.make_args(body):
-        coeff = term.as_coeff_Mul()[0]
-        if not coeff.is_Integer:
+        coeff, rest = term.as_coeff_Mul()
+        if not (coeff.is_Integer and _is_int(rest)):
             return num, den
         g = gcd(g, int(coeff))
         if g == 1:
@@ -182,15 +182,20 @@ def _factor(expr):
     return factored if sympy.count_ops(factored) <= sympy.count_ops(expr) else sympy.factor_terms(expr)
 
 
+def readable(expr):
+    """The closed form factored for reading (an int or sympy expression; see ``pretty``)."""
+    expr = simplify_dim(expr)
+    if isinstance(expr, sympy.Basic) and not expr.is_number:
+        expr = _factor(expr)
+    return expr
+
+
 def pretty(expr) -> str:
     """A closed form for reading: factored (``C_out*(C_in*k^2 + 1)``), each floor/ceil over one fraction
     (``floor((H - 35)/32)``), ``^`` for powers. Not meant to be parsed back."""
     if not isinstance(expr, sympy.Basic):
         return str(expr)
-    expr = simplify_dim(expr)
-    if isinstance(expr, sympy.Basic) and not expr.is_number:
-        expr = _factor(expr)
-    return _ReadablePrinter().doprint(expr).replace("**", "^")
+    return _ReadablePrinter().doprint(readable(expr)).replace("**", "^")
 
 
 class _ReadablePrinter(sympy.printing.str.StrPrinter):
@@ -203,4 +208,4 @@ class _ReadablePrinter(sympy.printing.str.StrPrinter):
         return f"ceil({self._print(sympy.together(expr.args[0]))})"
 
 
-__all__ = ["simplify_dim", "pretty", "floor_div", "ceil_div", "rounded"]
+__all__ = ["simplify_dim", "pretty", "readable", "floor_div", "ceil_div", "rounded"]
