@@ -65,7 +65,12 @@ class Calculation:
 
 
 def _count(n):
-    return f"{n:,}" if type(n) is int else str(n)
+    """12,345 for a number; a symbolic count factored for reading (``C_out*(C_in*k^2 + 1)``)."""
+    if type(n) is int:
+        return f"{n:,}"
+    from .symbolic import pretty
+
+    return pretty(n)
 
 
 def conv(input_shape, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True):

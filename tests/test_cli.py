@@ -112,7 +112,7 @@ def test_models_lists_the_zoo():
          ["Output shape:  96x55x55", "Params:        34,944", "= floor((227 - 1*(11 - 1) + 2*0 - 1)/4) + 1 = 55"]),
         (["conv", "-i", "3x32x32", "-o", "64", "-k", "3", "-s", "2"], ["Output shape:  64x15x15", "Params:        1,792"]),
         (["conv", "-i", "256x14x14", "-o", "64", "-k", "1", "--no-bias"], ["Params:        16,384"]),
-        (["conv", "-i", "Cx32x32", "-o", "64", "-k", "k", "-p", "p"], ["Params:        64*C*k**2 + 64"]),
+        (["conv", "-i", "Cx32x32", "-o", "64", "-k", "k", "-p", "p"], ["Params:        64*(C*k^2 + 1)"]),
         (["pool", "-i", "64x16x16", "-k", "2"], ["Output shape:  64x8x8", "Receptive field: size 2x2, stride 2x2"]),
         (["pool", "-i", "1x7x7", "-k", "3", "-s", "2", "--ceil-mode"], ["Output shape:  1x3x3", "ceil_mode=True"]),
         (["pool", "-i", "1x7x7", "-k", "3", "-s", "3"], ["Warning: MaxPool2d: floor truncation drops the last 1 row"]),
