@@ -102,10 +102,10 @@ def verify(
     report = analyze(model, shape, warn=False)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((1,) + shape)
-    params = _he_parameters(model, seed)
-    executed = runner.forward(model, x, seed, params=params).shape  # not the analytic one, which may be wrong
-    grad_out = rng.standard_normal(executed)
-    trace = runner.forward_backward(model, x, grad_out, seed, params=params)
+    drawn = []  # G takes the executed output shape, not the analytic one (which the shape check may find wrong)
+    trace = runner.forward_backward(model, x, lambda y: drawn.append(rng.standard_normal(y.shape)) or drawn[0],
+                                    seed, params=_he_parameters(model, seed))
+    grad_out = drawn[0]
     if len(trace.steps) != len(report.layers):
         raise ShapeError(f"verify: {len(report.layers)} analysis rows but {len(trace.steps)} executed steps")
 
@@ -138,7 +138,10 @@ def _he_parameters(model, seed):
     init), so activations keep their size through deep ReLU networks without BatchNorm (SqueezeNet) and
     finite differences stay well above rounding."""
     params = runner.init_parameters(model, seed, np.float64)
-    return {n: a * np.sqrt(6) if a.ndim > 1 else a for n, a in params.items()}
+    for a in params.values():
+        if a.ndim > 1:
+            a *= np.sqrt(6)
+    return params
 
 
 # --- receptive field ----------------------------------------------------------------------------
@@ -240,7 +243,7 @@ def _rf_work(model, shape, report, trace, batch, count):
                 seed[b, :, h // 2, w // 2] = 1.0
             zero = np.zeros((len(chunk),) + tuple(report.output_shape), np.float32)
             grad_x = runner.forward_backward(model, x, zero, params=params, training=False, extra_grads=seeds,
-                                             spread_max=True).grad_input
+                                             spread_max=True, param_grads=False).grad_input
             out = []
             for b, (row, step, reach) in enumerate(chunk):
                 rf = row.receptive_field

@@ -456,3 +456,29 @@ def test_parameters_are_deterministic_in_the_seed_and_named_like_torch():
 def test_given_parameters_are_checked(params, match):
     with pytest.raises(ShapeError, match=match):
         R.forward_backward(cnncalc.Sequential(cnncalc.Conv2d(1, 2, 3)), np.ones((1, 1, 5, 5)), params=params)
+
+
+@pytest.mark.parametrize(
+    "backward, arrays",
+    [(R.conv2d_backward, ((1, 4, 7, 6), (6, 2, 3, 3))), (R.linear_backward, ((3, 5), (4, 5)))],
+    ids=["conv2d", "linear"],
+)
+def test_output_mask_skips_gradients_and_keeps_the_others(backward, arrays):
+    rng = np.random.default_rng(0)
+    x, w = (randn(rng, shape, np.float64) for shape in arrays)
+    kw = {"groups": 2, "padding": 1} if w.ndim == 4 else {}
+    g = randn(rng, (x.shape[0], w.shape[0]) + x.shape[2:], np.float64)
+    full = backward(x, w, g, **kw)
+    only_x = backward(x, w, g, **kw, output_mask=(True, False, False))
+    assert only_x[1] is None and only_x[2] is None and np.array_equal(only_x[0], full[0])
+    only_w = backward(x, w, g, **kw, output_mask=(False, True, False))
+    assert only_w[0] is None and np.array_equal(only_w[1], full[1])
+
+
+def test_runner_without_parameter_gradients_gives_the_same_input_gradient():
+    model = small_net()
+    x = randn(np.random.default_rng(1), (1, 3, 11, 10), np.float64)
+    full = R.forward_backward(model, x)
+    lean = R.forward_backward(model, x, param_grads=False)
+    assert np.array_equal(full.grad_input, lean.grad_input)
+    assert "conv1.weight" in full.grads and "conv1.weight" not in lean.grads

@@ -171,24 +171,30 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y
 
 
-def conv2d_backward(x, weight, grad_out, stride=1, padding=0, dilation=1, groups=1):
-    """(grad_x, grad_weight, grad_bias) of ``conv2d``: grad_x by col2im of W^T @ grad_out, grad_w = grad_out @ cols^T."""
+def conv2d_backward(x, weight, grad_out, stride=1, padding=0, dilation=1, groups=1, output_mask=(True, True, True)):
+    """(grad_x, grad_weight, grad_bias) of ``conv2d``: grad_x by col2im of W^T @ grad_out, grad_w = grad_out @ cols^T.
+
+    ``output_mask`` (as torch's ``convolution_backward``) skips the gradients marked False: they are None.
+    """
     kernel, stride, dilation, pads, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
     n, c, h, w = x.shape
     c_out = weight.shape[0]
-    cols = _conv_cols(x, kernel, stride, dilation, pads, out_hw, groups)
     gy = grad_out.reshape(n, groups, c_out // groups, -1)
-    w_t = weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
-    grad_weight = _weight_grad(gy, cols).reshape(weight.shape)
-    grad_cols = _gemm(w_t, gy)
-    if _pointwise(kernel, stride, pads):
-        grad_x = grad_cols.reshape(x.shape)
-    else:
-        (pt, pb), (pl, pr) = pads
-        grad_cols = grad_cols.reshape(n, c, kernel[0], kernel[1], *out_hw)
-        grad_xp = _col2im(grad_cols, (h + pt + pb, w + pl + pr), stride, dilation)
-        grad_x = _unpad(grad_xp, pt, pl, h, w)
-    return grad_x, grad_weight, grad_out.sum(axis=(0, 2, 3))
+    grad_x = grad_weight = grad_bias = None
+    if output_mask[1]:
+        cols = _conv_cols(x, kernel, stride, dilation, pads, out_hw, groups)
+        grad_weight = _weight_grad(gy, cols).reshape(weight.shape)
+    if output_mask[0]:
+        grad_cols = _gemm(weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1), gy)
+        if _pointwise(kernel, stride, pads):
+            grad_x = grad_cols.reshape(x.shape)
+        else:
+            (pt, pb), (pl, pr) = pads
+            grad_cols = grad_cols.reshape(n, c, kernel[0], kernel[1], *out_hw)
+            grad_x = _unpad(_col2im(grad_cols, (h + pt + pb, w + pl + pr), stride, dilation), pt, pl, h, w)
+    if output_mask[2]:
+        grad_bias = grad_out.sum(axis=(0, 2, 3))
+    return grad_x, grad_weight, grad_bias
 
 
 def conv2d_loop(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -293,16 +299,26 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return y
 
 
-def conv_transpose2d_backward(x, weight, grad_out, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """(grad_x, grad_weight, grad_bias) of ``conv_transpose2d``: grad_x is conv2d(grad_out) with the same weight."""
+def conv_transpose2d_backward(
+    x, weight, grad_out, stride=1, padding=0, output_padding=0, groups=1, dilation=1, output_mask=(True, True, True)
+):
+    """(grad_x, grad_weight, grad_bias) of ``conv_transpose2d``: grad_x is conv2d(grad_out) with the same weight.
+
+    ``output_mask`` skips the gradients marked False (None), as in ``conv2d_backward``.
+    """
     kernel, stride, padding, dilation, out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
     n, c_in, h, w = x.shape
     (ph, pw) = padding
     gyp = _pad(grad_out, ph, ph, pw, pw)
     cols = _im2col(gyp, kernel, stride, dilation, (h, w)).reshape(n, groups, -1, h * w)
-    grad_x = _gemm(weight.reshape(groups, c_in // groups, -1), cols).reshape(x.shape)
-    grad_weight = _weight_grad(x.reshape(n, groups, c_in // groups, h * w), cols).reshape(weight.shape)
-    return grad_x, grad_weight, grad_out.sum(axis=(0, 2, 3))
+    grad_x = grad_weight = grad_bias = None
+    if output_mask[0]:
+        grad_x = _gemm(weight.reshape(groups, c_in // groups, -1), cols).reshape(x.shape)
+    if output_mask[1]:
+        grad_weight = _weight_grad(x.reshape(n, groups, c_in // groups, h * w), cols).reshape(weight.shape)
+    if output_mask[2]:
+        grad_bias = grad_out.sum(axis=(0, 2, 3))
+    return grad_x, grad_weight, grad_bias
 
 
 # --- pooling ------------------------------------------------------------------------------------
@@ -571,11 +587,12 @@ def linear(x, weight, bias=None):
     return y
 
 
-def linear_backward(x, weight, grad_out):
-    """(grad_x, grad_weight, grad_bias) of ``linear``."""
-    rows = x.reshape(-1, x.shape[-1])
+def linear_backward(x, weight, grad_out, output_mask=(True, True, True)):
+    """(grad_x, grad_weight, grad_bias) of ``linear``; ``output_mask`` skips the gradients marked False (None)."""
     g = grad_out.reshape(-1, weight.shape[0])
-    return _gemm(g, weight).reshape(x.shape), _gemm(g.T, rows), g.sum(axis=0)
+    grad_x = _gemm(g, weight).reshape(x.shape) if output_mask[0] else None
+    grad_weight = _gemm(g.T, x.reshape(-1, x.shape[-1])) if output_mask[1] else None
+    return grad_x, grad_weight, g.sum(axis=0) if output_mask[2] else None
 
 
 # --- element-wise -------------------------------------------------------------------------------

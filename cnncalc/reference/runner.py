@@ -50,6 +50,12 @@ class _Mode(NamedTuple):
     training: bool
     seed: int
     spread_max: bool  # max pooling's gradient to every window entry (receptive-field measurement)
+    param_grads: bool  # False: only the input gradient is wanted, skip the weight-gradient GEMMs
+
+    @property
+    def mask(self):
+        """torch's output_mask for (grad_x, grad_weight, grad_bias)."""
+        return (True, self.param_grads, self.param_grads)
 
 
 def _join(prefix, name):
@@ -125,6 +131,8 @@ def _conv_kwargs(layer):
 
 def _with_bias(grads, layer_bias=True):
     grad_x, grad_w, grad_b = grads
+    if grad_w is None:  # parameter gradients not wanted
+        return grad_x, {}
     out = {"weight": grad_w}
     if layer_bias:
         out["bias"] = grad_b
@@ -141,7 +149,7 @@ def _conv_backward(layer, x, p, b, g, mode, i):
     if layer.type == "ConnectionTableConv2d":
         grads = R.connection_table_conv2d_backward(x, p["weight"], layer.table, g, **_conv_kwargs(layer))
         return _with_bias(grads, layer.bias)
-    return _with_bias(R.conv2d_backward(x, p["weight"], g, **_conv_kwargs(layer)), layer.bias)
+    return _with_bias(R.conv2d_backward(x, p["weight"], g, **_conv_kwargs(layer), output_mask=mode.mask), layer.bias)
 
 
 def _transpose_kwargs(layer):
@@ -206,12 +214,12 @@ _LAYERS = {
     "ConvTranspose2d": (
         lambda layer, x, p, b, mode, i: R.conv_transpose2d(x, p["weight"], p.get("bias"), **_transpose_kwargs(layer)),
         lambda layer, x, p, b, g, mode, i: _with_bias(
-            R.conv_transpose2d_backward(x, p["weight"], g, **_transpose_kwargs(layer)), layer.bias
+            R.conv_transpose2d_backward(x, p["weight"], g, **_transpose_kwargs(layer), output_mask=mode.mask), layer.bias
         ),
     ),
     "Linear": (
         lambda layer, x, p, b, mode, i: R.linear(x, p["weight"], p.get("bias")),
-        lambda layer, x, p, b, g, mode, i: _with_bias(R.linear_backward(x, p["weight"], g), layer.bias),
+        lambda layer, x, p, b, g, mode, i: _with_bias(R.linear_backward(x, p["weight"], g, mode.mask), layer.bias),
     ),
     "MaxPool2d": (lambda layer, x, p, b, mode, i: R.max_pool2d(x, **_pool_kwargs(layer)), _max_pool_backward),
     "AvgPool2d": _stateless(R.avg_pool2d, R.avg_pool2d_backward, _pool_kwargs),
@@ -330,15 +338,18 @@ def forward_backward(
     backward=True,
     extra_grads=None,
     spread_max=False,
+    param_grads=True,
 ):
     """Run ``model`` on the batched NCHW array ``x`` forward and backward; returns a ``Trace``.
 
     ``y, grad_x, grads = forward_backward(model, x)``: the output, dL/dx and dL/dparameter by name for
-    L = sum(y * grad_out) (grad_out defaults to ones, i.e. ``y.sum().backward()``). Parameters come from
+    L = sum(y * grad_out) (grad_out defaults to ones, i.e. ``y.sum().backward()``; it may be a function of
+    the output returning the array, when its shape is known only after the forward pass). Parameters come from
     ``init_parameters(model, seed)`` unless ``params`` (name -> array) is given; ``buffers`` likewise
     (BatchNorm running statistics, used when ``training`` is False). Dropout masks are seeded from
     ``(seed, step index)``. ``extra_grads`` ({step index: array}) adds a gradient at a step's output;
-    ``spread_max`` sends max pooling's gradient to every window entry; ``backward=False`` stops after
+    ``spread_max`` sends max pooling's gradient to every window entry; ``param_grads=False`` computes
+    the input gradient only (grads is then empty, except BatchNorm's); ``backward=False`` stops after
     the forward pass (grad_input and grads are then None).
     """
     x = np.asarray(x)
@@ -352,7 +363,7 @@ def forward_backward(
     buffers = default_buffers if buffers is None else _given(
         buffers, {k: v.shape for k, v in default_buffers.items()}, "buffer", dtype
     )
-    mode = _Mode(training, seed, spread_max)
+    mode = _Mode(training, seed, spread_max, param_grads)
 
     local = {}  # id(layer) -> (params by local name, buffers by local name, name of its first use)
     for i, names in owned.items():
@@ -395,6 +406,8 @@ def forward_backward(
 
     grads = {}
     extra = extra_grads or {}
+    if callable(grad_out):
+        grad_out = grad_out(output)
     g = np.ones_like(output) if grad_out is None else np.asarray(grad_out, dtype=dtype)
     if g.shape != output.shape:
         raise ShapeError(f"grad_out: expected shape {output.shape}, got {g.shape}")
