@@ -29,8 +29,8 @@ TEXT = {
         "params": "parameters",
         "macs": "MACs",
         "rf": "receptive field",
-        "rf_size": "size",
-        "rf_jump": "jump (stride in input pixels)",
+        "rf_size": "receptive field size",
+        "rf_jump": "receptive field jump (stride in input pixels)",
         "no_params": "no parameters",
         "shape_kept": "shape unchanged",
         "flatten": "flattened",
@@ -56,8 +56,8 @@ TEXT = {
         "params": "参数量",
         "macs": "乘加次数 (MACs)",
         "rf": "感受野",
-        "rf_size": "大小",
-        "rf_jump": "跳跃 (在输入上的等效步长)",
+        "rf_size": "感受野大小",
+        "rf_jump": "感受野等效步长 (相邻输出在输入上的间距)",
         "no_params": "没有参数",
         "shape_kept": "形状不变",
         "flatten": "展平",
@@ -482,9 +482,9 @@ def _formula_lines(row, twin, values, rf_in, words, fmt):
     if general.rf is not None and rf_in is not None and row.receptive_field is not None:
         rf_values = {**values, "r_in": rf_in[0], "j_in": rf_in[2], "x_in": rf_in[4]}
         size, jump, _ = general.rf
-        lines.append(Line(words["rf"] + " " + words["rf_size"], _lhs("r_out", fmt),
+        lines.append(Line(words["rf_size"], _lhs("r_out", fmt),
                           _derivation(size, rf_values, row.receptive_field.size[0], fmt)))
-        lines.append(Line(words["rf"] + " " + words["rf_jump"], _lhs("j_out", fmt),
+        lines.append(Line(words["rf_jump"], _lhs("j_out", fmt),
                           _derivation(jump, rf_values, row.receptive_field.stride[0], fmt)))
     return lines + notes
 
