@@ -50,7 +50,9 @@ def main(names):
         seconds, _ = _timed(lambda: subprocess.run([sys.executable, "-m", "cnncalc.cli", *args], cwd=ROOT, check=True,
                                                    capture_output=True))
         print(f"whole command `cnncalc {' '.join(args)}` (process start, imports, explain, print): {seconds:.3f} s")
-    from cnncalc import explain as explain_module
+    import importlib
+
+    explain_module = importlib.import_module("cnncalc.explain")  # the module (cnncalc.explain is the function)
     from cnncalc.solve import input_sizes
 
     print(f"{'model':<16}{'symbolic 3xHxW':>16}{'explain':>10}{'explain zh latex':>18}{'input_sizes':>13}  last feature map")
