@@ -7,6 +7,7 @@ prints one ``Error: ...`` line on stderr and exits with 2, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -75,15 +76,15 @@ def _non_negative_pair(value, option):
 
 
 def _load(model_arg, cls):
-    """A zoo model or a model file -> (model, name, default input shape or None)."""
+    """A zoo model or a model file, as an object with ``.name``, ``.input_shape`` (the default, or None),
+    ``.build(shape)`` and ``.analyze(shape, **kw)`` (whose errors name file:line for files)."""
     if model_arg.lower().endswith(FILE_SUFFIXES):
         from . import frontends
 
-        loaded = frontends.load_file(model_arg, cls=cls)
-        return loaded.model, loaded.name, loaded.input_shape
+        return frontends.load_file(model_arg, cls=cls)
     from . import zoo
 
-    return zoo.model(model_arg), model_arg, zoo.describe(model_arg).default_input
+    return zoo.describe(model_arg)
 
 
 @click.group(cls=_ModelGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +103,7 @@ def cli():
 @cli.command("analyze")
 @click.argument("model_arg", metavar="MODEL")
 @click.option("--input", "-i", "input_text", help="Input shape CxHxW (default: the model's native size).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "markdown", "spec"]), default="table",
               show_default=True)
 @click.option("--batch", "-b", default="1", show_default=True, help="Batch size (an integer or a symbol).")
 @click.option("--depth", "-d", type=click.IntRange(min=1), default=None, help="Collapse blocks nested deeper than N.")
@@ -117,19 +118,25 @@ def cli():
 def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cls, svg_path, plots):
     """Analyse MODEL (a zoo name or a .py/.yaml/.json file) and print its layer table."""
     from . import render
-    from .analysis import analyze
 
-    model, name, default_input = _load(model_arg, cls)
-    if input_text is None and default_input is None:
+    target = _load(model_arg, cls)
+    if input_text is None and target.input_shape is None:
         raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
-    shape = _shape(input_text) if input_text is not None else default_input
+    shape = _shape(input_text) if input_text is not None else target.input_shape
     cols = render.DEFAULT_COLUMNS
     if columns:
         cols = tuple(c.strip() for c in columns.split(",") if c.strip())
         unknown = [c for c in cols if c not in render.COLUMNS]
         if unknown or not cols:
             raise CliError(f"--columns: unknown column {', '.join(unknown) or '(none)'}; choose from {', '.join(render.COLUMNS)}")
-    report = analyze(model, shape, batch=_dim(batch, "--batch"), name=name, warn=False)
+    report = target.analyze(shape, batch=_dim(batch, "--batch"), warn=False)
+    if fmt == "spec":
+        import json
+
+        from .frontends import to_spec
+
+        click.echo(json.dumps(to_spec(target.build(shape), name=target.name, input_shape=shape), indent=2))
+        return
     pictures = _draw_pictures(report, svg_path, plots)  # before printing: a symbolic shape fails here
     if fmt == "table":
         color = sys.stdout.isatty()
@@ -450,11 +457,16 @@ def _small_input(name):
 def verify_command(model_arg, input_text, all_models, cls):
     """Run MODEL with the NumPy reference and check every analytic number: output shapes, params, MACs,
     receptive fields and gradients (finite differences). Exit 0 when all agree, 1 when one disagrees."""
+    if all_models == (model_arg is not None):
+        raise CliError("give either a MODEL or --all")
+    if all_models:
+        # Small inputs make small GEMMs, which a second BLAS thread does not speed up; on a busy 2-core
+        # machine its spinning doubled the time (127 s against 56 s). Effective before numpy loads, and
+        # an explicit OPENBLAS_NUM_THREADS wins.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from . import zoo
     from .validate import format_table, verify
 
-    if all_models == (model_arg is not None):
-        raise CliError("give either a MODEL or --all")
     if all_models:
         jobs = [(name, lambda name=name: zoo.model(name), _shape(input_text) if input_text else _small_input(name))
                 for name in zoo.models()]

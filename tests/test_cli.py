@@ -177,3 +177,26 @@ def test_subsampling_windows_do_not_warn_but_truncating_tilings_do():
     assert "Warning" not in run("resnet18").output
     tiled = run("conv", "-i", "1x7x7", "-o", "1", "-k", "3", "-s", "3")
     assert "Warning: Conv2d: floor truncation drops the last 1 row of height 7" in tiled.output
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+def test_model_files_are_analysed_and_diagnosed_with_file_and_line():
+    keras = run(str(FIXTURES / "mnist_keras.py"))
+    assert keras.exit_code == 0 and "Total params: 121,930" in keras.output  # Keras input_shape= is the default
+    buggy = run(str(FIXTURES / "alexnet_buggy.py"), "--input", "3x227x227")
+    assert buggy.exit_code == 2
+    assert buggy.output.strip() == (
+        f"Error: {FIXTURES / 'alexnet_buggy.py'}:25: fc3 (Linear) given input 4096: expects 9216 input features, "
+        "receives 4096: use nn.Linear(4096, num_cls)"
+    )
+
+
+@pytest.mark.parametrize("name", ["cifar_net", "resnet18", "googlenet"])
+def test_spec_output_loads_back_to_the_same_analysis(name, tmp_path):
+    spec = tmp_path / f"{name}.json"
+    spec.write_text(run(name, "--format", "spec").stdout)
+    again = json.loads(run(str(spec), "--format", "json").stdout)
+    original = json.loads(run(name, "--format", "json").stdout)
+    assert again["layers"] == original["layers"] and again["totals"] == original["totals"]

@@ -34,6 +34,20 @@ class Entry(NamedTuple):
     def _function(self):
         return getattr(importlib.import_module(f"{__name__}.{self.family}"), self.name)
 
+    # The interface of a model read from a file (frontends.load_file), so the CLI treats both alike.
+    @property
+    def input_shape(self):
+        return self.default_input
+
+    def build(self, input_shape=None):
+        return model(self.name)
+
+    def analyze(self, input_shape=None, **analyze_kwargs):
+        """``cnncalc.analyze`` of the default network on ``input_shape`` (default: its native size)."""
+        from ..analysis import analyze
+
+        return analyze(self.build(), self.default_input if input_shape is None else input_shape, **analyze_kwargs)
+
 
 def _entry(name, family, description, default_input=IMAGENET):
     return name, Entry(name, family, description, default_input)
