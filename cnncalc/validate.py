@@ -102,9 +102,13 @@ def verify(
     report = analyze(model, shape, warn=False)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((1,) + shape)
-    drawn = []  # G takes the executed output shape, not the analytic one (which the shape check may find wrong)
-    trace = runner.forward_backward(model, x, lambda y: drawn.append(rng.standard_normal(y.shape)) or drawn[0],
-                                    seed, params=_he_parameters(model, seed))
+    drawn = []
+
+    def draw(y):  # G takes the executed output shape, not the analytic one (which may be wrong)
+        drawn.append(rng.standard_normal(y.shape))
+        return drawn[0]
+
+    trace = runner.forward_backward(model, x, draw, seed, params=_he_parameters(model, seed))
     grad_out = drawn[0]
     if len(trace.steps) != len(report.layers):
         raise ShapeError(f"verify: {len(report.layers)} analysis rows but {len(trace.steps)} executed steps")
