@@ -472,10 +472,11 @@ def verify_command(model_arg, input_text, all_models, cls):
                 for name in zoo.models()]
         options = dict(rf_rows=8, gradient_layers=2)
     else:
-        model, name, default_input = _load(model_arg, cls)
-        if input_text is None and default_input is None:
+        target = _load(model_arg, cls)
+        if input_text is None and target.input_shape is None:
             raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
-        jobs = [(name, lambda: model, _shape(input_text) if input_text is not None else default_input)]
+        shape = _shape(input_text) if input_text is not None else target.input_shape
+        jobs = [(target.name, lambda: target.build(shape), shape)]
         options = {}
     failed = []
     for name, build, shape in jobs:
