@@ -481,9 +481,12 @@ def verify_command(model_arg, input_text, all_models, cls):
     failed = []
     for name, build, shape in jobs:
         label = f"{name} {'x'.join(map(str, shape))}"
-        with click.progressbar(length=100, label=label, file=click.get_text_stream("stderr")) as bar:
-            result = verify(build(), shape, name=name, progress=lambda done, total: bar.update(done * 100 // total - bar.pos),
-                            **options)
+        if sys.stderr.isatty():  # a progress bar on a terminal only; logs and pipes get the results alone
+            with click.progressbar(length=100, label=label, file=sys.stderr) as bar:
+                result = verify(build(), shape, name=name, **options,
+                                progress=lambda done, total: bar.update(done * 100 // total - bar.pos))
+        else:
+            result = verify(build(), shape, name=name, **options)
         if all_models:
             verdict = "ok" if result.ok else f"FAIL ({len(result.failures)} of {len(result.checks)} checks)"
             click.echo(f"{label}: {len(result.checks)} checks {verdict}")
