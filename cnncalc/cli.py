@@ -326,10 +326,11 @@ def explain_command(target, input_text, lang, fmt, out, kernel, stride, padding,
         model = _explained_layer(target, shape, out, kernel, stride, padding, dilation, groups, pool_type, ceil_mode)
         name = target
     else:
-        model, name, default_input = _load(target, cls)
-        if input_text is None and default_input is None:
+        loaded = _load(target, cls)
+        if input_text is None and loaded.input_shape is None:
             raise CliError(f"{target}: no default input size is known: give --input CxHxW")
-        shape = _shape(input_text) if input_text is not None else default_input
+        shape = _shape(input_text) if input_text is not None else loaded.input_shape
+        model, name = loaded.build(shape), loaded.name
     click.echo(explain(model, shape, lang=lang, fmt=fmt, name=name).render(), nl=False)
 
 
@@ -374,7 +375,7 @@ def solve_input(model_arg, input_text, full_coverage, cls):
     """The input sizes MODEL accepts (exactly: a range or a congruence)."""
     from .solve import input_sizes
 
-    model, _, _ = _load(model_arg, cls)
+    model = _load(model_arg, cls).build(_shape(input_text))
     click.echo(str(input_sizes(model, input_text, full_coverage=full_coverage)))
 
 
@@ -388,7 +389,7 @@ def solve_output(model_arg, input_text, output, layer, cls):
     """The input sizes for which MODEL's last feature map (or --layer's output) has size --output."""
     from .solve import input_for_output
 
-    model, _, _ = _load(model_arg, cls)
+    model = _load(model_arg, cls).build(_shape(input_text))
     click.echo(str(input_for_output(model, input_text, _int_option(output, "--output"), layer=layer)))
 
 
