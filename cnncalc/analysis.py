@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from .dims import as_dim, as_shape, format_shape, generic_max, generic_min, known, product, to_json_value
 from .errors import ShapeError, ShapeWarning
-from .graph import LEAF, MERGE, NEXT, SAVE, program
+from .graph import LEAF, NEXT, SAVE, program
 from .layers import AXES
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -43,7 +43,7 @@ class ReceptiveField(NamedTuple):
 class Row:
     """One line of the report: a leaf layer, or the merge (Add/Concat) that closes a branching block."""
 
-    __slots__ = ("name", "layer", "input_shape", "output_shape", "params", "macs", "_rf", "kind", "shared")
+    __slots__ = ("name", "layer", "input_shape", "output_shape", "params", "macs", "_rf", "kind", "shared", "traced")
 
     def __init__(self, name, layer, input_shape, output_shape, params, macs, rf, kind, shared=False):
         self.name = name
@@ -55,6 +55,7 @@ class Row:
         self._rf = rf
         self.kind = kind
         self.shared = shared
+        self.traced = False  # the receptive field was traced pixel by pixel (after upsampling), not recurred
 
     @property
     def type(self):
@@ -312,14 +313,16 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
     seen = set()
     notes = []
     rf = _START_RF if len(shape) == 3 else None  # only a (C, H, W) map has a spatial mapping
-    model_rf = rf
+    model_rf = None if rf is None else -1  # the row whose field is the model's (-1: the input's own)
     rf_open = True
     saved = []
     stashed = []
+    upsampled = False
     for step in steps:
         op = step[0]
         if op == LEAF:
             layer, row_name = step[1], step[2]
+            upsampled = upsampled or layer.upsamples
             try:
                 out = layer.infer(shape)
                 macs = layer.macs(shape, out)
@@ -354,11 +357,28 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
             if rf is None:
                 rf_open = False
             else:
-                model_rf = rf
+                model_rf = len(rows) - 1
+    if upsampled:
+        _trace_upsampled(model, rows)
     if warn:
         for note in notes:
             warnings.warn(note, ShapeWarning, stacklevel=2)
+    model_rf = None if model_rf is None else _START_RF if model_rf == -1 else rows[model_rf]._rf
     return Report(model, input_dims, rows, shape, model_rf, notes, batch, name)
+
+
+def _trace_upsampled(model, rows):
+    """Exact fields for the rows after a transposed convolution with stride > 1 (``trace``), where
+    its hyperparameters and the input-dependent paddings are numbers; else the recurrence's hull stays."""
+    from .trace import Tracer
+
+    tracer = Tracer(model, rows)
+    if not tracer.concrete:
+        return
+    for i, row in enumerate(rows):
+        if row._rf is not None and tracer.periods[i] != (1, 1):
+            row._rf = tracer.receptive_field(i, row._rf)
+            row.traced = True
 
 
 def _truncation_note(name, layer, shape, dropped):

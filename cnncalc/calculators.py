@@ -59,7 +59,12 @@ class Calculation:
                 f"start {rf.start[0]},{rf.start[1]}"
             )
             grf = gen.receptive_field
-            out.append(f"  size = {grf.size[0]}, stride = {grf.stride[0]}, start = {grf.start[0]} (per axis)")
+            if rep.layers[-1].traced:  # the symbolic hull is only a bound here: state the rule that was traced
+                out.append("  size = the most input pixels i one output pixel o reads (i*s - p + t*d = o, t < k),"
+                           " ceil(k/s) when d = 1")
+                out.append(f"  stride = {grf.stride[0]}, start = the first input pixel output pixel 0 reads (per axis)")
+            else:
+                out.append(f"  size = {grf.size[0]}, stride = {grf.stride[0]}, start = {grf.start[0]} (per axis)")
         out.extend(f"Warning: {w}" for w in rep.warnings)
         return out
 

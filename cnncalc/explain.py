@@ -17,7 +17,7 @@ from . import formulas as F
 from .analysis import _START_RF, analyze
 from .dims import format_shape, known, symbol
 from .errors import ShapeError
-from .graph import MERGE, NEXT, SAVE, Residual, program
+from .graph import MERGE, Residual, replay
 from .layers import AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
 
 LANGS = ("en", "zh")
@@ -31,6 +31,8 @@ TEXT = {
         "rf": "receptive field",
         "rf_size": "receptive field size",
         "rf_jump": "receptive field jump (stride in input pixels)",
+        "rf_traced": "after a transposed convolution with stride > 1, neighbouring output pixels read regions of "
+                     "different sizes: the size is the largest, found by tracing the input pixels each one reads",
         "no_params": "no parameters",
         "shape_kept": "shape unchanged",
         "flatten": "flattened",
@@ -58,6 +60,8 @@ TEXT = {
         "rf": "感受野",
         "rf_size": "感受野大小",
         "rf_jump": "感受野等效步长 (相邻输出在输入上的间距)",
+        "rf_traced": "经过步长大于 1 的转置卷积后，相邻输出像素在输入上覆盖的区域大小不同："
+                     "感受野大小取其中最大者，由逐像素回溯得到",
         "no_params": "没有参数",
         "shape_kept": "形状不变",
         "flatten": "展平",
@@ -360,25 +364,16 @@ class Explanation:
 def _replay(model, rows):
     """Per row: the receptive field entering it (the analysis keeps the one leaving it) and, for a
     merge, the output shapes of the branches it joins."""
-    rf, shape, saved, stashed, entering, branches, it = _START_RF, None, [], [], [], [], iter(rows)
-    for step in program(model):
-        if step[0] == SAVE:
-            saved.append((rf, shape))
-        elif step[0] == NEXT:
-            stashed.append(shape)
-            rf, shape = saved[-1]
-        else:
-            row = next(it)
-            entering.append(rf)
-            if step[0] == MERGE:
-                n = step[3]
-                joined = stashed[len(stashed) - (n - 1):] + [shape if shape is not None else row.input_shape]
-                del stashed[len(stashed) - (n - 1):]
-                saved.pop()
-                branches.append([b if b is not None else row.input_shape for b in joined])
-            else:
-                branches.append(None)
-            rf, shape = row._rf, row.output_shape
+    entering, branches, it = [], [], iter(rows)
+
+    def move(step, inputs):
+        row = next(it)
+        entering.append(inputs[-1][0])
+        joined = [row.input_shape if shape is None else shape for _, shape in inputs]  # None: the model input
+        branches.append(joined if step[0] == MERGE else None)
+        return row._rf, row.output_shape
+
+    replay(model, (_START_RF, None), move)
     return entering, branches
 
 
@@ -482,8 +477,12 @@ def _formula_lines(row, twin, values, rf_in, words, fmt):
     if general.rf is not None and rf_in is not None and row.receptive_field is not None:
         rf_values = {**values, "r_in": rf_in[0], "j_in": rf_in[2], "x_in": rf_in[4]}
         size, jump, _ = general.rf
-        lines.append(Line(words["rf_size"], _lhs("r_out", fmt),
-                          _derivation(size, rf_values, row.receptive_field.size[0], fmt)))
+        if row.traced:  # after upsampling the recurrence gives only a bound: the size was traced
+            lines.append(Line(words["rf_size"], _lhs("r_out", fmt), [_fmt_value(row.receptive_field.size[0], fmt)]))
+            lines.append(Line(words["rf_traced"], note=True))
+        else:
+            lines.append(Line(words["rf_size"], _lhs("r_out", fmt),
+                              _derivation(size, rf_values, row.receptive_field.size[0], fmt)))
         lines.append(Line(words["rf_jump"], _lhs("j_out", fmt),
                           _derivation(jump, rf_values, row.receptive_field.stride[0], fmt)))
     return lines + notes

@@ -112,10 +112,12 @@ def rf_conv(size, stride, start, k, s, p, d=1):
 
 
 def rf_conv_transpose(size, stride, start, k, s, p, d=1):
-    """Receptive field through a transposed convolution, per axis.
+    """Receptive field through a transposed convolution, per axis: the real-valued hull.
 
     Output pixel o reads input i with i*s = o + p - t*d for t in 0..k-1, so the grid is s times
     finer: j_out = j/s, r_out = r + (k_eff - 1)*j_out, x0_out = x0 + (p - (k_eff - 1))*j_out.
+    For s > 1 the output pixels read regions of different extents, inside this hull; the analysis
+    replaces r and x0 by the exact values (``cnncalc.trace``) where the hyperparameters are numbers.
     """
     j = divide(stride, s)
     k_eff = effective_kernel(k, d)

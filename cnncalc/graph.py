@@ -249,6 +249,43 @@ def program(model):
     return steps
 
 
+def dataflow(model, value):
+    """Replay ``program(model)`` carrying a value (a shape, a row index...) along the data flow.
+
+    A generator of ``(step, inputs)`` for each LEAF step (inputs: the one value entering it) and MERGE
+    step (inputs: the branches' values, in order); the caller ``send``s the value leaving the step.
+    """
+    saved, stashed = [], []
+    for step in program(model):
+        op = step[0]
+        if op == SAVE:
+            saved.append(value)
+        elif op == NEXT:
+            stashed.append(value)
+            value = saved[-1]
+        elif op == LEAF:
+            value = yield step, (value,)
+        else:
+            n = step[3]
+            branches = (*stashed[len(stashed) - (n - 1):], value)
+            del stashed[len(stashed) - (n - 1):]
+            saved.pop()
+            value = yield step, branches
+
+
+def replay(model, value, move):
+    """Run ``dataflow`` with ``move(step, inputs) -> value leaving``; returns the last value."""
+    flow = dataflow(model, value)
+    item = next(flow, None)
+    while item is not None:
+        value = move(*item)
+        try:
+            item = flow.send(value)
+        except StopIteration:
+            break
+    return value
+
+
 def _map_tree(root, leaf_fn, node_fn):
     """Fold a tree bottom-up without recursion: leaf_fn(leaf), node_fn(container, folded children).
 

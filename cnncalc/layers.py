@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import NamedTuple
 
 from . import formulas as F
 from .dims import as_dim, format_shape, is_nonnegative, is_positive, known, product
@@ -79,11 +80,29 @@ def _truncated(n, k, s, p, d):
     return F.dropped_pixels(n, k, s, p, d)
 
 
+class Window(NamedTuple):
+    """How one axis of a layer's output reads its input, for exact tracing (``cnncalc.trace``).
+
+    Output coordinate o reads o*s - p + t*d for t < k; with ``up`` (a transposed convolution) it
+    reads the inputs i with i*s - p + t*d == o.
+    """
+
+    k: object
+    s: object
+    p: object
+    d: object = 1
+    up: bool = False
+
+
+_SAME = Window(1, 1, 0)
+
+
 class Layer:
     """Behaviour shared by every leaf layer; subclasses are frozen dataclasses."""
 
     is_leaf = True
     windowed = False  # has a sliding window that can drop pixels (conv/pool)
+    upsamples = False  # output pixels read regions of varying extent (trace.py gives the exact field)
 
     @property
     def type(self) -> str:
@@ -132,6 +151,10 @@ class Layer:
     def rf_at(self, rf, in_shape):
         """The receptive field after this layer for a given input shape (for input-dependent padding)."""
         return self.rf(rf)
+
+    def reads(self, in_shape):
+        """Per axis (h, w), the ``Window`` an output pixel reads (shape-preserving layers: itself)."""
+        return (_SAME, _SAME)
 
     def freeze(self):
         """A copy whose parameters are frozen (not trainable); parameter-free layers return themselves."""
@@ -281,6 +304,9 @@ class Conv2d(Layer):
         size_w, j_w, x_w = F.rf_conv(rf[1], rf[3], rf[5], kw, sw, pw, dw)
         return (size_h, size_w, j_h, j_w, x_h, x_w)
 
+    def reads(self, in_shape):
+        return tuple(Window(k, s, p0, d) for k, s, (p0, _), d in zip(self.kernel_size, self.stride, self._pads, self.dilation))
+
 
 @dataclass(frozen=True)
 class ConnectionTableConv2d(Conv2d):
@@ -342,6 +368,8 @@ class ConvTranspose2d(Layer):
     device: object = field(default=None, repr=False, compare=False)
     dtype: object = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
+
+    upsamples = True
 
     def __post_init__(self):
         name = self.type
@@ -411,6 +439,9 @@ class ConvTranspose2d(Layer):
         size_w, j_w, x_w = F.rf_conv_transpose(rf[1], rf[3], rf[5], kw, sw, pw, dw)
         return (size_h, size_w, j_h, j_w, x_h, x_w)
 
+    def reads(self, in_shape):
+        return tuple(Window(*args, up=True) for args in zip(self.kernel_size, self.stride, self.padding, self.dilation))
+
 
 # --- pooling ------------------------------------------------------------------------------------
 
@@ -468,6 +499,9 @@ class _Pool2d(Layer):
         size_h, j_h, x_h = F.rf_conv(rf[0], rf[2], rf[4], kh, sh, ph, dh)
         size_w, j_w, x_w = F.rf_conv(rf[1], rf[3], rf[5], kw, sw, pw, dw)
         return (size_h, size_w, j_h, j_w, x_h, x_w)
+
+    def reads(self, in_shape):
+        return tuple(Window(*args) for args in zip(self.kernel_size, self.stride, self.padding, self._dilation()))
 
 
 @dataclass(frozen=True)
@@ -812,6 +846,10 @@ class ZeroPad2d(Layer):
         left, _, top, _ = self.padding
         return (rf[0], rf[1], rf[2], rf[3], rf[4] - top * rf[2], rf[5] - left * rf[3])
 
+    def reads(self, in_shape):
+        left, _, top, _ = self.padding
+        return (Window(1, 1, top), Window(1, 1, left))
+
 
 @dataclass(frozen=True)
 class SamePad2d(Layer):
@@ -848,6 +886,10 @@ class SamePad2d(Layer):
             return None
         (top, _), (left, _) = self.pads(in_shape)
         return (rf[0], rf[1], rf[2], rf[3], rf[4] - top * rf[2], rf[5] - left * rf[3])
+
+    def reads(self, in_shape):
+        (top, _), (left, _) = self.pads(in_shape)
+        return (Window(1, 1, top), Window(1, 1, left))
 
 
 class Reshape(Layer):

@@ -45,7 +45,8 @@ def megabytes(n) -> str:
 def rf_text(rf: ReceptiveField | None) -> str:
     if rf is None:
         return "--"
-    return f"{_pair(rf.size)}/{_pair(rf.stride)}"
+    stride = _pair(rf.stride)
+    return f"{_pair(rf.size)}/{f'({stride})' if '/' in stride else stride}"  # 5/(1/2) after upsampling
 
 
 def _pair(values) -> str:

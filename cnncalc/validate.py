@@ -13,7 +13,9 @@ one and these are compared, each check reporting the expected (analytic) and the
   whole window. Per axis, the first and last input rows/columns with a non-zero gradient (lo, hi) must
   equal the analytic region [start + o*stride, start + o*stride + size - 1] clipped to the image
   [0, n - 1] and to the row's reach, the last input pixel that floor truncation lets the row see at all
-  (``_reaches``), rounded inwards (ceil/floor) where a transposed convolution makes it fractional.
+  (``_reaches``). After a transposed convolution with stride > 1 output pixels read regions of varying
+  extent: there the expected region is traced exactly, layer by layer within the real feature maps
+  (``trace.Tracer`` with ``clip``), as the analysis traces it for the receptive field.
   Rows after the spatial mapping ends (no receptive field) are not checked;
 - ``gradient``: finite differences in float64 for L = sum(y * G), G random (weights He-uniform, see
   ``_he_parameters``): for the input and for the parameters of sampled layers, a random direction v
@@ -23,7 +25,6 @@ one and these are compared, each check reporting the expected (analytic) and the
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -31,8 +32,9 @@ import numpy as np
 from .analysis import analyze
 from .dims import as_shape
 from .errors import ShapeError
-from .graph import MERGE, NEXT, SAVE, program
+from .graph import replay
 from .reference import runner
+from .trace import Tracer
 
 
 class Check(NamedTuple):
@@ -170,10 +172,9 @@ def _positive_parameters(model, seed):
 
 def _analytic_interval(start, stride, size, o, reach, n):
     """Output pixel o's region [start + o*stride, start + o*stride + size - 1], clipped to the image
-    [0, n - 1] and to ``reach``, rounded inwards where fractional."""
+    [0, n - 1] and to ``reach``."""
     lo = start + o * stride
-    hi = min(lo + size - 1, reach)
-    return max(math.ceil(lo), 0), min(math.floor(hi), n - 1)
+    return max(lo, 0), min(lo + size - 1, reach, n - 1)
 
 
 def _reaches(model, report, shape):
@@ -184,36 +185,21 @@ def _reaches(model, report, shape):
     padding does not bring them back. So the reach is the minimum of that end over the layers on the
     way (the maximum over the branches of a merge).
     """
-    rows = iter(report.layers)
-    reach = (shape[1] - 1, shape[2] - 1)
-    out, saved, stashed = [], [], []
+    rows, out = iter(report.layers), []
 
-    def narrowed(row, reach):
+    def move(step, inputs):
+        reach = tuple(max(b[a] for b in inputs) for a in (0, 1))
+        row = next(rows)
         rf = row.receptive_field
-        if rf is None or len(row.output_shape) != 3:
-            return reach
-        return tuple(
-            min(r, rf.start[a] + (row.output_shape[1 + a] - 1) * rf.stride[a] + rf.size[a] - 1)
-            for a, r in enumerate(reach)
-        )
-
-    for step in program(model):
-        op = step[0]
-        if op == SAVE:
-            saved.append(reach)
-            continue
-        if op == NEXT:
-            stashed.append(reach)
-            reach = saved[-1]
-            continue
-        if op == MERGE:
-            n = step[3]
-            branches = stashed[len(stashed) - (n - 1):] + [reach]
-            del stashed[len(stashed) - (n - 1):]
-            saved.pop()
-            reach = tuple(max(b[a] for b in branches) for a in (0, 1))
-        reach = narrowed(next(rows), reach)
+        if rf is not None and len(row.output_shape) == 3:
+            reach = tuple(
+                min(r, rf.start[a] + (row.output_shape[1 + a] - 1) * rf.stride[a] + rf.size[a] - 1)
+                for a, r in enumerate(reach)
+            )
         out.append(reach)
+        return reach
+
+    replay(model, (shape[1] - 1, shape[2] - 1), move)
     return out
 
 
@@ -228,8 +214,10 @@ def _sample(items, count):
 def _rf_work(model, shape, report, trace, batch, count):
     """Jobs measuring the receptive field of the spatial rows (``count`` of them, evenly spaced, or all),
     ``batch`` rows per forward/backward run."""
+    tracer = Tracer(model, report.layers, clip=True)
     rows = [
-        (row, step, reach) for row, step, reach in zip(report.layers, trace.steps, _reaches(model, report, shape))
+        (index, row, step, reach)
+        for index, (row, step, reach) in enumerate(zip(report.layers, trace.steps, _reaches(model, report, shape)))
         if row.receptive_field is not None and len(row.output_shape) == 3
     ]
     rows = _sample(rows, count)
@@ -241,7 +229,7 @@ def _rf_work(model, shape, report, trace, batch, count):
         def run():
             x = np.full((len(chunk),) + shape, 0.01, dtype=np.float32)
             seeds = {}
-            for b, (row, step, _) in enumerate(chunk):
+            for b, (_, row, step, _) in enumerate(chunk):
                 c, h, w = step.output_shape
                 seed = seeds.setdefault(step.index, np.zeros((len(chunk), c, h, w), np.float32))
                 seed[b, :, h // 2, w // 2] = 1.0
@@ -249,15 +237,18 @@ def _rf_work(model, shape, report, trace, batch, count):
             grad_x = runner.forward_backward(model, x, zero, params=params, training=False, extra_grads=seeds,
                                              spread_max=True, param_grads=False).grad_input
             out = []
-            for b, (row, step, reach) in enumerate(chunk):
+            for b, (index, row, step, reach) in enumerate(chunk):
                 rf = row.receptive_field
                 reached = grad_x[b] != 0
                 expected, actual = [], []
                 for axis in (0, 1):
                     o = step.output_shape[1 + axis] // 2
-                    expected.append(
-                        _analytic_interval(rf.start[axis], rf.stride[axis], rf.size[axis], o, reach[axis], shape[1 + axis])
-                    )
+                    if tracer.concrete and tracer.periods[index] != (1, 1):  # after upsampling: traced regions
+                        expected.append(tracer.hull(index, axis, o))
+                    else:
+                        expected.append(_analytic_interval(
+                            rf.start[axis], rf.stride[axis], rf.size[axis], o, reach[axis], shape[1 + axis]
+                        ))
                     hit = np.flatnonzero(reached.any(axis=(0, 2 - axis)))
                     actual.append((int(hit[0]), int(hit[-1])) if hit.size else None)
                 expected, actual = tuple(expected), tuple(actual)

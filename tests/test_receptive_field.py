@@ -12,6 +12,7 @@ stride = how far pixel 1's set is shifted.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -110,31 +111,65 @@ def _union(backs):
     return tuple((lambda c, axis=axis: set().union(*(b[axis](c) for b in backs))) for axis in range(2))
 
 
-def brute_rf(back):
-    """(size, stride, start), each an (h, w) pair, from the coordinate sets of output pixels 0 and 1."""
+def brute_rf(back, period=(1, 1)):
+    """(size, stride, start), each an (h, w) pair, from the coordinate sets of output pixels 0 .. 2P.
+
+    After transposed convolutions output pixels read regions of different extents, repeating with a
+    period P (a multiple of the product of the up-strides): size is the largest extent over one
+    period, stride how far pixel P's set is shifted, divided by P.
+    """
     size, stride, start = [], [], []
     for axis in range(2):
-        r0, r1 = back[axis]({0}), back[axis]({1})
-        size.append(max(r0) - min(r0) + 1)
-        start.append(min(r0))
-        stride.append(min(r1) - min(r0))
+        P = period[axis]
+        sets = [back[axis]({o}) for o in range(2 * P)]
+        if not any(sets):  # every output pixel reads nothing (bias only): size 0, no stride or start
+            size.append(0)
+            stride.append(None)
+            start.append(None)
+            continue
+        size.append(max(max(r) - min(r) + 1 for r in sets[:P] if r))
+        o0 = next(o for o in range(P) if sets[o])  # a transposed conv with k < s leaves pixels unread
+        step = Fraction(min(sets[o0 + P]) - min(sets[o0]), P)
+        stride.append(int(step) if step.denominator == 1 else step)
+        start.append(min(sets[0]) if sets[0] else math.floor(min(sets[o0]) - o0 * step))  # aligned
     return tuple(size), tuple(stride), tuple(start)
+
+
+def up_period(model):
+    """Per axis, the product of the transposed convolutions' strides (a multiple of the true period)."""
+    if isinstance(model, ConvTranspose2d):
+        return _pair(model.stride)
+    if isinstance(model, Residual):
+        parts = [model.main, model.shortcut, model.post]
+    elif isinstance(model, (Sequential, Concat)):
+        parts = list(model)
+    else:
+        return (1, 1)
+    period = (1, 1)
+    for part in parts:
+        if part is not None:
+            period = tuple(P * q for P, q in zip(period, up_period(part)))
+    return period
 
 
 def assert_matches_brute_force(model, shape):
     report = cnncalc.analyze(model, shape, warn=False)
     backs = trace(model)
+    period = up_period(model)
     assert len(backs) == len(report.layers)
-    last = None
+    last_rf = None
     for row, back in zip(report.layers, backs):
         rf = row.receptive_field
         if back is None:
             assert rf is None, row.name
             continue
-        assert (rf.size, rf.stride, rf.start) == brute_rf(back), f"row {row.name} ({row.type})"
-        last = brute_rf(back)
-    model_rf = report.receptive_field
-    assert (model_rf.size, model_rf.stride, model_rf.start) == last
+        last, last_rf = brute_rf(back, period), rf
+        for axis in (0, 1):
+            if last[0][axis] == 0:
+                assert rf.size[axis] == 0
+            else:
+                assert (rf.size[axis], rf.stride[axis], rf.start[axis]) == tuple(v[axis] for v in last), f"row {row.name} ({row.type})"
+    assert report.receptive_field == last_rf  # the last row that still has a spatial mapping
     return report
 
 
@@ -223,50 +258,81 @@ def test_stacked_3x3_versus_one_large_kernel():
 
 # --- transposed convolution ---------------------------------------------------------------------
 #
-# formulas.rf_conv_transpose is a continuous model. A transposed convolution with stride s places input
-# pixel i at output position i*s - p and spreads it over taps i*s - p + t*d, t < k. Seen from the
-# input, the output grid is s times finer: neighbouring output pixels are 1/s input pixels apart
-# (stride j/s) and output pixel o is fed by inputs whose *real-valued* coordinates lie in
-#     [x0 + o*j', x0 + o*j' + size - 1],  x0 = (p - (k_eff - 1))/s,  j' = 1/s,  size = 1 + (k_eff - 1)/s,
-# i.e. the model's size, start and stride are Fractions describing that real interval (its convex hull).
-# Exact relation stated and tested below, for one transposed layer on the input with d = 1: the set of
-# input pixels that output pixel o reads is exactly the integers inside that interval. Its extent is an
-# integer count that varies with o; the model's Fraction size is the interval's length + 1, an upper
-# bound of every extent. For s = 1 the interval has integer ends, so the model is exact (tested in the
-# net above with a dilated stride-1 transposed layer, too).
+# A transposed convolution with stride s places input pixel i at output i*s - p and spreads it over
+# taps i*s - p + t*d, t < k. Neighbouring output pixels are 1/s input pixels apart (stride 1/s) and
+# read regions whose extents vary with the output pixel, with period s: the receptive field's size is
+# the largest of them (cnncalc.trace), its start the first pixel output pixel 0 reads.
 
 
 @pytest.mark.parametrize(
-    "k, s, p", [(3, 1, 0), (3, 1, 1), (4, 2, 1), (3, 2, 0), (5, 2, 2), (3, 3, 1)], ids=lambda v: str(v)
+    "k, s, p, d", [(3, 1, 0, 1), (3, 1, 1, 2), (4, 2, 1, 1), (3, 2, 0, 1), (5, 2, 2, 1), (3, 3, 1, 1), (1, 2, 0, 1),
+                   (2, 3, 0, 2), (4, 2, 1, 3)],
+    ids=lambda v: str(v),
 )
-def test_conv_transpose_continuous_model(k, s, p):
-    layer = ConvTranspose2d(1, 1, k, stride=s, padding=p)
+def test_conv_transpose_alone(k, s, p, d):
+    layer = ConvTranspose2d(1, 1, k, stride=s, padding=p, dilation=d)
     rf = cnncalc.analyze(layer, (1, 9, 9)).receptive_field
-    size, stride, start = rf.size[0], rf.stride[0], rf.start[0]
-    assert stride == Fraction(1, s)
-    assert size == 1 + Fraction(k - 1, s)
-    assert start == Fraction(p - (k - 1), s)
     back = _layer_back(layer)[0]
-    for o in range(12):
-        lo = start + o * stride
-        hi = lo + size - 1
-        inside = {i for i in range(-k - 2, 20) if lo <= i <= hi}
-        assert back({o}) == inside, f"output pixel {o}"
-        assert max(inside) - min(inside) + 1 <= size
-    if s == 1:
-        b_size, b_stride, b_start = brute_rf((back, back))
-        assert (size, stride, start) == (b_size[0], b_stride[0], b_start[0])
+    regions = [back({o}) for o in range(s)]
+    assert rf.size[0] == max(max(r) - min(r) + 1 for r in regions if r)
+    assert rf.stride[0] == Fraction(1, s)
+    assert rf.start[0] == min(back({0}))
 
 
 def test_conv_transpose_stride_2_upsampler():
-    # k=4, s=2, p=1 (the usual 2x upsampler): every output pixel reads exactly 2 input pixels,
-    # the model's size is 1 + 3/2 = 5/2: the convex hull [o/2 - 1, o/2 + 1/2] holds 2 integers.
+    # k=4, s=2, p=1 (the usual 2x upsampler): every output pixel reads exactly 2 input pixels
     layer = ConvTranspose2d(1, 1, 4, stride=2, padding=1)
     back = _layer_back(layer)[0]
     assert [sorted(back({o})) for o in range(4)] == [[-1, 0], [0, 1], [0, 1], [1, 2]]
     rf = cnncalc.analyze(layer, (1, 8, 8)).receptive_field
-    assert rf.size == (Fraction(5, 2), Fraction(5, 2))
-    assert rf.start == (Fraction(-1), Fraction(-1))
+    assert rf.size == (2, 2)
+    assert rf.stride == (Fraction(1, 2), Fraction(1, 2))
+    assert rf.start == (-1, -1)
+
+
+def test_encoder_decoder_back_to_full_resolution():
+    # conv s2 then a 3/2/1 transposed conv: stride 1 again, output pixels read 3 and 5 input pixels
+    # in turn, and pixel 0 starts at -1 (the recurrence's real-valued hull would say -2)
+    model = Sequential(Conv2d(1, 2, 3, stride=2, padding=1), ConvTranspose2d(2, 1, 3, stride=2, padding=1))
+    back = trace(model)[-1][0]
+    assert [sorted(back({o})) for o in range(4)] == [[-1, 0, 1], [-1, 0, 1, 2, 3], [1, 2, 3], [1, 2, 3, 4, 5]]
+    rf = cnncalc.analyze(model, (1, 16, 16)).receptive_field
+    assert (rf.size, rf.stride, rf.start) == ((5, 5), (1, 1), (-1, -1))
+
+
+def test_symbolic_transposed_keeps_the_recurrence_hull():
+    # with a symbolic stride the regions cannot be enumerated: the real-valued hull, 1 + (k - 1)/s
+    s = cnncalc.symbol("s")
+    rf = cnncalc.analyze(ConvTranspose2d(1, 1, 4, stride=s), (1, 8, 8)).receptive_field
+    assert rf.size[0] == 1 + 3 / s
+
+
+@st.composite
+def decoder_layers(draw):
+    k = draw(st.integers(1, 5))
+    s = draw(st.integers(1, 3))
+    d = draw(st.integers(1, 2))
+    kind = draw(st.sampled_from(["up", "up", "conv", "pool"]))
+    if kind == "up":
+        return ConvTranspose2d(2, 2, k, stride=s, padding=draw(st.integers(0, d * (k - 1))), dilation=d)
+    if kind == "conv":
+        return Conv2d(2, 2, k, stride=s, padding=draw(st.integers(0, k // 2)), dilation=d)
+    return MaxPool2d(k, s, draw(st.integers(0, k // 2)))
+
+
+@given(st.lists(decoder_layers(), min_size=1, max_size=4), st.sampled_from(["chain", "residual", "concat"]))
+@settings(max_examples=80, deadline=None)
+def test_random_encoder_decoders_match_back_tracing(layers, shape):
+    model = Sequential(*layers)
+    if shape == "residual":  # a same-size skip around an upsampler and its inverse
+        model = Sequential(*layers, Residual(Sequential(ConvTranspose2d(2, 2, 4, 2, 1), Conv2d(2, 2, 3, 2, 1))))
+    elif shape == "concat":
+        model = Sequential(*layers, Concat(Conv2d(2, 2, 3, padding=1), Sequential(Conv2d(2, 2, 2, 2), ConvTranspose2d(2, 2, 2, 2))))
+    try:
+        cnncalc.analyze(model, (2, 24, 24), warn=False)
+    except cnncalc.ShapeError:
+        assume(False)
+    assert_matches_brute_force(model, (2, 24, 24))
 
 
 @st.composite

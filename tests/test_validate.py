@@ -75,6 +75,35 @@ def test_every_receptive_field_of_a_branchy_net_is_measured_exactly():
     assert by_layer["mix"].actual == by_layer["mix"].expected
 
 
+def unet():
+    """An encoder-decoder with concat skips: the receptive fields after upsampling are traced regions."""
+    conv = lambda c_in, c_out: cnncalc.Sequential(cnncalc.Conv2d(c_in, c_out, 3, padding=1), cnncalc.ReLU())
+    inner = cnncalc.Sequential(cnncalc.MaxPool2d(2), conv(4, 4), cnncalc.ConvTranspose2d(4, 4, 2, stride=2))
+    middle = cnncalc.Sequential(
+        cnncalc.Conv2d(4, 4, 3, stride=2, padding=1), cnncalc.Concat(cnncalc.Identity(), inner), conv(8, 4),
+        cnncalc.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1),
+    )
+    return cnncalc.Sequential(conv(1, 4), cnncalc.Concat(cnncalc.Identity(), middle), conv(8, 2))
+
+
+def test_encoder_decoder_receptive_fields_are_measured_exactly():
+    result = verify(unet(), (1, 20, 20), gradients=False)
+    assert result.ok, format_table(result)
+    report = cnncalc.analyze(unet(), (1, 20, 20))
+    assert [r.traced for r in report.layers].count(True) >= 5
+    assert sum(c.what == "receptive_field" for c in result.checks) == len(report.layers)
+
+
+def test_a_wrong_trace_fails(monkeypatch):
+    from cnncalc import trace
+
+    real = trace._read
+    monkeypatch.setattr(trace, "_read", lambda w, iv: tuple((lo - w.up, hi) for lo, hi in real(w, iv)))  # one too wide
+    failure = first_failure(verify(unet(), (1, 20, 20), gradients=False))
+    assert (failure.layer, failure.type, failure.what) == ("1.1.1.1.2", "ConvTranspose2d", "receptive_field")
+    assert failure.expected[0][0] < failure.actual[0][0]
+
+
 def first_failure(result):
     return next(c for c in result.checks if not c.ok)
 

@@ -44,35 +44,30 @@ def diagnose(network, input_shape, exc, path="<source>"):
     """The message for the first step of ``network`` that refuses its input, with file:line and a fix."""
     from ..analysis import _merge
     from ..dims import as_shape
-    from ..graph import LEAF, NEXT, SAVE, program
+    from ..graph import LEAF, replay
 
-    shape = as_shape(input_shape)
-    saved, stashed = [], []
-    for step in program(network.model):
-        op = step[0]
-        if op == SAVE:
-            saved.append(shape)
-        elif op == NEXT:
-            stashed.append(shape)
-            shape = saved[-1]
-        elif op == LEAF:
+    class Refused(Exception):
+        pass
+
+    def move(step, inputs):
+        if step[0] == LEAF:
             layer, name = step[1], step[2]
             try:
-                shape = layer.infer(shape)
+                return layer.infer(inputs[0])
             except ShapeError as err:
                 origin = network.origins.get(id(layer))
-                return _message(origin, path, f"{name or layer.type} ({layer.type})", shape, str(err), layer)
-        else:
-            block, name, n = step[1], step[2], step[3]
-            shapes = stashed[len(stashed) - (n - 1):] + [shape]
-            del stashed[len(stashed) - (n - 1):]
-            saved.pop()
-            try:
-                shape = _merge(block, name, [(s, None) for s in shapes])[0]
-            except ShapeError as err:
-                origin = network.origins.get(id(block))
-                where = origin.where if origin else path
-                return f"{where}: {err}"
+                raise Refused(_message(origin, path, f"{name or layer.type} ({layer.type})", inputs[0], str(err), layer))
+        block, name = step[1], step[2]
+        try:
+            return _merge(block, name, [(s, None) for s in inputs])[0]
+        except ShapeError as err:
+            origin = network.origins.get(id(block))
+            raise Refused(f"{origin.where if origin else path}: {err}")
+
+    try:
+        replay(network.model, as_shape(input_shape), move)
+    except Refused as refused:
+        return str(refused)
     return f"{path}: {exc}"
 
 

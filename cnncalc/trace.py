@@ -1,0 +1,147 @@
+"""Exact receptive fields by tracing input coordinates back, where the recurrence is not exact.
+
+The recurrence of ``formulas.rf_conv`` is exact for windows (convolution, pooling, padding): every
+output pixel reads the same shape of region, shifted by the stride. A transposed convolution with
+stride s breaks this: its output pixel o reads the inputs i with i*s - p + t*d == o (t < k), so
+neighbouring output pixels sit 1/s input pixels apart and read regions of different extents, which
+repeat with period s. ``formulas.rf_conv_transpose`` keeps the real-valued hull of those regions.
+
+This module traces sets of integer coordinates instead. Per axis, a set is a tuple of disjoint
+intervals (lo, hi); each row of a report maps a set of its output coordinates to the set of its input
+coordinates it reads (``Layer.reads``), a merge to the union over its branches. From the sets
+S(o) of output pixels o = 0 .. P-1, P the product of the up-strides on the way (S(o + P) is S(o)
+shifted by P*stride), the receptive field is:
+size = the largest extent max S(o) - min S(o) + 1, start = min S(0), stride = (min S(P) - min S(0))/P.
+
+Feature maps are taken to extend without end (the receptive-field convention: ``start`` is minus the
+effective padding), unless ``clip`` is set: then every layer's input is cut to its real extent
+[0, n - 1], which gives exactly the input pixels that can reach an output pixel (``validate``).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from .graph import LEAF, replay
+
+_INPUT = -1
+
+
+def _merged(intervals):
+    """Sorted, disjoint, non-adjacent intervals covering the same integers."""
+    out = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def _read(window, intervals):
+    """The input coordinates that the output coordinates ``intervals`` read through ``window``."""
+    k, s, p, d, up = window
+    out = []
+    for a, b in intervals:
+        if up:  # inputs i with a <= i*s - p + t*d <= b
+            for t in range(k):
+                lo, hi = -((-(a + p - t * d)) // s), (b + p - t * d) // s
+                if lo <= hi:
+                    out.append((lo, hi))
+        elif s == 1:
+            out.extend((a - p + t * d, b - p + t * d) for t in range(k))
+        elif d == 1:
+            if k >= s:
+                out.append((a * s - p, b * s - p + k - 1))
+            else:
+                out.extend((o * s - p, o * s - p + k - 1) for o in range(a, b + 1))
+        else:
+            out.extend((x, x) for x in {o * s - p + t * d for o in range(a, b + 1) for t in range(k)})
+    return _merged(out)
+
+
+class Tracer:
+    """Back-tracing through the rows of one report (``rows[i]`` is program step i's row)."""
+
+    def __init__(self, model, rows, clip=False):
+        self.rows = rows
+        self.clip = clip
+        self.parents = []  # per row: the rows (or _INPUT) it reads
+        self.periods = []  # per row: (P_h, P_w), the product of the up-strides before it
+        self.windows = []
+        replay(model, _INPUT, self._add)
+        self.concrete = all(
+            type(v) is int for windows in self.windows if windows is not None for w in windows for v in w[:4]
+        )
+        self._cache = {}
+
+    def _add(self, step, parents):
+        """Record the row of a LEAF or MERGE step reading ``parents``; returns its index."""
+        windows = None
+        if step[0] == LEAF:
+            row = self.rows[len(self.parents)]
+            windows = row.layer.reads(row.input_shape)
+        periods = [math.lcm(*(1 if q == _INPUT else self.periods[q][a] for q in parents)) for a in (0, 1)]
+        if windows is not None:
+            periods = [P * w.s if w.up else P for P, w in zip(periods, windows)]
+        self.parents.append(parents)
+        self.periods.append(tuple(periods))
+        self.windows.append(windows)
+        return len(self.parents) - 1
+
+    def region(self, i, axis, intervals):
+        """The input pixels (intervals) that row i's output coordinates ``intervals`` read along ``axis``."""
+        key = (i, axis, intervals)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        stack, inputs = [key], {}
+        while stack:  # parents before children, without recursion (networks may be deep)
+            node = stack[-1]
+            if node not in inputs:
+                inputs[node] = self._inputs(*node)
+                stack.extend(q for q in inputs[node] if q[0] != _INPUT and q not in self._cache and q not in inputs)
+                continue
+            stack.pop()
+            if node not in self._cache:
+                self._cache[node] = _merged(
+                    iv for q in inputs[node] for iv in (q[2] if q[0] == _INPUT else self._cache[q])
+                )
+        return self._cache[key]
+
+    def _inputs(self, i, axis, intervals):
+        """(parent, axis, intervals) read by row i's ``intervals``."""
+        windows = self.windows[i]
+        if windows is not None:
+            intervals = _read(windows[axis], intervals)
+            if self.clip:
+                n = self.rows[i].input_shape[1 + axis]
+                intervals = tuple((max(lo, 0), min(hi, n - 1)) for lo, hi in intervals if hi >= 0 and lo <= n - 1)
+        return [(q, axis, intervals) for q in self.parents[i]]
+
+    def hull(self, i, axis, o):
+        """(first, last) input pixel that output pixel o of row i reads along ``axis``, or None."""
+        region = self.region(i, axis, ((o, o),))
+        return (region[0][0], region[-1][1]) if region else None
+
+    def receptive_field(self, i, hull_rf):
+        """Row i's (size_h, size_w, stride_h, stride_w, start_h, start_w) from exact regions; an axis
+        whose output pixels read nothing at all (bias only) has size 0 and ``hull_rf``'s stride and start."""
+        sizes, strides, starts = [], [], []
+        for axis in (0, 1):
+            P = self.periods[i][axis]
+            hulls = [self.hull(i, axis, o) for o in range(P)]
+            o0 = next((o for o, h in enumerate(hulls) if h is not None), None)
+            if o0 is None:
+                sizes.append(0)
+                strides.append(hull_rf[2 + axis])
+                starts.append(hull_rf[4 + axis])
+                continue
+            lo0 = hulls[o0][0]
+            stride = Fraction(self.hull(i, axis, o0 + P)[0] - lo0, P)  # S(o + P) = S(o) + P*stride
+            sizes.append(max(hi - lo + 1 for lo, hi in filter(None, hulls)))
+            strides.append(int(stride) if stride.denominator == 1 else stride)
+            starts.append(lo0 if o0 == 0 else math.floor(lo0 - o0 * stride))  # pixel 0 reads nothing: aligned
+        return (sizes[0], sizes[1], strides[0], strides[1], starts[0], starts[1])
