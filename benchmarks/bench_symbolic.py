@@ -55,7 +55,7 @@ def main(names):
     explain_module = importlib.import_module("cnncalc.explain")  # the module (cnncalc.explain is the function)
     from cnncalc.solve import input_sizes
 
-    print(f"{'model':<16}{'symbolic 3xHxW':>16}{'explain':>10}{'explain zh latex':>18}{'input_sizes':>13}  last feature map")
+    print(f"{'model':<20}{'symbolic 3xHxW':>16}{'explain':>10}{'explain zh latex':>18}{'input_sizes':>13}  last feature map")
     worst = {"symbolic": 0.0, "explain": 0.0}
     for name in names:
         model = zoo.model(name)
@@ -73,7 +73,7 @@ def main(names):
         last = "(" + ", ".join(pretty(d) for d in maps[-1]) + ")" if maps else "-"
         worst["symbolic"] = max(worst["symbolic"], symbolic)
         worst["explain"] = max(worst["explain"], plain, fancy)
-        print(f"{name:<16}{symbolic:>15.3f}s{plain:>9.3f}s{fancy:>17.3f}s{sizes:>12.3f}s  {last}")
+        print(f"{name:<20}{symbolic:>15.3f}s{plain:>9.3f}s{fancy:>17.3f}s{sizes:>12.3f}s  {last}")
     print(f"worst: symbolic {worst['symbolic']:.3f} s, explain {worst['explain']:.3f} s")
 
 
