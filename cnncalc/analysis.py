@@ -141,7 +141,8 @@ class Memory(NamedTuple):
 class Report:
     """The analysis of one network on one input shape (see CONTRACT.md)."""
 
-    def __init__(self, model, input_shape, rows, output_shape, receptive_field, warnings, batch=1, name=None):
+    def __init__(self, model, input_shape, rows, output_shape, receptive_field, warnings, batch=1, name=None,
+                 assumptions=()):
         self.model = model
         self.name = name or getattr(model, "zoo_name", None) or type(model).__name__
         self.input_shape = input_shape
@@ -149,6 +150,7 @@ class Report:
         self.output_shape = output_shape
         self.receptive_field = ReceptiveField.from_state(receptive_field)
         self.warnings = warnings
+        self.assumptions = list(assumptions)  # "layer (Type): expr = value" the symbols must satisfy
         self.batch = batch
 
     @property
@@ -205,8 +207,8 @@ class Report:
         return Memory(dtype, batch, inputs, forward, 2 * forward, params, buffers, inputs + 2 * forward + params + buffers)
 
     def to_dict(self):
-        """Exactly the CLI's ``--format json`` object (CONTRACT.md)."""
-        return {
+        """Exactly the CLI's ``--format json`` object (CONTRACT.md), plus "assumptions" when symbols need any."""
+        out = {
             "model": self.name,
             "input_shape": [to_json_value(d) for d in self.input_shape],
             "layers": [r.to_dict() for r in self.layers],
@@ -220,6 +222,9 @@ class Report:
             },
             "receptive_field": None if self.receptive_field is None else self.receptive_field.to_dict(),
         }
+        if self.assumptions:
+            out["assumptions"] = self.assumptions
+        return out
 
     def to_pandas(self):
         """The layer rows as a pandas DataFrame (needs the optional ``pandas`` extra)."""
@@ -312,6 +317,7 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
     rows = []
     seen = set()
     notes = []
+    assumptions = []
     rf = _START_RF if len(shape) == 3 else None  # only a (C, H, W) map has a spatial mapping
     model_rf = None if rf is None else -1  # the row whose field is the model's (-1: the input's own)
     rf_open = True
@@ -328,6 +334,9 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
                 macs = layer.macs(shape, out)
             except ShapeError as exc:
                 raise ShapeError(f"{row_name} ({layer.type}): {exc}" if row_name else f"{layer.type}: {exc}") from None
+            for got, expected in layer.requires(shape):
+                if type(got) is not int or type(expected) is not int:
+                    _assume(assumptions, row_name, layer.type, got, expected)
             if layer.windowed:
                 dropped = layer.dropped(shape)
                 if dropped[0] or dropped[1]:
@@ -364,7 +373,16 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
         for note in notes:
             warnings.warn(note, ShapeWarning, stacklevel=2)
     model_rf = None if model_rf is None else _START_RF if model_rf == -1 else rows[model_rf]._rf
-    return Report(model, input_dims, rows, shape, model_rf, notes, batch, name)
+    return Report(model, input_dims, rows, shape, model_rf, notes, batch, name, assumptions)
+
+
+def _assume(assumptions, name, kind, got, expected):
+    """Record ``got = expected`` when the symbols leave it open (provably unequal was refused in infer)."""
+    difference = got - expected
+    if not known(difference) and not difference.is_number:
+        from .symbolic import pretty
+
+        assumptions.append(f"{name or kind} ({kind}): {pretty(got)} = {pretty(expected)}")
 
 
 def _trace_upsampled(model, rows):

@@ -156,6 +156,11 @@ class Layer:
         """Per axis (h, w), the ``Window`` an output pixel reads (shape-preserving layers: itself)."""
         return (_SAME, _SAME)
 
+    def requires(self, in_shape):
+        """The equalities (received, expected) ``infer`` checks, e.g. the input channels: where symbols
+        leave one unsettled the analysis records it as an assumption (``Report.assumptions``)."""
+        return ()
+
     def freeze(self):
         """A copy whose parameters are frozen (not trainable); parameter-free layers return themselves."""
         return replace(self, trainable=False) if hasattr(self, "trainable") else self
@@ -307,6 +312,9 @@ class Conv2d(Layer):
     def reads(self, in_shape):
         return tuple(Window(k, s, p0, d) for k, s, (p0, _), d in zip(self.kernel_size, self.stride, self._pads, self.dilation))
 
+    def requires(self, in_shape):
+        return ((in_shape[0], self.in_channels),)
+
 
 @dataclass(frozen=True)
 class ConnectionTableConv2d(Conv2d):
@@ -441,6 +449,9 @@ class ConvTranspose2d(Layer):
 
     def reads(self, in_shape):
         return tuple(Window(*args, up=True) for args in zip(self.kernel_size, self.stride, self.padding, self.dilation))
+
+    def requires(self, in_shape):
+        return ((in_shape[0], self.in_channels),)
 
 
 # --- pooling ------------------------------------------------------------------------------------
@@ -627,6 +638,9 @@ class BatchNorm2d(Layer):
         if self.affine or self.track_running_stats:  # else no tensor of size num_features exists: PyTorch accepts any C
             _expect_channels(shape[0], self.num_features, "channels (num_features)")
         return shape
+
+    def requires(self, in_shape):
+        return ((in_shape[0], self.num_features),) if self.affine or self.track_running_stats else ()
 
     def extra_ops(self, in_shape, out_shape):
         return {"norm": 2 * _numel(out_shape)}  # inference: one multiply and one add per element
@@ -953,6 +967,12 @@ class Reshape(Layer):
             raise ShapeError(f"{call} expects a multiple of {fixed} elements per sample, receives {n}")
         return tuple(F.divide(n, fixed) if v == -1 else v for v in rest)
 
+    def requires(self, in_shape):
+        rest = self.shape[1:]
+        if self.shape[0] == -1 or -1 not in rest:  # the per-sample element count is fixed
+            return ((product(in_shape), product(v for v in rest if v != -1)),)
+        return ()
+
     def _fix(self, rest, n):
         if len(rest) == 1:
             batch = "-1" if self.shape[0] == -1 else "x.size(0)"
@@ -996,7 +1016,11 @@ class Linear(Layer):
         return shape[:-1] + (self.out_features,)
 
     def macs(self, in_shape, out_shape):
-        return product(in_shape) * self.out_features
+        features = self.in_features if known(self.in_features) else in_shape[-1]  # equal: infer checked
+        return product(in_shape[:-1]) * features * self.out_features
+
+    def requires(self, in_shape):
+        return ((in_shape[-1], self.in_features),)
 
     def extra_ops(self, in_shape, out_shape):
         return {"bias": _numel(out_shape)} if self.bias else {}

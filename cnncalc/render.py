@@ -150,7 +150,7 @@ def totals(report, dtype="float32"):
         f"Trainable params: {count(report.trainable_params)}",
         f"Non-trainable params: {count(report.non_trainable_params)}",
         f"Buffers: {count(report.buffers)}",
-        f"Total MACs{batch}: {units(report.macs)} ({count(report.macs)})",
+        f"Total MACs{batch}: {units(report.macs)}" + (f" ({count(report.macs)})" if known(report.macs) else ""),
         f"Total FLOPs{batch}: {units(report.flops)}",
         f"Output shape: {format_shape(report.output_shape)}",
     ]
@@ -158,6 +158,7 @@ def totals(report, dtype="float32"):
         lines.append(
             f"Receptive field: {_pair(rf.size)}, stride {_pair(rf.stride)}, start {_pair(rf.start)}"
         )
+    lines += [f"Assumes {text}" for text in report.assumptions]  # symbolic: what the numbers above need
     lines += [
         "-" * 40,
         f"dtype: {dtype}, batch: {report.batch}",

@@ -61,6 +61,13 @@ def test_symbolic_json_values_are_strings():
     assert data["totals"]["params"] == 138357544
 
 
+def test_symbolic_assumptions_are_printed():
+    needs = "fc1 (Linear): 16*(floor(H/4) - 3)*(floor(W/4) - 3) = 400"
+    assert f"Assumes {needs}" in run("cifar_net", "--input", "3xHxW").stdout
+    assert json.loads(run("cifar_net", "--input", "3xHxW", "--format", "json").stdout)["assumptions"] == [needs]
+    assert "Assumes" not in run("cifar_net").stdout
+
+
 def test_csv_and_markdown_have_one_row_per_layer():
     report = cnncalc.analyze(cnncalc.model("resnet18"), (3, 224, 224), warn=False)
     rows = list(csv.DictReader(io.StringIO(run("resnet18", "--format", "csv").stdout)))

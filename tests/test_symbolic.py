@@ -19,6 +19,7 @@ from cnncalc import (
     MaxPool2d,
     AvgPool2d,
     ReLU,
+    Reshape,
     Residual,
     Sequential,
     ShapeError,
@@ -284,3 +285,26 @@ def test_every_zoo_model_symbolic_equals_concrete():
                     if key not in values:
                         values[key] = _value(d, H=h + dh, W=w + dw)
                     assert values[key] == want, (name, sym_row.name, d)
+
+
+def test_unsettled_sizes_are_recorded_as_assumptions():
+    # fc1 = Linear(400, 120) fits 16 x (H/4 - 3) x (W/4 - 3) features only for some H, W: the
+    # analysis goes on with 400 and says what it assumed
+    report = cnncalc.analyze(cnncalc.model("cifar_net"), "3xHxW")
+    assert report.assumptions == ["fc1 (Linear): 16*(floor(H/4) - 3)*(floor(W/4) - 3) = 400"]
+    fc1 = next(r for r in report.layers if r.name == "fc1")
+    assert fc1.macs == 400 * 120
+    assert report.to_dict()["assumptions"] == report.assumptions
+    concrete = cnncalc.analyze(cnncalc.model("cifar_net"), "3x32x32")
+    assert concrete.assumptions == [] and "assumptions" not in concrete.to_dict()
+    for h, w in ((32, 32), (35, 33)):  # where the assumption holds, the symbolic totals are the concrete ones
+        values = {cnncalc.symbol("H"): h, cnncalc.symbol("W"): w}
+        assert report.macs.subs(values) == cnncalc.analyze(cnncalc.model("cifar_net"), (3, h, w)).macs
+
+
+def test_symbolic_channels_are_assumed_equal_and_provably_equal_ones_are_not():
+    C = cnncalc.symbol("C")
+    net = Sequential(Conv2d(C, 8, 3), BatchNorm2d(8), Conv2d(8, C, 1), BatchNorm2d(C))
+    assert cnncalc.analyze(net, "3x8x8").assumptions == ["0 (Conv2d): 3 = C"]
+    assert cnncalc.analyze(net, "Cx8x8").assumptions == []
+    assert cnncalc.analyze(Sequential(Flatten(), Reshape(-1, 48)), "3xHx4").assumptions == ["1 (Reshape): 12*H = 48"]
