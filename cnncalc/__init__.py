@@ -39,6 +39,7 @@ from .layers import (
 )
 from .zoo import model, models
 from .explain import explain  # the function; the module stays importable as cnncalc.explain's home
+from .solve import solve  # likewise: cnncalc.solve(...) is the function, cnncalc.solve's helpers stay importable
 
 __version__ = "0.1.0"
 
@@ -49,7 +50,7 @@ __all__ = [
     "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Sigmoid", "Tanh", "Softmax",
     "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d", "Reshape", "SamePad2d", "model", "models",
     "from_source", "from_torch", "from_spec", "to_spec", "load_file", "analyze_file",
-    "explain", "same_padding", "padding_for", "input_sizes", "input_for_output", "conv_settings",
+    "explain", "solve", "same_padding", "padding_for", "input_sizes", "input_for_output", "conv_settings",
     "check_file", "check_inline",
 ]
 

@@ -363,3 +363,24 @@ __all__ = [
     "SizeSet", "PaddingAnswer", "ConvSetting", "same_padding", "padding_for", "input_sizes",
     "input_for_output", "conv_settings",
 ]
+
+
+def solve(question, *args, **kwargs):
+    """The solvers behind one name, as ``cnncalc solve QUESTION`` on the command line:
+
+    - ``solve("padding", kernel_size, stride=1, dilation=1, size=None)``: ``same_padding``; with
+      ``output=`` (and ``size=``) ``padding_for``: the paddings giving that output;
+    - ``solve("input", model, "3xHxH", full_coverage=False)``: ``input_sizes``;
+    - ``solve("output", model, "3xHxH", output, layer=None)``: ``input_for_output``;
+    - ``solve("conv", size, output, max_kernel=11, ...)``: ``conv_settings``.
+    """
+    if question == "padding":
+        if kwargs.get("output") is not None:
+            kernel_size, *rest = args if args else (kwargs.pop("kernel_size"),)
+            return padding_for(kwargs.pop("size"), kwargs.pop("output"), kernel_size, *rest, **kwargs)
+        kwargs.pop("output", None)
+        return same_padding(*args, **kwargs)
+    solvers = {"input": input_sizes, "output": input_for_output, "conv": conv_settings}
+    if question not in solvers:
+        raise ShapeError(f"unknown question {question!r}: choose padding, input, output or conv")
+    return solvers[question](*args, **kwargs)

@@ -510,6 +510,15 @@ def _spatial_rows(report):
     return rows
 
 
+def _traced_region(report, row, i, j):
+    """((top, bottom), (left, right)), ends excluded, of the input pixels output pixel (i, j) of ``row`` reads."""
+    from .trace import Tracer
+
+    tracer, index = Tracer(report.model, report.layers), report.layers.index(row)
+    hulls = tracer.hull(index, 0, i), tracer.hull(index, 1, j)
+    return None if None in hulls else tuple((lo, hi + 1) for lo, hi in hulls)
+
+
 def _log_axis(c, x0, y0, w, h, lo, hi, title, series, n, legend_right=False):
     """A panel: x = layer index 1..n, y = log2 scale from lo to hi, each series a list of values."""
     lo_e, hi_e = math.floor(math.log2(lo)), math.ceil(math.log2(hi))
@@ -580,6 +589,9 @@ def rf_plot(report) -> str:
     i, j = (oh - 1) // 2, (ow - 1) // 2
     top, left = rf.start[0] + i * rf.stride[0], rf.start[1] + j * rf.stride[1]
     bottom, right = top + rf.size[0], left + rf.size[1]
+    traced = last.traced and _traced_region(report, last, i, j)
+    if traced:  # after upsampling each output pixel's region is its own: traced, not start + i*stride
+        (top, bottom), (left, right) = traced
     # overlay panel: the input image, its padding reach and the region
     oy = y0 + ph + 130
     lo_r, lo_c = min(0, top), min(0, left)
@@ -606,15 +618,16 @@ def rf_plot(report) -> str:
     if in_w / grid_w <= 64:
         for c_ in range(grid_w, in_w, grid_w):
             c.line([(px(c_), py(0)), (px(c_), py(in_h))], color="#c9d6e3", width=0.5)
-    c.add(f"<rect x='{px(left):.1f}' y='{py(top):.1f}' width='{rf.size[1] * scale:.1f}' height='{rf.size[0] * scale:.1f}' "
+    c.add(f"<rect x='{px(left):.1f}' y='{py(top):.1f}' width='{(right - left) * scale:.1f}' height='{(bottom - top) * scale:.1f}' "
           f"fill='#d62728' fill-opacity='0.18' stroke='#d62728' stroke-width='2' stroke-dasharray='6,3'/>")
-    cy_, cx_ = py(top + rf.size[0] / 2), px(left + rf.size[1] / 2)
+    cy_, cx_ = py((top + bottom) / 2), px((left + right) / 2)
     c.add(f"<circle cx='{cx_:.1f}' cy='{cy_:.1f}' r='3' fill='#d62728'/>")
     c.add("</g>")
     notes = [
         f"input image: rows 0..{in_h - 1}, columns 0..{in_w - 1} (grid lines every stride = {rf.stride[0]}x{rf.stride[1]} pixels)",
-        f"region (dashed red): rows {top}..{bottom - 1}, columns {left}..{right - 1}: {rf.size[0]}x{rf.size[1]} pixels",
-        f"start = {rf.start[0]},{rf.start[1]} + ({i},{j}) x stride {rf.stride[0]},{rf.stride[1]}; "
+        f"region (dashed red): rows {top}..{bottom - 1}, columns {left}..{right - 1}: {bottom - top}x{right - left} pixels",
+        "traced pixel by pixel: after a transposed convolution regions differ in size; the part outside the image is zero padding"
+        if traced else f"start = {rf.start[0]},{rf.start[1]} + ({i},{j}) x stride {rf.stride[0]},{rf.stride[1]}; "
         "the part outside the image is zero padding",
         f"{n} layers with a spatial map; the model's receptive field is {rf.size[0]}x{rf.size[1]}",
     ]

@@ -24,8 +24,10 @@ import math
 from fractions import Fraction
 
 from .graph import LEAF, replay
+from .layers import Window
 
 _INPUT = -1
+_SAME = Window(1, 1, 0)  # a shape-preserving layer: reads what it writes
 
 
 def _merged(intervals):
@@ -106,15 +108,14 @@ class Tracer:
                 continue
             stack.pop()
             if node not in self._cache:
-                self._cache[node] = _merged(
-                    iv for q in inputs[node] for iv in (q[2] if q[0] == _INPUT else self._cache[q])
-                )
+                parts = [q[2] if q[0] == _INPUT else self._cache[q] for q in inputs[node]]
+                self._cache[node] = parts[0] if len(parts) == 1 else _merged(iv for part in parts for iv in part)
         return self._cache[key]
 
     def _inputs(self, i, axis, intervals):
         """(parent, axis, intervals) read by row i's ``intervals``."""
         windows = self.windows[i]
-        if windows is not None:
+        if windows is not None and windows[axis] != _SAME:
             intervals = _read(windows[axis], intervals)
             if self.clip:
                 n = self.rows[i].input_shape[1 + axis]

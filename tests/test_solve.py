@@ -169,3 +169,14 @@ def test_conv_settings_by_brute_force(n, out):
 
 def test_conv_settings_alexnet_first_layer():
     assert "k=11, p=0: s in {4}" in [str(c) for c in conv_settings(227, 55)]
+
+
+def test_one_entry_point_like_the_command_line():
+    assert cnncalc.solve("padding", 3, stride=2) == cnncalc.same_padding(3, stride=2)
+    answer = cnncalc.solve("padding", kernel_size=3, stride=2, size=32, output=16)
+    assert answer == cnncalc.padding_for(32, 16, 3, stride=2) and str(answer.paddings) == "{1}"
+    assert str(cnncalc.solve("input", cnncalc.model("vgg16"), "3xHxH", full_coverage=True)) == "{H : H >= 32, H = 32m}"
+    assert str(cnncalc.solve("output", cnncalc.model("resnet18"), "3xHxH", 7)) == "{H : 193 <= H <= 224}"
+    assert cnncalc.solve("conv", 227, 55) == cnncalc.conv_settings(227, 55)
+    with pytest.raises(cnncalc.ShapeError, match="unknown question 'stride'"):
+        cnncalc.solve("stride", 3)

@@ -150,6 +150,16 @@ def test_rf_plot_padding_reaches_past_the_image():
     assert overlay.get("data-pixel") == "1,1" and overlay.get("data-rows") == "-1,7"
 
 
+def test_rf_plot_after_upsampling_shows_the_pixels_own_region():
+    # conv s2 then a 3/2/1 transposed conv: output pixels read 3 and 5 input pixels in turn; the map
+    # is 15x15, pixel (7, 7) is odd and reads input pixels 5..9 (not start -1 + 7*1 .. + 5 - 1)
+    net = Sequential(Conv2d(1, 2, 3, stride=2, padding=1), cnncalc.ConvTranspose2d(2, 1, 3, stride=2, padding=1))
+    root = _parse(svg.rf_plot(cnncalc.analyze(net, "1x16x16")))
+    (overlay,) = _groups(root, "overlay")
+    assert overlay.get("data-pixel") == "7,7" and overlay.get("data-rows") == "5,10"
+    assert "rows 5..9, columns 5..9: 5x5 pixels" in _all_text(root)
+
+
 @pytest.mark.parametrize("draw", [svg.svg, svg.rf_plot], ids=["svg", "rf_plot"])
 def test_symbolic_input_is_refused(draw):
     report = cnncalc.analyze(Conv2d(3, 8, 3), "3xHxW")
