@@ -11,6 +11,7 @@ import re
 from .analysis import analyze
 from .dims import format_shape, product, symbol
 from .layers import AvgPool2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
+from .render import count
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -46,10 +47,10 @@ class Calculation:
             if not getattr(general, "is_Symbol", False) and str(general) != str(value):
                 out.append(f"  {name} = {general}")
                 out.append(f"  {' ' * len(name)} = {_substitute(general, values)} = {value}")
-        out.append(f"Params:        {_count(rep.params)}")
+        out.append(f"Params:        {count(rep.params)}")
         if gen.params != 0:
             out.append(f"  = {gen.params} = {_substitute(gen.params, values)}")
-        out.append(f"MACs:          {_count(rep.macs)}   (FLOPs: {_count(rep.flops)})")
+        out.append(f"MACs:          {count(rep.macs)}   (FLOPs: {count(rep.flops)})")
         if gen.macs != 0:
             out.append(f"  = {gen.macs}")
         rf = rep.receptive_field
@@ -67,15 +68,6 @@ class Calculation:
                 out.append(f"  size = {grf.size[0]}, stride = {grf.stride[0]}, start = {grf.start[0]} (per axis)")
         out.extend(f"Warning: {w}" for w in rep.warnings)
         return out
-
-
-def _count(n):
-    """12,345 for a number; a symbolic count factored for reading (``C_out*(C_in*k^2 + 1)``)."""
-    if type(n) is int:
-        return f"{n:,}"
-    from .symbolic import pretty
-
-    return pretty(n)
 
 
 def conv(input_shape, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True):

@@ -137,7 +137,10 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
 
         click.echo(json.dumps(to_spec(target.build(shape), name=target.name, input_shape=shape), indent=2))
         return
-    pictures = _draw_pictures(report, svg_path, plots)  # before printing: a symbolic shape fails here
+    pictures = _draw_pictures(report, svg_path, plots)  # before printing: a symbolic shape or a bad path fails here
+    for path, text in pictures:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
     if fmt == "table":
         color = sys.stdout.isatty()
         style = click.style if color else None
@@ -146,9 +149,7 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
         click.echo(render.FORMATS[fmt](report), nl=fmt == "json")
         for note in report.warnings:
             click.echo(f"Warning: {note}", err=True)
-    for path, text in pictures:
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text)
+    for path, _ in pictures:
         click.echo(f"Wrote {path}", err=True)
 
 

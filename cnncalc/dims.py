@@ -202,9 +202,12 @@ def to_json_value(x):
 
 def format_dim(x) -> str:
     """A dimension for a shape string: compound expressions in parentheses, so 64x(H/2)x(W/2) reads unambiguously."""
-    if known(x) or x.is_Atom or x.is_Function:
-        return str(x).replace(" ", "")
-    return "(" + str(x).replace(" ", "") + ")"
+    if known(x) or x.is_Atom:
+        return str(x)
+    from .symbolic import pretty  # a symbol is present, so sympy is loaded already
+
+    text = pretty(x).replace(" ", "")
+    return text if x.is_Function else f"({text})"
 
 
 def format_shape(shape, sep: str = "x") -> str:

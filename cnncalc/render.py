@@ -19,19 +19,24 @@ _HEADINGS = {
     "macs": "MACs",
     "rf": "RF size/stride",
 }
+_NAME_MIN = 36  # the layer column never narrower than this
 _WIDTHS = {"input_shape": 16, "output_shape": 16, "params": 13, "macs": 15, "rf": 15}
 TABLE_WIDTH = 100
 
 
 def count(n) -> str:
-    """1234567 -> '1,234,567'; a symbolic value as its expression."""
-    return f"{n:,}" if type(n) is int else str(n)
+    """1234567 -> '1,234,567'; a symbolic value as its closed form, factored for reading."""
+    if type(n) is int:
+        return f"{n:,}"
+    from .symbolic import pretty
+
+    return pretty(n)
 
 
 def units(n) -> str:
     """A count with a K/M/G/T suffix (powers of 1000), as torchinfo prints mult-adds."""
     if not known(n):
-        return str(n)
+        return count(n)
     for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= scale:
             return f"{n / scale:.2f} {suffix}"
@@ -39,7 +44,7 @@ def units(n) -> str:
 
 
 def megabytes(n) -> str:
-    return f"{n / 1e6:.2f}" if known(n) else f"({n})/10**6"
+    return f"{n / 1e6:.2f}" if known(n) else f"({count(n)})/10^6"
 
 
 def rf_text(rf: ReceptiveField | None) -> str:
@@ -103,9 +108,11 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
     style = style or (lambda text, **kw: text)
     types = container_types(report.model)
     rows = collapse(report.layers, depth)
-    widths = [_WIDTHS[c] for c in columns]
-    name_width = TABLE_WIDTH - sum(widths) - len(widths)
-    rule = "=" * TABLE_WIDTH
+    cells = [[_cell(c, row) for c in columns] for row in rows]
+    # 100 columns; symbolic cells widen their column (and the table) rather than break the alignment
+    widths = [max([_WIDTHS[c]] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    name_width = max(TABLE_WIDTH - sum(widths) - len(widths), _NAME_MIN)
+    rule = "=" * (name_width + sum(widths) + len(widths))
 
     def line(label, cells):
         text = label if len(label) <= name_width else label[: name_width - 1] + "…"
@@ -114,7 +121,7 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
     out = [rule, style(line("Layer (type)", [_HEADINGS[c] for c in columns]), bold=True), rule]
     out.append(line(f"{report.name} ({types.get('', type(report.model).__name__)})", [""] * len(columns)))
     opened = set()
-    for row in rows:
+    for row, row_cells in zip(rows, cells):
         parts = row.name.split(".") if row.name else []
         grouped = isinstance(row, _Group)
         is_merge = not grouped and not row.layer.is_leaf
@@ -131,7 +138,7 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
             label = "  " * (len(parts) + 1) + f"+ {row.type}"
         else:
             label = "  " * len(parts) + f"{parts[-1] if parts else row.name} ({row.type})"
-        out.append(line(label, [_cell(c, row) for c in columns]))
+        out.append(line(label, row_cells))
     out.append(rule)
     out.extend(totals(report, dtype))
     out.append(rule)

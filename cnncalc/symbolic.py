@@ -202,10 +202,19 @@ class _ReadablePrinter(sympy.printing.str.StrPrinter):
     """sympy's printer with rounding written over a single fraction and ceiling as ceil."""
 
     def _print_floor(self, expr):
-        return f"floor({self._print(sympy.together(expr.args[0]))})"
+        return f"floor({self._over_one(expr.args[0])})"
 
     def _print_ceiling(self, expr):
-        return f"ceil({self._print(sympy.together(expr.args[0]))})"
+        return f"ceil({self._over_one(expr.args[0])})"
+
+    def _over_one(self, arg):
+        """``(H - 19)/16``: one numerator over one denominator (sympy would distribute the 1/16)."""
+        num, den = sympy.fraction(sympy.together(sympy.expand(arg)))
+        if den == 1:
+            return self._print(num)
+        text = [self._print(part) for part in (num, den)]
+        text = [f"({t})" if part.is_Add or (i and not part.is_Atom) else t for i, (part, t) in enumerate(zip((num, den), text))]
+        return f"{text[0]}/{text[1]}"
 
 
 __all__ = ["simplify_dim", "pretty", "readable", "floor_div", "ceil_div", "rounded"]

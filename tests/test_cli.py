@@ -61,6 +61,20 @@ def test_symbolic_json_values_are_strings():
     assert data["totals"]["params"] == 138357544
 
 
+def test_symbolic_table_reads_in_closed_forms_and_stays_aligned():
+    lines = run("alexnet", "--input", "3xHxW").stdout.splitlines()
+    rule = lines[0]
+    assert set(rule) == {"="} and len(rule) > 100  # widened for the formulas, not broken
+    body = lines[3 : lines.index(rule, 3)]
+    assert all(len(line) == len(rule) for line in body)
+    conv = next(line for line in body if "0 (Conv2d)" in line)
+    assert "96xfloor((H-7)/4)xfloor((W-7)/4)" in conv and "34848*floor((H - 7)/4)*floor((W - 7)/4)" in conv
+    macs = next(line for line in lines if line.startswith("Total MACs:"))
+    assert macs == ("Total MACs: 32*(96768*floor((H - 19)/16)*floor((W - 19)/16) + 19200*floor((H - 11)/8)*floor((W - 11)/8)"
+                    " + 1089*floor((H - 7)/4)*floor((W - 7)/4) + 1831936)")
+    assert len(run("alexnet").stdout.splitlines()[0]) == 100
+
+
 def test_symbolic_assumptions_are_printed():
     needs = "fc1 (Linear): 16*(floor(H/4) - 3)*(floor(W/4) - 3) = 400"
     assert f"Assumes {needs}" in run("cifar_net", "--input", "3xHxW").stdout
