@@ -24,10 +24,9 @@ import math
 from fractions import Fraction
 
 from .graph import LEAF, replay
-from .layers import Window
+from .layers import _SAME  # the Window of a shape-preserving layer: reads what it writes
 
 _INPUT = -1
-_SAME = Window(1, 1, 0)  # a shape-preserving layer: reads what it writes
 
 
 def _merged(intervals):
