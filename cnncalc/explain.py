@@ -313,6 +313,8 @@ def _derivation(expr, values, result, fmt):
 
 def _fmt_value(value, fmt):
     """A result: numbers as they are, symbolic values factored for reading (``symbolic.pretty``)."""
+    if fmt == "latex" and known(value) and type(value) is not int:  # a Fraction (stride after upsampling)
+        return rf"\frac{{{value.numerator}}}{{{value.denominator}}}"
     if known(value) or isinstance(value, str):
         return str(value)
     from .symbolic import pretty, readable

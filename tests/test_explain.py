@@ -190,3 +190,14 @@ def test_merges_show_their_branches():
     assert "channels concatenated: C_out = 16 + 8 + 8 = 32" in text
     added = str(explain(Residual(Conv2d(4, 4, 3, 1, 1)), "4x8x8"))
     assert "element-wise sum of the branches: 4x8x8 + 4x8x8 = 4x8x8" in added
+
+
+def test_after_upsampling_the_size_is_traced_not_recurred():
+    decoder = cnncalc.Sequential(cnncalc.Conv2d(1, 4, 3, stride=2, padding=1), cnncalc.ConvTranspose2d(4, 1, 4, stride=2, padding=1))
+    text = explain(decoder, "1x16x16").render()
+    up = text[text.index("ConvTranspose2d"):]
+    # the recurrence would give r_out = 3 + 3*2/2 = 6; the traced regions are 5 or 3 pixels wide
+    assert "receptive field size: r_out = 5" in up
+    assert "neighbouring output pixels read regions of different sizes" in up
+    assert "j_out = j_in/s = 2/2 = 1" in up
+    assert "j_{out} = \\frac{j_{in}}{s} = \\frac{1}{2}" in explain(decoder[1], "4x8x8", fmt="latex").render()
