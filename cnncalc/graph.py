@@ -39,6 +39,7 @@ class Container(Layer):
 
     is_leaf = False
     _children: tuple
+    merge_name = ""  # Residual/Concat: the merge row's name under the block's path (default: the block's)
 
     def named_children(self):
         return self._children
@@ -155,7 +156,8 @@ class Residual(Container):
     shortcut and post layer are named ``shortcut_name`` and ``post_name``.
     """
 
-    def __init__(self, main, shortcut=None, post=None, *, shortcut_name="shortcut", post_name="post"):
+    def __init__(self, main, shortcut=None, post=None, *, shortcut_name="shortcut", post_name="post", merge_name=""):
+        self.merge_name = merge_name
         self.main = _check_layer(main, "Residual main")
         self.shortcut = None if shortcut is None else _check_layer(shortcut, "Residual shortcut")
         self.post = None if post is None else _check_layer(post, "Residual post")
@@ -169,14 +171,15 @@ class Residual(Container):
         self._children = tuple(children)
 
     def _key(self):
-        return (Residual, self.shortcut_name, self.post_name, self.shortcut is None, self.post is None)
+        return (Residual, self.shortcut_name, self.post_name, self.shortcut is None, self.post is None, self.merge_name)
 
     def _rebuild(self, kids):
         kids = list(kids)
         main = kids.pop(0)
         shortcut = None if self.shortcut is None else kids.pop(0)
         post = None if self.post is None else kids.pop(0)
-        return Residual(main, shortcut, post, shortcut_name=self.shortcut_name, post_name=self.post_name)
+        return Residual(main, shortcut, post, shortcut_name=self.shortcut_name, post_name=self.post_name,
+                        merge_name=self.merge_name)
 
     def _labelled(self):
         return (("main", self.main),) + self._children[1:]
@@ -188,10 +191,17 @@ class Residual(Container):
 class Concat(Container):
     """Branches applied to the same input, outputs joined along channels (Inception, DenseNet)."""
 
-    def __init__(self, *branches):
+    def __init__(self, *branches, merge_name=""):
+        self.merge_name = merge_name
         self._children = _named(branches, "Concat")
         if not self._children:
             raise ShapeError("Concat needs at least one branch")
+
+    def _key(self):
+        return super()._key() + (self.merge_name,)
+
+    def _rebuild(self, kids):
+        return Concat(OrderedDict((name, kid) for (name, _), kid in zip(self._children, kids)), merge_name=self.merge_name)
 
     def merge_kind(self):
         return "Concat"
@@ -227,7 +237,7 @@ def program(model):
             todo.append(("emit", (NEXT,)))
             if layer.shortcut is not None:
                 todo.append(("node", layer.shortcut, _join(name, layer.shortcut_name)))
-            todo.append(("emit", (MERGE, layer, name, 2)))
+            todo.append(("emit", (MERGE, layer, _join(name, layer.merge_name), 2)))
             if layer.post is not None:
                 todo.append(("node", layer.post, _join(name, layer.post_name)))
             work.extend(reversed(todo))
@@ -237,7 +247,7 @@ def program(model):
                 if i:
                     todo.append(("emit", (NEXT,)))
                 todo.append(("node", child, _join(name, child_name)))
-            todo.append(("emit", (MERGE, layer, name, len(layer))))
+            todo.append(("emit", (MERGE, layer, _join(name, layer.merge_name), len(layer))))
             work.extend(reversed(todo))
         elif isinstance(layer, Container):
             raise ShapeError(f"{name or type(layer).__name__}: unknown container type {type(layer).__name__}")

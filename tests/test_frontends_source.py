@@ -515,3 +515,34 @@ def test_main_block_is_read_and_spec_files_take_no_class():
     assert c.analyze(c.from_source(text), (5,)).params == 18
     with pytest.raises(ShapeError, match=r"small_resnet.json: --class applies to Python files only"):
         load_file(FIXTURES / "small_resnet.json", cls="Net")
+
+
+def test_unet_with_two_input_up_modules():
+    # the numbers PyTorch gives for this file (torch.utils.flop_counter / 2; its 18 BatchNorm counters
+    # num_batches_tracked are not counted as buffers here): see test_unet_matches_torch
+    report = analyse("unet.py", "3x256x256")
+    assert (report.params, report.buffers, report.macs) == (31_037_698, 11_776, 48_171_581_440)
+    assert report.output_shape == (2, 256, 256)
+    assert [r.name for r in report.layers if r.type == "Concat"] == ["up1", "up2", "up3", "up4"]
+    assert report.receptive_field.size == (204, 204)  # traced through the four transposed convolutions
+    with pytest.raises(ShapeError, match=r"up1 \(Concat\): cannot concatenate"):
+        analyse("unet.py", "3x200x200")  # 200 -> 12 -> 6 at the bottom; up1 gives 24, its skip 25
+
+
+@pytest.mark.torch
+def test_unet_matches_torch():
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        import unet
+    finally:
+        sys.path.remove(str(FIXTURES))
+    net = unet.UNet()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = net(torch.zeros(1, 3, 256, 256))
+    report = analyse("unet.py", "3x256x256")
+    assert report.params == sum(p.numel() for p in net.parameters())
+    assert report.macs == counter.get_total_flops() // 2
+    assert report.output_shape == tuple(out.shape[1:])

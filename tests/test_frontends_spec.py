@@ -109,6 +109,24 @@ def test_schema_accepts_fixtures_and_every_zoo_spec(validator, name):
             assert not list(validator.iter_errors(json.loads(json.dumps(c.to_spec(c.model(zoo_name)))))), zoo_name
 
 
+def test_merge_name_round_trips_and_validates(validator, tmp_path):
+    unet = c.load_file(FIXTURES / "unet.py").build()
+    doc = json.loads(json.dumps(c.to_spec(unet, name="unet", input_shape=(3, 64, 64))))
+    assert not list(validator.iter_errors(doc))
+    path = tmp_path / "unet.json"
+    path.write_text(json.dumps(doc))
+    back = c.analyze_file(path)
+    assert [r.name for r in back.layers if r.type == "Concat"] == ["up1", "up2", "up3", "up4"]
+    assert rows(back) == rows(c.analyze(unet, (3, 64, 64)))
+
+
+def test_merge_name_only_on_blocks(tmp_path):
+    path = tmp_path / "leaf.json"
+    path.write_text('{"layers": [\n {"ReLU": null, "merge_name": "x"}\n]}')
+    with pytest.raises(ShapeError, match=r":2: layers\[0\].merge_name: only a residual or a concat has a merge row"):
+        c.analyze_file(path, (3, 8, 8))
+
+
 def test_schema_rejects_unknown_types(validator):
     assert list(validator.iter_errors({"layers": [{"Conv2D": [3, 8, 3]}]}))
     assert list(validator.iter_errors({"layers": [], "model": "ReLU"}))

@@ -587,13 +587,13 @@ class Reader:
             return {self.eval(k, env): self.eval(v, env) for k, v in zip(node.keys, node.values)}
         if isinstance(node, ast.UnaryOp):
             value = self.eval(node.operand, env)
+            if isinstance(node.op, ast.Not):  # `if not mid_channels:` (None, 0, an empty list...)
+                return not self.truth(value, node.operand)
             self.require_number(value, node.operand)
             if isinstance(node.op, ast.USub):
                 return -value
             if isinstance(node.op, ast.UAdd):
                 return value
-            if isinstance(node.op, ast.Not):
-                return not self.truth(value, node.operand)
             raise self.error(node, f"cannot evaluate {_describe(node)}")
         if isinstance(node, ast.BinOp):
             return self.binop(node.op, self.eval(node.left, env), self.eval(node.right, env), node)
@@ -1355,13 +1355,16 @@ def _assemble(items, prefix, origins):
         if not _under(name, prefix) and name != prefix:
             name = prefix
         seqs = [sequential_of(_assemble(b, name, origins)) for b in branches]
+        # a merge in a module's forward whose branches reach outside it (a U-Net's Up.forward(x1, x2)):
+        # the block is named by its leaves, its merge row by that module
+        merge_name = _relative(scope, name) if scope and scope != name and _under(scope, name) else ""
         if node.kind == "add":
             (main, short), (main_seq, short_seq) = branches, seqs
             if not main and short:  # x + f(x): the computed branch is the main path
                 main_seq, short_seq, short = short_seq, main_seq, main
-            block = Residual(main_seq, short_seq if short else None, shortcut_name="_shortcut")
+            block = Residual(main_seq, short_seq if short else None, shortcut_name="_shortcut", merge_name=merge_name)
         else:
-            block = Concat(OrderedDict((f"_{i}", s) for i, s in enumerate(seqs)))
+            block = Concat(OrderedDict((f"_{i}", s) for i, s in enumerate(seqs)), merge_name=merge_name)
         origins[id(block)] = node.origin
         pairs.append((_relative(name, prefix), block))
     return pairs

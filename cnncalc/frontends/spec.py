@@ -203,9 +203,12 @@ class _Builder:
         name = value.get("name")
         if name is not None and not isinstance(name, (str, int)):
             raise self.fail(line, f"{key}.name", f"a name must be a string, got {name!r}")
-        kinds = [k for k in value if k != "name"]
+        kinds = [k for k in value if k not in ("name", "merge_name")]
         if len(kinds) != 1:
             raise self.fail(line, key, f"expected one layer type (and an optional name), got keys {sorted(map(str, kinds))}")
+        merge_name = value.get("merge_name")
+        if merge_name is not None and kinds[0] not in ("residual", "concat"):
+            raise self.fail(line, f"{key}.merge_name", "only a residual or a concat has a merge row to name")
         kind = kinds[0]
         body = value[kind]
         where = f"{key}.{kind}"
@@ -215,9 +218,9 @@ class _Builder:
                 raise self.fail(body_line, where, "expected a list of items")
             layer = self.sequence(body, where, body_line)
         elif kind == "residual":
-            layer = self.residual(body, where, body_line)
+            layer = self.residual(body, where, body_line, str(merge_name or ""))
         elif kind == "concat":
-            layer = self.concat(body, where, body_line)
+            layer = self.concat(body, where, body_line, str(merge_name or ""))
         else:
             layer = self.leaf(kind, body, where, body_line)
         return (None if name is None else str(name)), layer
@@ -239,7 +242,7 @@ class _Builder:
             return self.sequence(value, key, _line_of(value, line))
         return self.item(value, key, line)[1]
 
-    def residual(self, body, key, line):
+    def residual(self, body, key, line, merge_name=""):
         if not isinstance(body, dict) or "main" not in body:
             raise self.fail(line, key, "expected a mapping with main (and optional shortcut, post)")
         unknown = set(body) - {"main", "shortcut", "post", "shortcut_name", "post_name"}
@@ -249,11 +252,11 @@ class _Builder:
         parts = {k: self.part(body.get(k), f"{key}.{k}", lines.get(k, line)) for k in ("main", "shortcut", "post")}
         block = Residual(parts["main"], parts["shortcut"], parts["post"],
                          shortcut_name=str(body.get("shortcut_name", "shortcut")),
-                         post_name=str(body.get("post_name", "post")))
+                         post_name=str(body.get("post_name", "post")), merge_name=merge_name)
         self.origins[id(block)] = SpecOrigin(self.path, line)
         return block
 
-    def concat(self, body, key, line):
+    def concat(self, body, key, line, merge_name=""):
         if not isinstance(body, list) or not body:
             raise self.fail(line, key, "expected a list of branches")
         lines = getattr(body, "item_lines", [])
@@ -262,7 +265,7 @@ class _Builder:
             item_line = lines[i] if i < len(lines) else line
             name = value.get("name") if isinstance(value, dict) else None
             pairs.append((str(i) if name is None else str(name), self.part(value, f"{key}[{i}]", item_line)))
-        block = Concat(OrderedDict(pairs)) if len({n for n, _ in pairs}) == len(pairs) else None
+        block = Concat(OrderedDict(pairs), merge_name=merge_name) if len({n for n, _ in pairs}) == len(pairs) else None
         if block is None:
             raise self.fail(line, key, "branch names must differ")
         self.origins[id(block)] = SpecOrigin(self.path, line)
@@ -423,6 +426,13 @@ def _part(layer):
 
 
 def _node_spec(layer):
+    spec = _block_spec(layer)
+    if getattr(layer, "merge_name", ""):
+        spec["merge_name"] = layer.merge_name
+    return spec
+
+
+def _block_spec(layer):
     if type(layer) is Sequential:
         return {"sequential": _part(layer)}
     if isinstance(layer, Residual):
