@@ -35,6 +35,9 @@ from .layers import (
     SiLU,
     Softmax,
     Tanh,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
     ZeroPad2d,
 )
 from .zoo import model, models
@@ -48,7 +51,8 @@ __all__ = [
     "parse_shape", "symbol", "Sequential", "Residual", "Concat", "Layer", "Conv2d", "ConnectionTableConv2d", "ConvTranspose2d",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "BatchNorm2d", "LocalResponseNorm",
     "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Sigmoid", "Tanh", "Softmax",
-    "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d", "Reshape", "SamePad2d", "model", "models",
+    "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d", "Upsample", "UpsamplingNearest2d",
+    "UpsamplingBilinear2d", "Reshape", "SamePad2d", "model", "models",
     "from_source", "from_torch", "from_spec", "to_spec", "load_file", "analyze_file",
     "explain", "solve", "same_padding", "padding_for", "input_sizes", "input_for_output", "conv_settings",
     "check_file", "check_inline",

@@ -7,6 +7,8 @@ expression. Nothing here raises: the layers decide what is legal (see ``layers.p
 
 from __future__ import annotations
 
+import math
+
 from .dims import ceil_div, divide, floor_div, generic_min, settle
 
 
@@ -44,6 +46,13 @@ def pool_ceil_count(n, k, s, p=0, d=1):
 def conv_transpose_out(n, k, s=1, p=0, op=0, d=1):
     """n_out = (n - 1)*s - 2p + d*(k - 1) + op + 1 (PyTorch ConvTranspose2d, per axis)."""
     return (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def upsample_out(n, scale):
+    """n_out = n*scale for a whole factor, else floor(n*scale) as torch computes it (in floating point)."""
+    if type(scale) is int:
+        return n * scale
+    return math.floor(n * scale)
 
 
 def same_out(n, s):

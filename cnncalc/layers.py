@@ -604,6 +604,122 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
         _AdaptivePool2d.__post_init__(self)
 
 
+# --- upsampling ---------------------------------------------------------------------------------
+
+
+def _scale_pair(value):
+    """scale_factor as a pair of positive numbers (ints where integral), as torch accepts."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2:
+        raise ShapeError(f"Upsample: scale_factor must be a number or a pair, got {value!r}")
+    out = []
+    for v in pair:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ShapeError(f"Upsample: scale_factor must be a positive number, got {value!r}")
+        out.append(int(v) if float(v).is_integer() else float(v))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Upsample(Layer):
+    """Upsampling to ``size`` or by ``scale_factor`` (torch.nn.Upsample), modes nearest and bilinear.
+
+    H_out = size, or floor(H * scale_factor). With a whole factor s (H_out = s*H) output pixel o reads,
+    per axis: nearest, input floor(o/s), the transposed window k = s, stride s; bilinear
+    (align_corners=False), the two pixels around (o + 0.5)/s - 0.5, the window k = 2s, padding s/2 for
+    an even s. Those receptive fields are exact; other factors, an odd bilinear factor and
+    align_corners=True read unevenly spaced pixels, and the receptive field ends there.
+    """
+
+    size: object = None
+    scale_factor: object = None
+    mode: str = "nearest"
+    align_corners: object = None
+    recompute_scale_factor: object = None
+
+    upsamples = True
+
+    def __post_init__(self):
+        name = self.type
+        if (self.size is None) == (self.scale_factor is None):
+            raise ShapeError(f"{name}: give exactly one of size and scale_factor")
+        if self.mode not in ("nearest", "bilinear"):
+            raise ShapeError(f"{name}: mode {self.mode!r} is not supported: nearest or bilinear")
+        if self.align_corners is not None and self.mode == "nearest":
+            raise ShapeError(f"{name}: align_corners can only be set with an interpolating mode (bilinear)")
+        if self.size is not None:
+            object.__setattr__(self, "size", _pair(self.size, "size"))
+            for v in self.size:
+                _require(is_positive(v), f"{name}: size must be positive, got {self.size}")
+        else:
+            object.__setattr__(self, "scale_factor", _scale_pair(self.scale_factor))
+
+    def infer(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+        if self.size is not None:
+            return (shape[0],) + self.size
+        out = [shape[0]]
+        for axis, n, scale in zip(AXES, shape[1:], self.scale_factor):
+            if type(scale) is not int and not known(n):
+                raise ShapeError(f"a fractional scale_factor {scale} needs a known {axis}, got {n}")
+            n_out = F.upsample_out(n, scale)
+            if known(n_out) and n_out <= 0:
+                raise ShapeError(f"output {axis} would be {n_out}: floor({n}*{scale})")
+            out.append(n_out)
+        return tuple(out)
+
+    def _windows(self, in_shape):
+        """Per axis, the exact transposed Window of a whole factor, or None (see the class docstring)."""
+        if self.align_corners:
+            return None
+        out = self.infer(in_shape)
+        windows = []
+        for n, n_out in zip(in_shape[1:], out[1:]):
+            s = F.divide(n_out, n)
+            if type(s) is not int and not getattr(s, "is_Integer", False):
+                return None
+            s = int(s)
+            if self.mode == "nearest":
+                windows.append(Window(s, s, 0, up=True))
+            elif s % 2 == 0 or s == 1:
+                windows.append(Window(2 * s - (s == 1), s, s // 2, up=True))
+            else:
+                return None  # odd bilinear factors: weights of exactly 0 meet float rounding in torch
+        return tuple(windows)
+
+    def rf_at(self, rf, in_shape):
+        windows = None if rf is None else self._windows(in_shape)
+        if windows is None:
+            return None
+        (size_h, j_h, x_h), (size_w, j_w, x_w) = (
+            F.rf_conv_transpose(rf[a], rf[2 + a], rf[4 + a], w.k, w.s, w.p) for a, w in enumerate(windows)
+        )
+        return (size_h, size_w, j_h, j_w, x_h, x_w)
+
+    def reads(self, in_shape):
+        return self._windows(in_shape)
+
+
+@dataclass(frozen=True)
+class UpsamplingNearest2d(Upsample):
+    """torch.nn.UpsamplingNearest2d(size, scale_factor): Upsample with mode nearest."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "mode", "nearest")
+        Upsample.__post_init__(self)
+
+
+@dataclass(frozen=True)
+class UpsamplingBilinear2d(Upsample):
+    """torch.nn.UpsamplingBilinear2d(size, scale_factor): Upsample, bilinear with align_corners=True."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "mode", "bilinear")
+        object.__setattr__(self, "align_corners", True)
+        Upsample.__post_init__(self)
+
+
 # --- normalisation ------------------------------------------------------------------------------
 
 

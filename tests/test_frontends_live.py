@@ -47,6 +47,9 @@ LAYERS = [
     ("flatten", nn.Flatten(), (4, 5, 5)),
     ("pad", nn.ZeroPad2d((1, 2, 0, 3)), (4, 5, 5)),
     ("dropout", nn.Dropout(0.3), (4, 5, 5)),
+    ("upsample", nn.Upsample(scale_factor=(2, 1.5), mode="bilinear"), (4, 5, 6)),
+    ("upsample_size", nn.Upsample(size=(7, 9)), (4, 5, 6)),
+    ("upsampling_bilinear", nn.UpsamplingBilinear2d(scale_factor=3), (4, 5, 6)),
 ]
 
 
@@ -105,18 +108,18 @@ def test_walking_a_custom_module_warns_and_lists_it():
 
 
 def test_unknown_modules_are_listed():
-    module = nn.Sequential(nn.Conv2d(3, 3, 1), nn.LSTM(3, 3), nn.Sequential(nn.Upsample(scale_factor=2)))
-    with pytest.raises(ShapeError, match=r"cannot convert 1 \(LSTM\): cnncalc has no such layer; 2.0 \(Upsample\)"):
+    module = nn.Sequential(nn.Conv2d(3, 4, 1), nn.LSTM(3, 3), nn.Sequential(nn.PixelShuffle(2)))
+    with pytest.raises(ShapeError, match=r"cannot convert 1 \(LSTM\): cnncalc has no such layer; 2.0 \(PixelShuffle\)"):
         c.from_torch(module)
 
 
 class Interp(nn.Module):
     def forward(self, x):
-        return F.interpolate(x, scale_factor=2)
+        return F.pixel_shuffle(x, 2)
 
 
 def test_trace_refuses_unknown_functions():
-    with pytest.raises(ShapeError, match=r"interpolate is not understood"):
+    with pytest.raises(ShapeError, match=r"pixel_shuffle is not understood"):
         c.from_torch(Interp(), trace=True)
 
 
@@ -188,6 +191,7 @@ SOURCES = [
     ("inception_cat.py", lambda ns: ns["TinyGoogLeNet"](), None, "3x28x28"),
     ("simple_cnn.py", lambda ns: ns["SimpleCNN"](), None, "3x32x32"),
     ("densenet_cat.py", lambda ns: ns["TinyDenseNet"](), None, "3x32x32"),
+    ("upsample_net.py", lambda ns: ns["Net"](), None, "3x16x16"),
 ]
 
 

@@ -308,8 +308,8 @@ UNSUPPORTED = [
      r"^<source>:9: nn.Conv2d\(3, 8\): Conv2d.__init__\(\) missing 1 required positional argument: 'kernel_size'"),
     ("layer_rule", "        self.c = nn.Conv2d(3, 8, 3, groups=2)\n", "        return self.c(x)",
      r"^<source>:9: nn.Conv2d\(3, 8, 3, groups=2\): Conv2d: in_channels \(3\) must be divisible by groups \(2\)"),
-    ("interpolate", "        self.c = nn.Conv2d(3, 3, 1)\n", "        return F.interpolate(self.c(x), scale_factor=2)",
-     r"^<source>:12: F.interpolate\(self.c\(x\), scale_factor=2\) is not understood"),
+    ("pixel_shuffle", "        self.c = nn.Conv2d(3, 4, 1)\n", "        return F.pixel_shuffle(self.c(x), 2)",
+     r"^<source>:12: F.pixel_shuffle\(self.c\(x\), 2\) is not understood"),
 ]
 
 
@@ -546,3 +546,36 @@ def test_unet_matches_torch():
     assert report.params == sum(p.numel() for p in net.parameters())
     assert report.macs == counter.get_total_flops() // 2
     assert report.output_shape == tuple(out.shape[1:])
+
+
+def test_upsampling_layers_and_interpolate():
+    report = analyse("upsample_net.py", "3x16x16")
+    assert [(r.name, r.type, r.output_shape) for r in report.layers if "Upsampl" in r.type] == [
+        ("up", "Upsample", (8, 16, 16)),
+        ("interpolate", "Upsample", (8, 32, 32)),
+        ("smooth", "UpsamplingBilinear2d", (8, 64, 64)),
+        ("interpolate_1", "Upsample", (8, 20, 24)),
+    ]
+    rows = {r.name: r for r in report.layers}
+    assert rows["interpolate"].layer.mode == "bilinear" and rows["smooth"].layer.align_corners is True
+    # nearest x2 after a stride-2 conv: stride 1 again; align_corners=True ends the receptive field
+    assert rows["up"].receptive_field.stride == (1, 1)
+    assert rows["smooth"].receptive_field is None and report.receptive_field == rows["interpolate"].receptive_field
+
+
+def test_interpolate_with_antialias_is_refused(tmp_path):
+    path = tmp_path / "aa.py"
+    path.write_text(
+        "import torch.nn as nn\nimport torch.nn.functional as F\n\nclass Net(nn.Module):\n"
+        "    def forward(self, x):\n        return F.interpolate(x, scale_factor=2, mode='bilinear', antialias=True)\n"
+    )
+    with pytest.raises(ShapeError, match=r"aa.py:6: .*antialias=True is not supported"):
+        analyze_file(path, "3x8x8")
+
+
+def test_keras_upsampling2d():
+    path = FIXTURES / "keras_upsampling.py"
+    report = analyze_file(path)
+    up = next(r for r in report.layers if r.type == "Upsample")
+    assert (up.output_shape, up.layer.mode, up.layer.scale_factor) == ((8, 16, 16), "bilinear", (2, 2))
+    assert report.output_shape == (1, 16, 16) and report.params == 233

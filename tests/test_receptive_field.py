@@ -33,6 +33,7 @@ from cnncalc import (
     ReLU,
     Residual,
     Sequential,
+    Upsample,
     ZeroPad2d,
 )
 
@@ -65,6 +66,15 @@ def _layer_back(layer):
             return lambda coords: {(o + p - t * d) // s for o in coords for t in range(k) if (o + p - t * d) % s == 0}
 
         return tuple(back(*args) for args in zip(k, s, p, d))
+    if isinstance(layer, Upsample):  # whole factors only (else the analysis ends the receptive field)
+        def up(s):
+            if layer.mode == "nearest":
+                return lambda coords: {o // s for o in coords}
+            # bilinear, align_corners=False: x = (o + 1/2)/s - 1/2 reads floor(x) and, unless x is whole, the next
+            return lambda coords: {i for o in coords for x in [Fraction(2 * o + 1, 2 * s) - Fraction(1, 2)]
+                                   for i in (math.floor(x), math.ceil(x))}
+
+        return tuple(up(s) for s in layer.scale_factor)
     if isinstance(layer, ZeroPad2d):
         left, _, top, _ = layer.padding
         return (lambda c: {o - top for o in c}), (lambda c: {o - left for o in c})
@@ -139,6 +149,8 @@ def up_period(model):
     """Per axis, the product of the transposed convolutions' strides (a multiple of the true period)."""
     if isinstance(model, ConvTranspose2d):
         return _pair(model.stride)
+    if isinstance(model, Upsample):
+        return model.scale_factor
     if isinstance(model, Residual):
         parts = [model.main, model.shortcut, model.post]
     elif isinstance(model, (Sequential, Concat)):
@@ -312,7 +324,11 @@ def decoder_layers(draw):
     k = draw(st.integers(1, 5))
     s = draw(st.integers(1, 3))
     d = draw(st.integers(1, 2))
-    kind = draw(st.sampled_from(["up", "up", "conv", "pool"]))
+    kind = draw(st.sampled_from(["up", "up", "conv", "pool", "nearest", "bilinear"]))
+    if kind == "nearest":
+        return Upsample(scale_factor=draw(st.sampled_from([1, 2, 3, (2, 3)])))
+    if kind == "bilinear":
+        return Upsample(scale_factor=draw(st.sampled_from([1, 2, 4, (2, 4)])), mode="bilinear")
     if kind == "up":
         return ConvTranspose2d(2, 2, k, stride=s, padding=draw(st.integers(0, d * (k - 1))), dilation=d)
     if kind == "conv":

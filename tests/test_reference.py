@@ -192,6 +192,23 @@ def test_adaptive_pools_match_torch(h, w, oh, ow, dtype, seed):
              output_size=(oh, ow))
 
 
+@SETTINGS
+@given(st.integers(1, 9), st.integers(1, 9),
+       st.one_of(st.fixed_dictionaries({"scale_factor": st.sampled_from([1, 2, 3, 4, 1.5, 2.5, (2, 3), (0.5, 1.75)])}),
+                 st.fixed_dictionaries({"size": st.tuples(st.integers(1, 20), st.integers(1, 20))}),
+                 st.fixed_dictionaries({"scale_factor": st.sampled_from([1.5, 2.7, (3, 1.25)]),
+                                        "recompute_scale_factor": st.just(True)})),
+       st.sampled_from([("nearest", None), ("bilinear", False), ("bilinear", True)]), dtypes, st.integers(0, 2**16))
+def test_interpolate_matches_torch(h, w, how, mode_corners, dtype, seed):
+    mode, align_corners = mode_corners
+    x = randn(np.random.default_rng(seed), (2, 3, h, w), dtype)
+    if "scale_factor" in how:  # torch refuses an empty output
+        scales = how["scale_factor"] if isinstance(how["scale_factor"], tuple) else (how["scale_factor"],) * 2
+        assume(all(int(n * s) > 0 for n, s in zip((h, w), scales)))
+    check_op(R.interpolate, R.interpolate_backward, TF.interpolate, [x], dtype, seed, mode=mode,
+             align_corners=align_corners, **how)
+
+
 def test_adaptive_pool_keeps_an_axis_given_none():
     x = randn(np.random.default_rng(0), (1, 2, 5, 7), np.float64)
     assert R.adaptive_avg_pool2d(x, (None, 3)).shape == (1, 2, 5, 3)

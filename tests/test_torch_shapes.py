@@ -254,6 +254,16 @@ def test_zero_pad2d_matches_torch(padding, c, h, w):
     check("ZeroPad2d", dict(padding=padding), (c, h, w))
 
 
+@given(st.one_of(st.fixed_dictionaries({"scale_factor": st.one_of(st.integers(1, 4), st.floats(0.2, 3.5),
+                                                                    st.tuples(st.integers(1, 3), st.floats(0.3, 2.5)))}),
+                 st.fixed_dictionaries({"size": st.one_of(st.integers(1, 20), st.tuples(st.integers(1, 20), st.integers(1, 20)))})),
+       st.sampled_from([{"mode": "nearest"}, {"mode": "bilinear"}, {"mode": "bilinear", "align_corners": True}]),
+       small, st.integers(1, 8), st.integers(1, 8))
+@SETTINGS
+def test_upsample_matches_torch(how, mode, c, h, w):
+    check("Upsample", {**how, **mode}, (c, h, w))
+
+
 ACTIVATIONS = [
     ("ReLU", {}),
     ("ReLU6", {}),

@@ -39,8 +39,18 @@ def branchy():
     ))
 
 
+def upsampling():
+    """Nearest and bilinear upsampling by whole factors (traced receptive fields), a size, align_corners."""
+    return cnncalc.Sequential(
+        cnncalc.Conv2d(2, 4, 3, stride=2, padding=1), cnncalc.Upsample(scale_factor=2), cnncalc.Conv2d(4, 4, 3),
+        cnncalc.Upsample(scale_factor=(2, 4), mode="bilinear"), cnncalc.Conv2d(4, 2, 3, stride=2, padding=1),
+        cnncalc.Upsample(size=(30, 40), mode="bilinear"), cnncalc.UpsamplingBilinear2d(scale_factor=2),
+    )
+
+
 CASES = [
     ("branchy", branchy, (2, 17, 15)),
+    ("upsampling", upsampling, (2, 13, 11)),
     ("lenet5", lambda: cnncalc.model("lenet5"), (1, 32, 32)),
     ("resnet18", lambda: cnncalc.model("resnet18"), (3, 32, 32)),
     ("squeezenet1_1", lambda: cnncalc.model("squeezenet1_1"), (3, 35, 33)),

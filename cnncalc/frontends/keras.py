@@ -63,6 +63,7 @@ SIGNATURES = {
     "LeakyReLU": ("negative_slope", "alpha"),
     "Softmax": ("axis",),
     "ZeroPadding2D": ("padding", "data_format"),
+    "UpSampling2D": ("size", "data_format", "interpolation"),
     "InputLayer": ("input_shape", "shape"),
 }
 # Arguments that change nothing in shapes or counts.
@@ -311,4 +312,9 @@ def _convert(item, shape):
             top = bottom = _pair(p)[0]
             left = right = _pair(p)[1]
         return L.ZeroPad2d((left, right, top, bottom))
+    if kind == "UpSampling2D":  # Keras's bilinear uses half-pixel centres: torch's align_corners=False
+        interpolation = a.get("interpolation", "nearest")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ShapeError(f"UpSampling2D interpolation {interpolation!r} is not supported: nearest or bilinear")
+        return L.Upsample(scale_factor=_pair(a.get("size", 2)), mode=interpolation)
     raise ShapeError(f"{kind} is not supported")

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from .. import layers as L
 from ..errors import ShapeError, ShapeWarning
 from ..graph import Sequential
-from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, fold_cat, to_network
+from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, fold_cat, layer_arguments, to_network
 
 _SKIP = {"device", "dtype", "trainable"}
 
@@ -170,10 +170,7 @@ def _op(target, args, kwargs, tensors, new, fname, batch, shape_marker, n, nodes
     if target in FUNCTIONAL and tensors and args[0] is tensors[0]:
         cls_name, names = FUNCTIONAL[target]
         bound = dict(zip(names, args[1:]))
-        bound.update(kwargs)
-        bound.pop("training", None)
-        if target == "flatten" and n.op == "call_function" and "start_dim" not in bound:
-            bound["start_dim"] = 0
+        bound = layer_arguments(target, {**bound, **kwargs}, function=n.op == "call_function")
         return new("leaf", [args[0]], layer=getattr(L, cls_name)(**bound), name=fname(target))
     raise ShapeError(f"{n.name}: {n.op} {target} is not understood")
 

@@ -35,6 +35,7 @@ TORCH_LAYERS = {
         "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
         "BatchNorm2d", "LocalResponseNorm", "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU",
         "Hardswish", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
+        "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     )
 }
 
@@ -58,9 +59,24 @@ FUNCTIONAL = {
     "dropout": ("Dropout", ("p", "training", "inplace")),
     "dropout2d": ("Dropout2d", ("p", "training", "inplace")),
     "local_response_norm": ("LocalResponseNorm", ("size", "alpha", "beta", "k")),
+    "interpolate": ("Upsample", ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")),
+    "upsample": ("Upsample", ("size", "scale_factor", "mode", "align_corners")),
+    "upsample_nearest": ("UpsamplingNearest2d", ("size", "scale_factor")),
+    "upsample_bilinear": ("UpsamplingBilinear2d", ("size", "scale_factor")),
     "flatten": ("Flatten", ("start_dim", "end_dim")),
 }
 _IGNORED_ARGS = {"training"}  # functional arguments with no effect on shapes at inference
+
+
+def layer_arguments(name, bound, function):
+    """A functional call's arguments as its layer's: without those of no effect; torch.flatten(x)
+    (``function``, not x.flatten()) flattens the batch too, which Flatten refuses."""
+    bound = {k: v for k, v in bound.items() if k not in _IGNORED_ARGS}
+    if bound.pop("antialias", False):
+        raise ShapeError("antialias=True is not supported")
+    if name == "flatten" and function and "start_dim" not in bound:
+        bound["start_dim"] = 0
+    return bound
 _TORCH_FUNCTIONS = {"relu", "sigmoid", "tanh", "flatten", "softmax"}  # also spelled torch.relu, ...
 _TENSOR_METHODS = {"relu", "sigmoid", "tanh", "flatten", "softmax"}  # also spelled x.relu(), ...
 
@@ -1070,10 +1086,10 @@ class Reader:
             if key not in names:
                 raise self.error(node, f"{_describe(node)}: unexpected argument {key!r}")
             bound[key] = value
-        for key in _IGNORED_ARGS:
-            bound.pop(key, None)
-        if name == "flatten" and receiver is None and "start_dim" not in bound:
-            bound["start_dim"] = 0  # torch.flatten(x) flattens the batch too (Flatten rejects it)
+        try:
+            bound = layer_arguments(name, bound, function=receiver is None)
+        except ShapeError as exc:
+            raise self.error(node, f"{_describe(node)}: {exc}") from None
         layer = self.construct(getattr(L, cls_name), [], bound, node)
         return self.leaf(args[0], layer, self.name_in_scope(name), self.origin(node, receiver))
 

@@ -461,6 +461,59 @@ def adaptive_avg_pool2d_backward(x, grad_out, output_size):
     return np.einsum("ncij,ih,jw->nchw", grad_out, a_h, a_w, optimize=True)
 
 
+def _interpolation_matrix(n, n_out, mode, align_corners, scale, dtype):
+    """(n_out, n) weights of one axis, as torch's CPU kernels compute them: nearest reads
+    min(floor(o * r), n - 1) in float32; bilinear reads floor(src) and the next pixel with weights
+    1 - f and f, src = max(r*(o + 0.5) - 0.5, 0) (align_corners: o*(n - 1)/(n_out - 1)), in the
+    input's precision. r is 1/scale_factor when one is given, else n/n_out."""
+    out = np.arange(n_out)
+    weights = np.zeros((n_out, n), dtype)
+    if n_out == n:
+        weights[out, out] = 1
+        return weights
+    if mode == "nearest":
+        ratio = np.float32(1.0 / scale) if scale else np.float32(n) / np.float32(n_out)
+        weights[out, np.minimum(np.floor(out.astype(np.float32) * ratio).astype(np.int64), n - 1)] = 1
+        return weights
+    real = np.float32 if dtype == np.float32 else np.float64
+    if align_corners:
+        src = out.astype(real) * (real(n - 1) / real(n_out - 1) if n_out > 1 else real(0))
+    else:
+        ratio = real(1.0 / scale) if scale else real(n) / real(n_out)
+        src = np.maximum(ratio * (out.astype(real) + real(0.5)) - real(0.5), real(0))
+    first = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    frac = np.clip(src - first, 0, 1)
+    np.add.at(weights, (out, first), 1 - frac)
+    np.add.at(weights, (out, first + (first < n - 1)), frac)
+    return weights
+
+
+def _interpolation_matrices(x, size, scale_factor, mode, align_corners, recompute_scale_factor):
+    n_h, n_w = x.shape[2:]
+    if size is not None:
+        outs, scales = _pair(size), (None, None)
+    else:
+        scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
+        outs = tuple(F.upsample_out(n, int(s) if float(s).is_integer() else s) for n, s in zip((n_h, n_w), scales))
+        if recompute_scale_factor:
+            scales = (None, None)
+    return tuple(_interpolation_matrix(n, o, mode, align_corners, s, x.dtype)
+                 for n, o, s in zip((n_h, n_w), outs, scales))
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+    """torch.nn.functional.interpolate (nn.Upsample) for modes nearest and bilinear: y = A_h x A_w^T."""
+    a_h, a_w = _interpolation_matrices(x, size, scale_factor, mode, align_corners, recompute_scale_factor)
+    return np.einsum("nchw,ih,jw->ncij", x, a_h, a_w, optimize=True)
+
+
+def interpolate_backward(x, grad_out, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                         recompute_scale_factor=None):
+    """grad_x = A_h^T grad_out A_w: each output pixel's gradient goes back by its weights."""
+    a_h, a_w = _interpolation_matrices(x, size, scale_factor, mode, align_corners, recompute_scale_factor)
+    return np.einsum("ncij,ih,jw->nchw", grad_out, a_h, a_w, optimize=True)
+
+
 def _adaptive_max_taps(x, output_size):
     """Flat input index (h*W + w) of every adaptive window's maximum, and the maxima."""
     index, valid = [], []
@@ -821,4 +874,5 @@ __all__ = [
     "silu", "silu_backward", "hardswish", "hardswish_backward", "gelu", "gelu_backward",
     "softmax", "softmax_backward", "dropout", "dropout_backward", "dropout2d", "dropout2d_backward",
     "cross_entropy", "cross_entropy_backward", "flatten", "flatten_backward", "pad", "pad_backward",
+    "interpolate", "interpolate_backward",
 ]

@@ -257,6 +257,11 @@ _LAYERS = {
     "Flatten": _stateless(R.flatten, R.flatten_backward, lambda layer: dict(start_dim=layer.start_dim, end_dim=layer.end_dim)),
     "Identity": _stateless(lambda x: x, lambda x, g: g),
     "ZeroPad2d": _stateless(R.pad, R.pad_backward, lambda layer: dict(pad=layer.padding)),
+    **dict.fromkeys(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), _stateless(
+        R.interpolate, R.interpolate_backward,
+        lambda layer: dict(size=layer.size, scale_factor=layer.scale_factor, mode=layer.mode,
+                           align_corners=layer.align_corners, recompute_scale_factor=layer.recompute_scale_factor),
+    )),
     "SamePad2d": (
         lambda layer, x, p, b, mode, i: R.pad(x, _same_pad(layer, x)),
         lambda layer, x, p, b, g, mode, i: (R.pad_backward(x, g, _same_pad(layer, x)), {}),
