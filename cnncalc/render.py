@@ -139,6 +139,7 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
         else:
             label = "  " * len(parts) + f"{parts[-1] if parts else row.name} ({row.type})"
         out.append(line(label, row_cells))
+        opened.add(row.name)  # a leaf named like a block (Keras's conv2d + conv2d.activation) heads its rows
     out.append(rule)
     out.extend(totals(report, dtype))
     out.append(rule)

@@ -222,3 +222,10 @@ def test_spec_output_loads_back_to_the_same_analysis(name, tmp_path):
     again = json.loads(run(str(spec), "--format", "json").stdout)
     original = json.loads(run(name, "--format", "json").stdout)
     assert again["layers"] == original["layers"] and again["totals"] == original["totals"]
+
+
+def test_a_keras_activation_is_listed_under_its_layer():
+    lines = run(str(FIXTURES / "mnist_keras.py")).stdout.splitlines()
+    conv = next(i for i, line in enumerate(lines) if line.startswith("  conv2d (Conv2d)"))
+    assert lines[conv + 1].startswith("    activation (ReLU)")
+    assert sum("(Sequential)" in line for line in lines) == 1  # the model itself, no repeated conv2d heading
