@@ -18,7 +18,7 @@ from .analysis import _START_RF, analyze
 from .dims import format_shape, known, symbol
 from .errors import ShapeError
 from .graph import MERGE, Residual, replay
-from .layers import AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
+from .layers import AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d, Upsample
 
 LANGS = ("en", "zh")
 FORMATS = ("text", "markdown", "latex")
@@ -140,6 +140,8 @@ def _twin(layer):
         return replace(layer, in_features=one(layer.in_features, "F_in"), out_features=one(layer.out_features, "F_out")), values
     if isinstance(layer, BatchNorm2d):
         return replace(layer, num_features=one(layer.num_features, "C")), values
+    if isinstance(layer, Upsample) and layer.scale_factor is not None and all(type(v) is int for v in layer.scale_factor):
+        return layer, values  # H_out = s*H_in with the factor as it is
     return None, values
 
 

@@ -201,3 +201,9 @@ def test_after_upsampling_the_size_is_traced_not_recurred():
     assert "neighbouring output pixels read regions of different sizes" in up
     assert "j_out = j_in/s = 2/2 = 1" in up
     assert "j_{out} = \\frac{j_{in}}{s} = \\frac{1}{2}" in explain(decoder[1], "4x8x8", fmt="latex").render()
+
+
+def test_upsampling_by_a_whole_factor_shows_its_formula():
+    text = explain(cnncalc.Upsample(scale_factor=(2, 3)), "4x5x6").render()
+    assert "H_out = 2*H_in = 2*5 = 10" in text and "W_out = 3*W_in = 3*6 = 18" in text
+    assert "output size: 4x7x9" in explain(cnncalc.Upsample(size=(7, 9)), "4x5x6").render()
