@@ -386,8 +386,8 @@ def _assume(assumptions, name, kind, got, expected):
 
 
 def _trace_upsampled(model, rows):
-    """Exact fields for the rows after a transposed convolution with stride > 1 (``trace``), where
-    its hyperparameters and the input-dependent paddings are numbers; else the recurrence's hull stays."""
+    """Exact fields for the rows after a transposed convolution or an upsampling with stride > 1
+    (``trace``), where the windows are numbers; else the recurrence's hull stays."""
     from .trace import Tracer
 
     tracer = Tracer(model, rows)
