@@ -361,7 +361,14 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
             del stashed[len(stashed) - (n - 1):]
             start_shape = saved.pop()[0]
             shape, rf = _merge(block, row_name, values)
-            rows.append(Row(row_name or block.merge_kind().lower(), block, start_shape, shape, 0, 0, rf, block.merge_kind()))
+            kind = block.merge_kind()
+            first = values[0][0]
+            for other, _ in values[1:]:  # sizes that must match (after the channels for a concat)
+                for got, expected in zip(other[kind == "Concat":], first[kind == "Concat":]):
+                    broadcast = kind == "Add" and (got == 1 or expected == 1)
+                    if (type(got) is not int or type(expected) is not int) and not broadcast:
+                        _assume(assumptions, row_name, kind, got, expected)
+            rows.append(Row(row_name or kind.lower(), block, start_shape, shape, 0, 0, rf, kind))
         if rf_open:
             if rf is None:
                 rf_open = False
@@ -382,7 +389,9 @@ def _assume(assumptions, name, kind, got, expected):
     if not known(difference) and not difference.is_number:
         from .symbolic import pretty
 
-        assumptions.append(f"{name or kind} ({kind}): {pretty(got)} = {pretty(expected)}")
+        text = f"{name or kind} ({kind}): {pretty(got)} = {pretty(expected)}"
+        if text not in assumptions:  # 3xHxH: both axes need the same
+            assumptions.append(text)
 
 
 def _trace_upsampled(model, rows):

@@ -308,3 +308,13 @@ def test_symbolic_channels_are_assumed_equal_and_provably_equal_ones_are_not():
     assert cnncalc.analyze(net, "3x8x8").assumptions == ["0 (Conv2d): 3 = C"]
     assert cnncalc.analyze(net, "Cx8x8").assumptions == []
     assert cnncalc.analyze(Sequential(Flatten(), Reshape(-1, 48)), "3xHx4").assumptions == ["1 (Reshape): 12*H = 48"]
+
+
+def test_merges_of_unsettled_sizes_are_assumptions():
+    # a U-Net level: the skip keeps H, the pooled-and-upsampled branch has 2*floor(H/2): even H only
+    level = Sequential(Conv2d(3, 4, 3, padding=1), cnncalc.Concat(
+        cnncalc.Identity(), Sequential(MaxPool2d(2), Conv2d(4, 4, 3, padding=1), ConvTranspose2d(4, 4, 2, stride=2))))
+    report = cnncalc.analyze(level, "3xHxH")
+    assert report.assumptions == ["1 (Concat): 2*floor(H/2) = H"]  # once, though both axes need it
+    # residual blocks whose shapes are provably equal assume nothing
+    assert cnncalc.analyze(cnncalc.model("resnet50"), "3xHxW").assumptions == []
