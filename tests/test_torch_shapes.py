@@ -397,7 +397,7 @@ def networks(draw):
     c = c_in = draw(st.integers(1, 4))
     layers = []
     for _ in range(draw(st.integers(1, 5))):
-        kind = draw(st.sampled_from(["conv", "bn-relu", "pool", "residual", "projection", "concat"]))
+        kind = draw(st.sampled_from(["conv", "bn-relu", "pool", "residual", "projection", "concat", "upsample"]))
         if kind == "conv":
             groups = draw(st.sampled_from([1, c]))
             out = groups * draw(st.integers(1, 3))
@@ -409,6 +409,10 @@ def networks(draw):
         elif kind == "pool":
             k, p, ceil_mode = draw(st.integers(2, 3)), draw(st.integers(0, 1)), draw(st.booleans())
             layers.append(cnncalc.MaxPool2d(k, 2, p, ceil_mode=ceil_mode))
+        elif kind == "upsample":  # an FPN step: upsample, then add a same-size lateral 1x1 branch
+            mode = draw(st.sampled_from(["nearest", "bilinear"]))
+            up = cnncalc.Upsample(scale_factor=draw(st.sampled_from([2, 3, 1.5])), mode=mode)
+            layers.append(cnncalc.Residual(cnncalc.Sequential(up, cnncalc.Conv2d(c, c, 1)), up) if draw(st.booleans()) else up)
         elif kind == "residual":
             main = cnncalc.Sequential(cnncalc.Conv2d(c, c, 3, padding=1), cnncalc.ReLU(), cnncalc.Conv2d(c, c, 1))
             layers.append(cnncalc.Residual(main, post=cnncalc.ReLU()))
