@@ -100,8 +100,8 @@ class Row:
     @property
     def extra_ops(self):
         if self.is_merge:
-            if self.kind == "Add":
-                return {"add": product(self.output_shape)}
+            if self.kind in ("Add", "Mul"):
+                return {self.kind.lower(): product(self.output_shape)}
             return {}
         return self.layer.extra_ops(self.input_shape, self.output_shape)
 
@@ -254,13 +254,14 @@ def _merge(block, name, values):
     shapes = [v[0] for v in values]
     label = f"{name or 'model'} ({block.merge_kind()})"
     first = shapes[0]
-    if block.merge_kind() == "Add":
+    if block.merge_kind() in ("Add", "Mul"):
+        what = "residual add" if block.merge_kind() == "Add" else "element-wise product"
         out = list(first)
         for other in shapes[1:]:
             if len(other) != len(first) or any(
                 known(a) and known(b) and a != b and a != 1 and b != 1 for a, b in zip(out, other)
             ):
-                raise ShapeError(f"{label}: residual add of mismatched shapes {_text(shapes[0])} and {_text(other)}{_projection_hint(other, shapes[0])}")
+                raise ShapeError(f"{label}: {what} of mismatched shapes {_text(shapes[0])} and {_text(other)}{_projection_hint(other, shapes[0])}")
             out = [b if a == 1 else a for a, b in zip(out, other)]
         out = tuple(out)
     else:
@@ -365,7 +366,7 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True):
             first = values[0][0]
             for other, _ in values[1:]:  # sizes that must match (after the channels for a concat)
                 for got, expected in zip(other[kind == "Concat":], first[kind == "Concat":]):
-                    broadcast = kind == "Add" and (got == 1 or expected == 1)
+                    broadcast = kind != "Concat" and (got == 1 or expected == 1)
                     if (type(got) is not int or type(expected) is not int) and not broadcast:
                         _assume(assumptions, row_name, kind, got, expected)
             rows.append(Row(row_name or kind.lower(), block, start_shape, shape, 0, 0, rf, kind))

@@ -38,6 +38,7 @@ TEXT = {
         "flatten": "flattened",
         "adaptive": "adaptive pooling: the output size is given",
         "merge_add": "element-wise sum of the branches",
+        "merge_mul": "element-wise product of the branches (a gate, broadcast over the 1x1 axes)",
         "merge_concat": "channels concatenated",
         "total": "Total",
         "truncation": "floor truncation drops the last {n} {what} of the input: no window reaches them",
@@ -67,6 +68,7 @@ TEXT = {
         "flatten": "展平",
         "adaptive": "自适应池化：输出尺寸是给定的",
         "merge_add": "各分支逐元素相加",
+        "merge_mul": "各分支逐元素相乘 (门控，按 1×1 维度广播)",
         "merge_concat": "沿通道拼接",
         "total": "合计",
         "truncation": "向下取整截断：输入最后 {n} {what}没有被任何窗口覆盖，被丢弃",
@@ -418,13 +420,14 @@ def _explain_row(row, rf_in, branches, words, fmt):
     layer = row.layer
     lines = []
     if row.is_merge:
-        if row.type == "Add":
-            joined = (" + " if fmt != "latex" else r" + ").join(_fmt_shape(b, fmt) for b in branches)
-            lines.append(Line(words["merge_add"], "", [joined, _fmt_shape(row.output_shape, fmt)]))
+        if row.type in ("Add", "Mul"):
+            sign = " + " if row.type == "Add" else (r" \odot " if fmt == "latex" else " * ")
+            joined = sign.join(_fmt_shape(b, fmt) for b in branches)
+            lines.append(Line(words[f"merge_{row.type.lower()}"], "", [joined, _fmt_shape(row.output_shape, fmt)]))
         else:
             channels = " + ".join(_fmt_value(b[0], fmt) for b in branches)
             lines.append(Line(words["merge_concat"], _lhs("C_out", fmt), [channels, _fmt_value(row.output_shape[0], fmt)]))
-        if isinstance(layer, Residual):
+        if isinstance(layer, Residual) and layer.op == "add":  # a gate (op mul) needs no projection note
             if layer.shortcut is not None:
                 a, b = format_shape(row.input_shape), format_shape(row.output_shape)
                 lines.append(Line(words["projection"].format(name=layer.shortcut_name, a=a, b=b), note=True))

@@ -153,10 +153,16 @@ class Residual(Container):
     """output = main(x) + shortcut(x) (identity shortcut when None), then ``post`` (e.g. the block's ReLU).
 
     The main path's name is hidden (its children read ``layer1.0.conv1``, as in torchvision); the
-    shortcut and post layer are named ``shortcut_name`` and ``post_name``.
+    shortcut and post layer are named ``shortcut_name`` and ``post_name``. With ``op="mul"`` the
+    branches are multiplied instead (a squeeze-and-excitation gate: x * sigmoid(fc(pool(x)))), with
+    PyTorch's broadcasting either way.
     """
 
-    def __init__(self, main, shortcut=None, post=None, *, shortcut_name="shortcut", post_name="post", merge_name=""):
+    def __init__(self, main, shortcut=None, post=None, *, shortcut_name="shortcut", post_name="post", merge_name="",
+                 op="add"):
+        if op not in ("add", "mul"):
+            raise ShapeError(f"Residual: op must be 'add' or 'mul', got {op!r}")
+        self.op = op
         self.merge_name = merge_name
         self.main = _check_layer(main, "Residual main")
         self.shortcut = None if shortcut is None else _check_layer(shortcut, "Residual shortcut")
@@ -171,7 +177,8 @@ class Residual(Container):
         self._children = tuple(children)
 
     def _key(self):
-        return (Residual, self.shortcut_name, self.post_name, self.shortcut is None, self.post is None, self.merge_name)
+        return (Residual, self.shortcut_name, self.post_name, self.shortcut is None, self.post is None, self.merge_name,
+                self.op)
 
     def _rebuild(self, kids):
         kids = list(kids)
@@ -179,13 +186,13 @@ class Residual(Container):
         shortcut = None if self.shortcut is None else kids.pop(0)
         post = None if self.post is None else kids.pop(0)
         return Residual(main, shortcut, post, shortcut_name=self.shortcut_name, post_name=self.post_name,
-                        merge_name=self.merge_name)
+                        merge_name=self.merge_name, op=self.op)
 
     def _labelled(self):
         return (("main", self.main),) + self._children[1:]
 
     def merge_kind(self):
-        return "Add"
+        return "Add" if self.op == "add" else "Mul"
 
 
 class Concat(Container):

@@ -374,7 +374,7 @@ class _Drawer:
             end = self.seq_draw(branch, x + 16, by)
             identity = not branch or all(isinstance(i, _Wire) for i in branch)
             c.line([(end, by), (node, by), (node, cy)], dash="4,3" if identity else None)
-        symbol = "+" if kind == "Add" else "C"
+        symbol = {"Add": "+", "Mul": "×"}.get(kind, "C")
         c.add(f"<circle cx='{node:.1f}' cy='{cy:.1f}' r='9' fill='{COLORS['merge']}' stroke='#333'/>")
         c.text(node, cy + 4, symbol, size=11, weight="bold")
         c.add("</g>")
@@ -482,7 +482,7 @@ def _legend(c, x, y, folded, boxes):
     c.text(x + 208, y, "pooling window k/s", anchor="start", fill="#c0392b")
     c.add(f"<circle cx='{x + 356}' cy='{y - 4}' r='8' fill='{COLORS['merge']}' stroke='#333'/>")
     c.text(x + 356, y, "+", size=11, weight="bold")
-    c.text(x + 370, y, "residual add", anchor="start")
+    c.text(x + 370, y, "add (×: product)", anchor="start")
     c.add(f"<circle cx='{x + 476}' cy='{y - 4}' r='8' fill='{COLORS['merge']}' stroke='#333'/>")
     c.text(x + 476, y, "C", size=11, weight="bold")
     c.text(x + 490, y, "channel concat (dashed: identity branch)", anchor="start")

@@ -192,6 +192,7 @@ SOURCES = [
     ("simple_cnn.py", lambda ns: ns["SimpleCNN"](), None, "3x32x32"),
     ("densenet_cat.py", lambda ns: ns["TinyDenseNet"](), None, "3x32x32"),
     ("upsample_net.py", lambda ns: ns["Net"](), None, "3x16x16"),
+    ("se_net.py", lambda ns: ns["Net"](), None, "3x16x16"),
 ]
 
 

@@ -579,3 +579,22 @@ def test_keras_upsampling2d():
     up = next(r for r in report.layers if r.type == "Upsample")
     assert (up.output_shape, up.layer.mode, up.layer.scale_factor) == ((8, 16, 16), "bilinear", (2, 2))
     assert report.output_shape == (1, 16, 16) and report.params == 233
+
+
+def test_squeeze_and_excitation_gates_and_mean_pooling():
+    report = analyse("se_net.py", "3x32x32")
+    gates = [r for r in report.layers if r.type == "Mul"]
+    assert [(r.name, r.output_shape) for r in gates] == [("blocks.0", (16, 32, 32)), ("blocks.1", (16, 32, 32))]
+    assert gates[0].extra_ops == {"mul": 16 * 32 * 32}
+    assert [(r.name, r.type, r.output_shape) for r in report.layers[-3:]] == [
+        ("mean", "AdaptiveAvgPool2d", (16, 1, 1)), ("mean_1", "Flatten", (16,)), ("head", "Linear", (10,))]
+    # PyTorch: 914 parameters; the stem conv, the four 1x1 convs and the Linear are all the MACs
+    assert (report.params, report.macs) == (914, 16 * 32 * 32 * 3 * 9 + 4 * 64 + 160)
+    assert report.receptive_field.size == (3, 3)  # the gate's global pool ends the spatial mapping
+
+
+def test_tensor_times_a_number_is_not_a_gate(tmp_path):
+    path = tmp_path / "scale.py"
+    path.write_text("import torch.nn as nn\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x * 2\n")
+    with pytest.raises(ShapeError, match=r"scale.py:5: cannot follow x \* 2: only tensor \+ tensor"):
+        analyze_file(path, "3x8x8")

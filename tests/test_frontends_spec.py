@@ -120,6 +120,16 @@ def test_merge_name_round_trips_and_validates(validator, tmp_path):
     assert rows(back) == rows(c.analyze(unet, (3, 64, 64)))
 
 
+def test_gate_round_trips(validator, tmp_path):
+    net = c.load_file(FIXTURES / "se_net.py").build()
+    doc = json.loads(json.dumps(c.to_spec(net, name="se", input_shape=(3, 16, 16))))
+    assert not list(validator.iter_errors(doc))
+    assert '"op": "mul"' in json.dumps(doc)
+    path = tmp_path / "se.json"
+    path.write_text(json.dumps(doc))
+    assert rows(c.analyze_file(path)) == rows(c.analyze(net, (3, 16, 16)))
+
+
 def test_merge_name_only_on_blocks(tmp_path):
     path = tmp_path / "leaf.json"
     path.write_text('{"layers": [\n {"ReLU": null, "merge_name": "x"}\n]}')

@@ -48,8 +48,17 @@ def upsampling():
     )
 
 
+def gated():
+    """A squeeze-and-excitation gate (Mul merge, broadcast) after a residual block."""
+    se = cnncalc.Sequential(cnncalc.AdaptiveAvgPool2d(1), cnncalc.Conv2d(4, 2, 1), cnncalc.ReLU(),
+                            cnncalc.Conv2d(2, 4, 1), cnncalc.Sigmoid())
+    return cnncalc.Sequential(cnncalc.Conv2d(2, 4, 3, padding=1), cnncalc.Residual(se, op="mul"),
+                              cnncalc.Conv2d(4, 3, 3, stride=2))
+
+
 CASES = [
     ("branchy", branchy, (2, 17, 15)),
+    ("gated", gated, (2, 9, 10)),
     ("upsampling", upsampling, (2, 13, 11)),
     ("lenet5", lambda: cnncalc.model("lenet5"), (1, 32, 32)),
     ("resnet18", lambda: cnncalc.model("resnet18"), (3, 32, 32)),

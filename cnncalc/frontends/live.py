@@ -17,7 +17,7 @@ from collections import OrderedDict
 from .. import layers as L
 from ..errors import ShapeError, ShapeWarning
 from ..graph import Sequential
-from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, fold_cat, layer_arguments, to_network
+from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, fold_cat, layer_arguments, mean_layers, to_network
 
 _SKIP = {"device", "dtype", "trainable"}
 
@@ -146,6 +146,8 @@ def _traced(module):
 def _op(target, args, kwargs, tensors, new, fname, batch, shape_marker, n, nodes):
     if target in ("add", "iadd", "__add__") and len(tensors) == 2 and len(args) == 2:
         return new("add", tensors, scope=None)
+    if target in ("mul", "imul", "__mul__") and len(tensors) == 2 and len(args) == 2:
+        return new("mul", tensors, scope=None)
     if target == "cat":
         dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
         if dim not in (1, -3):
@@ -167,6 +169,11 @@ def _op(target, args, kwargs, tensors, new, fname, batch, shape_marker, n, nodes
         return new("leaf", [args[0]], layer=L.Reshape(*sizes, method=target), name=fname(target))
     if target in ("contiguous", "clone", "detach"):
         return args[0]
+    if target == "mean" and tensors and args[0] is tensors[0]:
+        value = args[0]
+        for layer in mean_layers(args[1:], kwargs):
+            value = new("leaf", [value], layer=layer, name=fname(target))
+        return value
     if target in FUNCTIONAL and tensors and args[0] is tensors[0]:
         cls_name, names = FUNCTIONAL[target]
         bound = dict(zip(names, args[1:]))

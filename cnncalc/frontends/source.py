@@ -68,6 +68,16 @@ FUNCTIONAL = {
 _IGNORED_ARGS = {"training"}  # functional arguments with no effect on shapes at inference
 
 
+def mean_layers(args, kwargs):
+    """The layers of x.mean(dim=(2, 3), keepdim=False) (``args``, ``kwargs`` after x): global average
+    pooling, then a flatten unless keepdim; other dims are refused."""
+    dims = args[0] if args else kwargs.get("dim")
+    keepdim = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+    if not isinstance(dims, (list, tuple)) or sorted(d % 4 for d in dims) != [2, 3] or not isinstance(keepdim, bool):
+        raise ShapeError("only the mean over H and W, dim=(2, 3), is understood")
+    return [L.AdaptiveAvgPool2d(1)] + ([] if keepdim else [L.Flatten()])
+
+
 def layer_arguments(name, bound, function):
     """A functional call's arguments as its layer's: without those of no effect; torch.flatten(x)
     (``function``, not x.flatten()) flattens the batch too, which Flatten refuses."""
@@ -291,7 +301,7 @@ class Node:
 
     def __init__(self, id_, kind, parents, layer=None, name="", origin=None, scope=""):
         self.id = id_
-        self.kind = kind  # "input", "leaf", "add", "cat"
+        self.kind = kind  # "input", "leaf", "add", "mul", "cat"
         self.parents = parents
         self.layer = layer
         self.name = name
@@ -676,9 +686,10 @@ class Reader:
 
     def binop(self, op, left, right, node):
         if isinstance(left, Tensor) or isinstance(right, Tensor):
-            if isinstance(op, ast.Add) and isinstance(left, Tensor) and isinstance(right, Tensor):
-                return self.merge("add", [left, right], node)
-            raise self.error(node, f"cannot follow {_describe(node)}: only tensor + tensor (a residual add) is understood")
+            if isinstance(op, (ast.Add, ast.Mult)) and isinstance(left, Tensor) and isinstance(right, Tensor):
+                return self.merge("add" if isinstance(op, ast.Add) else "mul", [left, right], node)
+            raise self.error(node, f"cannot follow {_describe(node)}: only tensor + tensor (a residual add) and "
+                                   "tensor * tensor (a gate) are understood")
         if type(op) not in _BINOPS:
             raise self.error(node, f"cannot evaluate {_describe(node)}")
         if isinstance(left, (list, tuple, str)) or isinstance(right, (list, tuple, str)):
@@ -1013,9 +1024,11 @@ class Reader:
                 return self.functional(name, args, kwargs, node)
             if name == "cat":
                 return self.cat(args, kwargs, node)
-            if name == "add":
+            if name in ("add", "mul"):
                 if len(args) == 2 and not kwargs and all(isinstance(a, Tensor) for a in args):
-                    return self.merge("add", args, node)
+                    return self.merge(name, args, node)
+            if name == "mean" and args and isinstance(args[0], Tensor):
+                return self.spatial_mean(args[0], args[1:], kwargs, node)
         raise self.error(node, f"{_describe(node.func)} ({q}) is not understood")
 
     def construct(self, cls, args, kwargs, node):
@@ -1160,6 +1173,18 @@ class Reader:
             return obj.method(self, name, args, kwargs, node)
         raise self.error(node, f"cannot follow {_describe(node)}")
 
+    def spatial_mean(self, x, args, kwargs, node, receiver=None):
+        """x.mean((2, 3)) / torch.mean(x, dim=(2, 3), keepdim=False): global average pooling, then the
+        flatten that drops the 1x1 axes unless keepdim."""
+        try:
+            layers = mean_layers(args, kwargs)
+        except ShapeError as exc:
+            raise self.error(node, f"cannot follow {_describe(node)}: {exc}") from None
+        origin = self.origin(node, receiver)
+        for layer in layers:
+            x = self.leaf(x, layer, self.name_in_scope("mean"), origin)
+        return x
+
     def tensor_method(self, x, name, args, kwargs, node):
         receiver = ast.unparse(node.func.value) if isinstance(node.func, ast.Attribute) else "x"
         if name == "size":
@@ -1177,8 +1202,10 @@ class Reader:
             return self.leaf(x, layer, self.name_in_scope(name), self.origin(node, receiver))
         if name in _TENSOR_METHODS:
             return self.functional(name, [x] + args, kwargs, node, receiver)
-        if name == "add" and len(args) == 1 and isinstance(args[0], Tensor):
-            return self.merge("add", [x, args[0]], node)
+        if name in ("add", "mul") and len(args) == 1 and isinstance(args[0], Tensor):
+            return self.merge(name, [x, args[0]], node)
+        if name == "mean":
+            return self.spatial_mean(x, args, kwargs, node, receiver)
         if name in ("contiguous", "clone", "detach"):
             return x
         raise self.error(node, f"cannot follow {_describe(node)}: tensor method {name}() is not understood")
@@ -1374,11 +1401,12 @@ def _assemble(items, prefix, origins):
         # a merge in a module's forward whose branches reach outside it (a U-Net's Up.forward(x1, x2)):
         # the block is named by its leaves, its merge row by that module
         merge_name = _relative(scope, name) if scope and scope != name and _under(scope, name) else ""
-        if node.kind == "add":
+        if node.kind in ("add", "mul"):
             (main, short), (main_seq, short_seq) = branches, seqs
-            if not main and short:  # x + f(x): the computed branch is the main path
+            if not main and short:  # x + f(x), x * gate(x): the computed branch is the main path
                 main_seq, short_seq, short = short_seq, main_seq, main
-            block = Residual(main_seq, short_seq if short else None, shortcut_name="_shortcut", merge_name=merge_name)
+            block = Residual(main_seq, short_seq if short else None, shortcut_name="_shortcut", merge_name=merge_name,
+                             op=node.kind)
         else:
             block = Concat(OrderedDict((f"_{i}", s) for i, s in enumerate(seqs)), merge_name=merge_name)
         origins[id(block)] = node.origin

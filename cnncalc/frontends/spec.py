@@ -245,14 +245,17 @@ class _Builder:
     def residual(self, body, key, line, merge_name=""):
         if not isinstance(body, dict) or "main" not in body:
             raise self.fail(line, key, "expected a mapping with main (and optional shortcut, post)")
-        unknown = set(body) - {"main", "shortcut", "post", "shortcut_name", "post_name"}
+        unknown = set(body) - {"main", "shortcut", "post", "shortcut_name", "post_name", "op"}
         if unknown:
-            raise self.fail(line, key, f"unknown keys {sorted(unknown)}: expected main, shortcut, post, shortcut_name, post_name")
+            raise self.fail(line, key, f"unknown keys {sorted(unknown)}: expected main, shortcut, post, shortcut_name, post_name, op")
+        if body.get("op", "add") not in ("add", "mul"):
+            raise self.fail(line, f"{key}.op", f"op must be add or mul, got {body.get('op')!r}")
         lines = getattr(body, "key_lines", {})
         parts = {k: self.part(body.get(k), f"{key}.{k}", lines.get(k, line)) for k in ("main", "shortcut", "post")}
         block = Residual(parts["main"], parts["shortcut"], parts["post"],
                          shortcut_name=str(body.get("shortcut_name", "shortcut")),
-                         post_name=str(body.get("post_name", "post")), merge_name=merge_name)
+                         post_name=str(body.get("post_name", "post")), merge_name=merge_name,
+                         op=body.get("op", "add"))
         self.origins[id(block)] = SpecOrigin(self.path, line)
         return block
 
@@ -445,6 +448,8 @@ def _block_spec(layer):
             body["shortcut_name"] = layer.shortcut_name
         if layer.post_name != "post":
             body["post_name"] = layer.post_name
+        if layer.op != "add":
+            body["op"] = layer.op
         return {"residual": body}
     if isinstance(layer, Concat):
         branches = []

@@ -284,24 +284,31 @@ def _ops(layer, name):
 
 
 def _merge(block, values):
-    if block.merge_kind() == "Add":
-        out = values[0]
-        for v in values[1:]:
-            out = out + v
-        return out
-    return np.concatenate(values, axis=1)
+    kind = block.merge_kind()
+    if kind == "Concat":
+        return np.concatenate(values, axis=1)
+    out = values[0]
+    for v in values[1:]:
+        out = out + v if kind == "Add" else out * v
+    return out
 
 
-def _merge_backward(block, shapes, g):
-    """The gradient of each branch: the sum over broadcast axes (Add) or the branch's channel slice (Concat)."""
-    if block.merge_kind() == "Add":
-        out = []
-        for shape in shapes:
-            axes = tuple(k for k, (a, b) in enumerate(zip(shape, g.shape)) if a == 1 and b != 1)
-            out.append(g.sum(axis=axes, keepdims=True) if axes else g)
-        return out
-    edges = np.cumsum([s[1] for s in shapes])[:-1]
-    return np.split(g, edges, axis=1)
+def _merge_backward(block, values, g):
+    """The gradient of each branch: g (Add) or g times the other branches (Mul), summed over the axes
+    the branch was broadcast along; or the branch's channel slice of g (Concat)."""
+    kind = block.merge_kind()
+    if kind == "Concat":
+        return np.split(g, np.cumsum([v.shape[1] for v in values])[:-1], axis=1)
+    out = []
+    for i, value in enumerate(values):
+        grad = g
+        if kind == "Mul":
+            for j, other in enumerate(values):
+                if j != i:
+                    grad = grad * other
+        axes = tuple(k for k, (a, b) in enumerate(zip(value.shape, grad.shape)) if a == 1 and b != 1)
+        out.append(grad.sum(axis=axes, keepdims=True) if axes else grad)
+    return out
 
 
 # --- the runner ---------------------------------------------------------------------------------
@@ -402,7 +409,7 @@ def forward_backward(
             values = stashed[len(stashed) - (n - 1):] + [value]
             del stashed[len(stashed) - (n - 1):]
             saved.pop()
-            tape[i] = [v.shape for v in values]
+            tape[i] = values
             value = _merge(block, values)
             records.append(Step(i, name or block.merge_kind().lower(), block.merge_kind(), value.shape[1:], 0, ()))
     output = value
