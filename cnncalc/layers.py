@@ -851,6 +851,13 @@ class Hardswish(_Elementwise):
 
 
 @dataclass(frozen=True)
+class Hardsigmoid(_Elementwise):
+    """relu6(x + 3)/6 (MobileNetV3's squeeze-and-excitation gate)."""
+
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
 class Sigmoid(_Elementwise):
     """1/(1 + exp(-x))."""
 

@@ -259,6 +259,7 @@ ELEMENTWISE = [
     ("leaky_relu", {"negative_slope": 0.2}, TF.leaky_relu),
     ("elu", {"alpha": 1.5}, TF.elu),
     ("sigmoid", {}, torch.sigmoid),
+    ("hardsigmoid", {}, TF.hardsigmoid),
     ("tanh", {}, torch.tanh),
     ("silu", {}, TF.silu),
     ("hardswish", {}, TF.hardswish),

@@ -274,6 +274,7 @@ ACTIVATIONS = [
     ("GELU", {"approximate": "cubic"}),
     ("SiLU", {}),
     ("Hardswish", {}),
+    ("Hardsigmoid", {}),
     ("Sigmoid", {}),
     ("Tanh", {}),
     ("Softmax", {"dim": 1}),

@@ -38,6 +38,7 @@ ACTIVATIONS = {
     "swish": lambda: L.SiLU(),
     "silu": lambda: L.SiLU(),
     "hard_swish": lambda: L.Hardswish(),
+    "hard_sigmoid": lambda: L.Hardsigmoid(),
     "leaky_relu": lambda: L.LeakyReLU(0.2),
 }
 

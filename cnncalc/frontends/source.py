@@ -34,7 +34,7 @@ TORCH_LAYERS = {
     for name in (
         "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
         "BatchNorm2d", "LocalResponseNorm", "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU",
-        "Hardswish", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
+        "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
         "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     )
 }
@@ -49,6 +49,7 @@ FUNCTIONAL = {
     "gelu": ("GELU", ("approximate",)),
     "silu": ("SiLU", ("inplace",)),
     "hardswish": ("Hardswish", ("inplace",)),
+    "hardsigmoid": ("Hardsigmoid", ("inplace",)),
     "sigmoid": ("Sigmoid", ()),
     "tanh": ("Tanh", ()),
     "softmax": ("Softmax", ("dim",)),

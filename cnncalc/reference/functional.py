@@ -734,6 +734,17 @@ def hardswish_backward(x, grad_out):
     return np.where(x < -3, 0, np.where(x <= 3, grad_out * (x / 3 + 0.5), grad_out)).astype(x.dtype, copy=False)
 
 
+def hardsigmoid(x):
+    """relu6(x + 3)/6."""
+    return np.clip(x + 3, 0, 6) / 6
+
+
+def hardsigmoid_backward(x, grad_out):
+    """grad/6 strictly between -3 and 3, else 0 (torch's hardsigmoid_backward, whose 1/6 is a float32 constant)."""
+    one_sixth = x.dtype.type(np.float32(1) / np.float32(6))
+    return np.where((x > -3) & (x < 3), grad_out * one_sixth, 0).astype(x.dtype, copy=False)
+
+
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
@@ -871,7 +882,8 @@ __all__ = [
     "linear", "linear_backward",
     "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",
     "elu", "elu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
-    "silu", "silu_backward", "hardswish", "hardswish_backward", "gelu", "gelu_backward",
+    "silu", "silu_backward", "hardswish", "hardswish_backward",
+    "hardsigmoid", "hardsigmoid_backward", "gelu", "gelu_backward",
     "softmax", "softmax_backward", "dropout", "dropout_backward", "dropout2d", "dropout2d_backward",
     "cross_entropy", "cross_entropy_backward", "flatten", "flatten_backward", "pad", "pad_backward",
     "interpolate", "interpolate_backward",

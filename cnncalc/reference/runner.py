@@ -243,6 +243,7 @@ _LAYERS = {
     "GELU": _stateless(R.gelu, R.gelu_backward, lambda layer: dict(approximate=layer.approximate)),
     "SiLU": _stateless(R.silu, R.silu_backward),
     "Hardswish": _stateless(R.hardswish, R.hardswish_backward),
+    "Hardsigmoid": _stateless(R.hardsigmoid, R.hardsigmoid_backward),
     "Sigmoid": _stateless(R.sigmoid, R.sigmoid_backward),
     "Tanh": _stateless(R.tanh, R.tanh_backward),
     "Softmax": _stateless(R.softmax, R.softmax_backward, lambda layer: dict(dim=layer.dim)),
