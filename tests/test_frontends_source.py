@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import runpy
 import sys
 import warnings
 from pathlib import Path
@@ -519,7 +520,7 @@ def test_main_block_is_read_and_spec_files_take_no_class():
 
 def test_unet_with_two_input_up_modules():
     # the numbers PyTorch gives for this file (torch.utils.flop_counter / 2; its 18 BatchNorm counters
-    # num_batches_tracked are not counted as buffers here): see test_unet_matches_torch
+    # num_batches_tracked are not counted as buffers here): see test_sources_match_torch
     report = analyse("unet.py", "3x256x256")
     assert (report.params, report.buffers, report.macs) == (31_037_698, 11_776, 48_171_581_440)
     assert report.output_shape == (2, 256, 256)
@@ -527,25 +528,6 @@ def test_unet_with_two_input_up_modules():
     assert report.receptive_field.size == (204, 204)  # traced through the four transposed convolutions
     with pytest.raises(ShapeError, match=r"up1 \(Concat\): cannot concatenate"):
         analyse("unet.py", "3x200x200")  # 200 -> 12 -> 6 at the bottom; up1 gives 24, its skip 25
-
-
-@pytest.mark.torch
-def test_unet_matches_torch():
-    torch = pytest.importorskip("torch")
-    from torch.utils.flop_counter import FlopCounterMode
-
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        import unet
-    finally:
-        sys.path.remove(str(FIXTURES))
-    net = unet.UNet()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        out = net(torch.zeros(1, 3, 256, 256))
-    report = analyse("unet.py", "3x256x256")
-    assert report.params == sum(p.numel() for p in net.parameters())
-    assert report.macs == counter.get_total_flops() // 2
-    assert report.output_shape == tuple(out.shape[1:])
 
 
 def test_upsampling_layers_and_interpolate():
@@ -591,6 +573,32 @@ def test_squeeze_and_excitation_gates_and_mean_pooling():
     # PyTorch: 914 parameters; the stem conv, the four 1x1 convs and the Linear are all the MACs
     assert (report.params, report.macs) == (914, 16 * 32 * 32 * 3 * 9 + 4 * 64 + 160)
     assert report.receptive_field.size == (3, 3)  # the gate's global pool ends the spatial mapping
+
+
+def test_mobilenet_v3_style_source_gives_torchs_numbers():
+    report = analyse("mobilenet_v3_tiny.py", "3x64x64")
+    assert (report.params, report.macs, report.output_shape) == (19_490, 1_447_296, (10,))  # as torch counts
+    assert [r.name for r in report.layers if r.type in ("Add", "Mul")] == [
+        "features.3.block.3", "features.5.block.6", "features.5"]  # two SE gates, one residual add
+
+
+TORCH_RUN = [("unet.py", "UNet", "3x256x256"), ("mobilenet_v3_tiny.py", "TinyMobileNetV3", "3x64x64"),
+             ("se_net.py", "Net", "3x32x32")]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("path,cls,shape", TORCH_RUN, ids=[t[0] for t in TORCH_RUN])
+def test_sources_match_torch(path, cls, shape):
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module = runpy.run_path(str(FIXTURES / path))[cls]().eval()  # our own fixture, run only here
+    report = analyse(path, shape)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = module(torch.zeros((1,) + c.parse_shape(shape)))
+    assert report.params == sum(p.numel() for p in module.parameters())
+    assert report.macs == counter.get_total_flops() // 2
+    assert report.output_shape == tuple(out.shape[1:])
 
 
 def test_tensor_times_a_number_is_not_a_gate(tmp_path):
