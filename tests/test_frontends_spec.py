@@ -137,6 +137,11 @@ def test_merge_name_only_on_blocks(tmp_path):
         c.analyze_file(path, (3, 8, 8))
 
 
+def test_schema_names_every_layer_type():
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["$defs"]["layer_type"]["enum"] == sorted(c.frontends.spec.layer_types())
+
+
 def test_schema_rejects_unknown_types(validator):
     assert list(validator.iter_errors({"layers": [{"Conv2D": [3, 8, 3]}]}))
     assert list(validator.iter_errors({"layers": [], "model": "ReLU"}))

@@ -38,7 +38,7 @@ MODELS: dict[str, tuple[str, dict]] = {
     **{name: (name, {}) for name in (
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "densenet121", "densenet169", "densenet201",
-        "mobilenet_v2", "squeezenet1_0", "squeezenet1_1")},
+        "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "squeezenet1_0", "squeezenet1_1")},
 }
 
 # Published figures (torchvision's model docs): params exactly, MACs at 3x224x224 to 3 significant digits.
@@ -49,6 +49,8 @@ PUBLISHED: dict[str, tuple[int, float]] = {
     "densenet121": (7_978_856, 2.834e9),
     "googlenet": (6_624_904, 1.498e9),
     "mobilenet_v2": (3_504_872, 0.301e9),
+    "mobilenet_v3_large": (5_483_032, 0.217e9),
+    "mobilenet_v3_small": (2_542_856, 0.0565e9),
     "alexnet_torchvision": (61_100_840, 0.714e9),
 }
 

@@ -75,6 +75,8 @@ _REGISTRY = dict(
         _entry("densenet169", "densenet", "DenseNet-169: growth 32, blocks (6, 12, 32, 32), torchvision layout"),
         _entry("densenet201", "densenet", "DenseNet-201: growth 32, blocks (6, 12, 48, 32), torchvision layout"),
         _entry("mobilenet_v2", "mobilenet", "MobileNetV2 (Sandler et al. 2018): inverted residuals, ReLU6, torchvision layout"),
+        _entry("mobilenet_v3_large", "mobilenet", "MobileNetV3-Large (Howard et al. 2019): SE gates, hard-swish, torchvision layout"),
+        _entry("mobilenet_v3_small", "mobilenet", "MobileNetV3-Small: 11 bottlenecks, SE gates, hard-swish, torchvision layout"),
         _entry("squeezenet1_0", "squeezenet", "SqueezeNet 1.0 (Iandola et al. 2016): Fire modules, torchvision layout"),
         _entry("squeezenet1_1", "squeezenet", "SqueezeNet 1.1: 3x3 stem, earlier pooling, 2.4x fewer MACs, torchvision layout"),
         _entry("cifar_net", "tutorials", "the PyTorch CIFAR-10 tutorial's Net: two 5x5 convs, FC 400-120-84-10", (3, 32, 32)),
