@@ -916,6 +916,21 @@ class Identity(Layer):
         return self
 
 
+@dataclass(frozen=True)
+class StochasticDepth(Layer):
+    """torchvision.ops.StochasticDepth(p, mode): drops whole residual branches in training, the
+    identity at inference (and here: shapes, parameters and MACs are those of the identity)."""
+
+    p: float
+    mode: str = "row"
+
+    def __post_init__(self):
+        if self.mode not in ("row", "batch"):
+            raise ShapeError(f"{self.type}: mode must be 'row' or 'batch', got {self.mode!r}")
+        if not 0 <= self.p <= 1:
+            raise ShapeError(f"{self.type}: drop probability has to be between 0 and 1, got {self.p}")
+
+
 # --- reshaping and padding ----------------------------------------------------------------------
 
 

@@ -46,7 +46,8 @@ def test_models_lists_the_contract_names_sorted():
         "densenet121", "densenet169", "densenet201", "mobilenet_v2", "squeezenet1_0", "squeezenet1_1",
         "cifar_net", "simple_cnn", "mnist_cnn",
     }
-    extensions = {"mobilenet_v3_large", "mobilenet_v3_small"}  # beyond the contract's list
+    extensions = {"mobilenet_v3_large", "mobilenet_v3_small",  # beyond the contract's list
+                  "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"}
     assert cnncalc.models() == sorted(contract | extensions)
 
 
@@ -235,7 +236,7 @@ def test_simple_cnn_by_hand():
         ("resnet18", 11_689_512, 1.814), ("resnet50", 25_557_032, 4.089), ("vgg16", 138_357_544, 15.47),
         ("densenet121", 7_978_856, 2.834), ("googlenet", 6_624_904, 1.498), ("mobilenet_v2", 3_504_872, 0.301),
         ("alexnet_torchvision", 61_100_840, 0.714), ("mobilenet_v3_large", 5_483_032, 0.217),
-        ("mobilenet_v3_small", 2_542_856, 0.057),
+        ("mobilenet_v3_small", 2_542_856, 0.057), ("efficientnet_b0", 5_288_548, 0.386),
     ],
     ids=lambda v: str(v),
 )

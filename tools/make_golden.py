@@ -38,7 +38,8 @@ MODELS: dict[str, tuple[str, dict]] = {
     **{name: (name, {}) for name in (
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "densenet121", "densenet169", "densenet201",
-        "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "squeezenet1_0", "squeezenet1_1")},
+        "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "squeezenet1_0", "squeezenet1_1",
+        "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3")},
 }
 
 # Published figures (torchvision's model docs): params exactly, MACs at 3x224x224 to 3 significant digits.
@@ -51,6 +52,7 @@ PUBLISHED: dict[str, tuple[int, float]] = {
     "mobilenet_v2": (3_504_872, 0.301e9),
     "mobilenet_v3_large": (5_483_032, 0.217e9),
     "mobilenet_v3_small": (2_542_856, 0.0565e9),
+    "efficientnet_b0": (5_288_548, 0.386e9),
     "alexnet_torchvision": (61_100_840, 0.714e9),
 }
 

@@ -257,6 +257,7 @@ _LAYERS = {
     ),
     "Flatten": _stateless(R.flatten, R.flatten_backward, lambda layer: dict(start_dim=layer.start_dim, end_dim=layer.end_dim)),
     "Identity": _stateless(lambda x: x, lambda x, g: g),
+    "StochasticDepth": _stateless(lambda x: x, lambda x, g: g),  # inference: the identity
     "ZeroPad2d": _stateless(R.pad, R.pad_backward, lambda layer: dict(pad=layer.padding)),
     **dict.fromkeys(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), _stateless(
         R.interpolate, R.interpolate_backward,

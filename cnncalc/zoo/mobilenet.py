@@ -109,10 +109,12 @@ def conv_bn_act(in_channels, out_channels, kernel_size=1, stride=1, groups=1, di
     return Sequential(*layers, *([activation] if activation is not None else []))
 
 
-def squeeze_excitation(channels, squeeze_channels):
-    """torchvision's SqueezeExcitation with a hard sigmoid: input * hardsigmoid(fc2(relu(fc1(avgpool(input)))))."""
-    scale = Sequential(dict(avgpool=AdaptiveAvgPool2d(1), fc1=Conv2d(channels, squeeze_channels, 1), activation=ReLU(),
-                            fc2=Conv2d(squeeze_channels, channels, 1), scale_activation=Hardsigmoid()))
+def squeeze_excitation(channels, squeeze_channels, activation=None, scale_activation=None):
+    """torchvision's SqueezeExcitation, input * scale_activation(fc2(activation(fc1(avgpool(input))))),
+    its modules in call order (MobileNetV3's: ReLU and a hard sigmoid)."""
+    scale = Sequential(dict(avgpool=AdaptiveAvgPool2d(1), fc1=Conv2d(channels, squeeze_channels, 1),
+                            activation=activation or ReLU(), fc2=Conv2d(squeeze_channels, channels, 1),
+                            scale_activation=scale_activation or Hardsigmoid()))
     return Residual(scale, op="mul")
 
 
