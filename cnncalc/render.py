@@ -166,6 +166,7 @@ def totals(report, dtype="float32"):
         lines.append(
             f"Receptive field: {_pair(rf.size)}, stride {_pair(rf.stride)}, start {_pair(rf.start)}"
         )
+        lines += _gate_note(report)
     lines += [f"Assumes {text}" for text in report.assumptions]  # symbolic: what the numbers above need
     lines += [
         "-" * 40,
@@ -177,6 +178,19 @@ def totals(report, dtype="float32"):
         f"Estimated Total Size (MB): {megabytes(mem.total_bytes)}",
     ]
     return lines
+
+
+def _gate_note(report):
+    """A line saying why, when the receptive field ends inside a gate (a squeeze-and-excitation block)."""
+    rows = report.layers
+    end = next((i for i, r in enumerate(rows) if r.receptive_field is None), None)
+    if end is None:
+        return []
+    inner = rows[end].name
+    gate = next((r for r in rows[end:] if r.type == "Mul" and (not r.name or inner.startswith(r.name + "."))), None)
+    if gate is None:
+        return []
+    return [f"  (it ends at the gate {gate.name or 'mul'}: its global pool lets every pixel reach every output)"]
 
 
 def to_json(report) -> str:

@@ -229,3 +229,10 @@ def test_a_keras_activation_is_listed_under_its_layer():
     conv = next(i for i, line in enumerate(lines) if line.startswith("  conv2d (Conv2d)"))
     assert lines[conv + 1].startswith("    activation (ReLU)")
     assert sum("(Sequential)" in line for line in lines) == 1  # the model itself, no repeated conv2d heading
+
+
+def test_a_receptive_field_ending_at_a_gate_says_so():
+    lines = run("efficientnet_b0").stdout.splitlines()
+    at = lines.index("Receptive field: 7, stride 2, start -3")
+    assert lines[at + 1] == "  (it ends at the gate features.1.0.block.1: its global pool lets every pixel reach every output)"
+    assert "(it ends at the gate" not in run("resnet50").stdout
