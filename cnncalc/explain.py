@@ -202,15 +202,20 @@ def _latex(expr, names=None) -> str:
 
 def _latex_printer(names):
     """sympy's LaTeX printer with \\cdot products and each floor/ceil over one fraction."""
-    import sympy
     from sympy.printing.latex import LatexPrinter
 
+    from .symbolic import over_one
+
     class Printer(LatexPrinter):
+        def _over_one(self, arg):
+            num, den = over_one(arg)
+            return self._print(num) if den == 1 else rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
+
         def _print_floor(self, expr, exp=None):
-            return rf"\left\lfloor{{{self._print(sympy.together(expr.args[0]))}}}\right\rfloor"
+            return rf"\left\lfloor{{{self._over_one(expr.args[0])}}}\right\rfloor"
 
         def _print_ceiling(self, expr, exp=None):
-            return rf"\left\lceil{{{self._print(sympy.together(expr.args[0]))}}}\right\rceil"
+            return rf"\left\lceil{{{self._over_one(expr.args[0])}}}\right\rceil"
 
     return Printer({"symbol_names": names or {}, "mul_symbol": "dot"})
 
@@ -224,6 +229,8 @@ def _template(expr, fmt):
     tokens, the same with each floor/ceil replaced by a mark ROUNDi, and the marks' (kind, num, den)."""
     import sympy
 
+    from .symbolic import over_one
+
     roundings = sorted(expr.atoms(sympy.floor, sympy.ceiling), key=str)
     marks = {atom: sympy.Symbol(f"ROUND{i}") for i, atom in enumerate(roundings)}
     marked_expr = expr.xreplace(marks)
@@ -233,7 +240,7 @@ def _template(expr, fmt):
     else:
         general = plain = _text(expr)
         marked = _text(marked_expr)
-    atoms = tuple((type(a).__name__, *sympy.fraction(sympy.together(a.args[0]))) for a in roundings)
+    atoms = tuple((type(a).__name__, *over_one(a.args[0])) for a in roundings)
     return general, plain, marked, atoms
 
 

@@ -32,9 +32,16 @@ def _is_pos_int(expr) -> bool:
     return expr.is_integer is True and expr.is_positive is True
 
 
+def over_one(arg):
+    """(numerator, denominator) of ``arg`` as one fraction: (H - 7, 4) also for 1/4*(H - 7), which
+    ``together`` alone hands back distributed as H/4 - 7/4."""
+    num, den = sympy.fraction(sympy.together(arg))
+    return sympy.fraction(sympy.together(sympy.expand(arg))) if den == 1 else (num, den)
+
+
 def _quotient(arg):
     """(numerator, denominator) of a rounding function's argument, both integer-valued, or None."""
-    num, den = sympy.fraction(sympy.together(arg))
+    num, den = over_one(arg)
     if den.is_negative:
         num, den = -num, -den
     if _is_pos_int(den) and _is_int(num):
@@ -150,8 +157,7 @@ def _to_int(expr):
 
 def _rewrite(expr):
     """One rounding node rebuilt through ``rounded`` (used bottom-up by ``simplify_dim``)."""
-    parts = sympy.fraction(sympy.together(expr.args[0]))
-    return rounded(type(expr), *parts)
+    return rounded(type(expr), *over_one(expr.args[0]))
 
 
 def simplify_dim(expr):
@@ -209,7 +215,7 @@ class _ReadablePrinter(sympy.printing.str.StrPrinter):
 
     def _over_one(self, arg):
         """``(H - 19)/16``: one numerator over one denominator (sympy would distribute the 1/16)."""
-        num, den = sympy.fraction(sympy.together(sympy.expand(arg)))
+        num, den = over_one(arg)
         if den == 1:
             return self._print(num)
         text = [self._print(part) for part in (num, den)]

@@ -318,3 +318,13 @@ def test_merges_of_unsettled_sizes_are_assumptions():
     assert report.assumptions == ["1 (Concat): 2*floor(H/2) = H"]  # once, though both axes need it
     # residual blocks whose shapes are provably equal assume nothing
     assert cnncalc.analyze(cnncalc.model("resnet50"), "3xHxW").assumptions == []
+
+
+def test_a_rounding_argument_reads_as_one_fraction():
+    from cnncalc.symbolic import over_one
+
+    H = symbol("H")
+    distributed = sympy.Mul(sympy.Rational(1, 4), H - 7, evaluate=False)  # what sympy.factor hands back
+    assert over_one(distributed) == (H - 7, 4)
+    assert over_one((H - symbol("k") + 2) / symbol("s")) == (H - symbol("k") + 2, symbol("s"))
+    assert pretty(32 * floor(distributed) * 3) == "96*floor((H - 7)/4)"
