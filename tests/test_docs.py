@@ -1,4 +1,5 @@
-"""Every example in README.md and docs/*.md is executed: ``console`` blocks run the CLI, ``pycon`` blocks run as doctests.
+"""Every example in README.md and docs/*.md is executed: ``console`` blocks run the CLI, ``pycon`` blocks run as
+doctests, ``yaml`` blocks (spec files) are loaded and analysed.
 
 A console block holds ``$ cnncalc ...`` lines, each followed by its exact output. Run
 ``pytest tests/test_docs.py --update-golden`` to rewrite the outputs after an intended change.
@@ -18,7 +19,7 @@ from cnncalc.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
-FENCE = re.compile(r"^```(console|pycon)\n(.*?)^```\n", re.S | re.M)
+FENCE = re.compile(r"^```(console|pycon|yaml)\n(.*?)^```\n", re.S | re.M)
 
 
 def _blocks(kind):
@@ -73,3 +74,23 @@ def test_python_examples(page, match):
 
 def test_pages_have_examples():
     assert CONSOLE and PYCON, "README.md must show console and Python examples"
+
+
+YAML = list(_blocks("yaml"))
+
+
+@pytest.mark.parametrize("page,match", YAML, ids=[f"{p.name}:{m.start()}" for p, m in YAML])
+def test_spec_examples_load(page, match, tmp_path):
+    pytest.importorskip("yaml")
+    import cnncalc
+
+    path = tmp_path / "example.yaml"
+    path.write_text(match.group(2), encoding="utf-8")
+    report = cnncalc.analyze_file(path)
+    # spec-format.md's example is the network of tests/fixtures/small_resnet.json (a name or two aside)
+    twin = cnncalc.analyze_file(ROOT / "tests" / "fixtures" / "small_resnet.json")
+
+    def numbers(rep):
+        return [(r.type, r.output_shape, r.params, r.macs, r.receptive_field) for r in rep.layers]
+
+    assert numbers(report) == numbers(twin) and report.params == twin.params == 17_282
