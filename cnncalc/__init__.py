@@ -3,7 +3,8 @@
 Importing cnncalc and analysing a concrete shape imports neither sympy nor numpy.
 """
 
-from .analysis import DTYPE_BYTES, Memory, ReceptiveField, Report, Row, analyze
+from .analysis import analyze
+from .report import DTYPE_BYTES, Memory, ReceptiveField, Report, Row
 from .dims import parse_shape, symbol
 from .errors import ShapeError, ShapeWarning
 from .graph import Concat, Residual, Sequential
@@ -43,10 +44,13 @@ from .layers import (
     ZeroPad2d,
 )
 from .zoo import model, models
+from .notebook import install as _install_display
 from .explain import explain  # the function; the module stays importable as cnncalc.explain's home
 from .solve import solve  # likewise: cnncalc.solve(...) is the function, cnncalc.solve's helpers stay importable
 
 __version__ = "0.1.0"
+
+_install_display(Report, ReceptiveField)  # Jupyter display and to_pandas, kept apart from the numbers
 
 __all__ = [
     "analyze", "Report", "Row", "ReceptiveField", "Memory", "DTYPE_BYTES", "ShapeError", "ShapeWarning",

@@ -79,6 +79,26 @@ def as_dim(value, what: str = "dimension"):
     raise ShapeError(f"invalid {what} {value!r}: expected an integer or a symbol")
 
 
+_ARITY = {1: "a single value", 2: "a pair", 3: "a triple"}
+
+
+def ntuple(value, n: int, name: str = "value", single: bool = True, convert=as_dim) -> tuple:
+    """An int-or-tuple argument as an n-tuple, as PyTorch's ``_single``/``_pair``/``_triple``.
+
+    PyTorch's kernels also expand a one-element list to every axis (not for a convolution's
+    kernel_size, which shapes the weight): ``single`` allows that. ``convert(v, name)`` normalises
+    each entry (``as_dim`` by default).
+    """
+    if isinstance(value, (tuple, list)):
+        if single and len(value) == 1:
+            value = tuple(value) * n
+        if len(value) != n:
+            raise ShapeError(f"{name} must be an int or {_ARITY.get(n, f'{n} values')}, got {value!r}")
+        return tuple(convert(v, name) for v in value)
+    v = convert(value, name)
+    return (v,) * n
+
+
 def as_shape(shape) -> tuple:
     """A shape from a string, a tuple/list of ints, names or sympy expressions."""
     if isinstance(shape, str):
@@ -95,10 +115,6 @@ def as_shape(shape) -> tuple:
         if type(d) is int and d <= 0:
             raise ShapeError(f"invalid shape {shape!r}: dimension {d} must be positive")
     return dims
-
-
-def is_int(x) -> bool:
-    return type(x) is int
 
 
 def known(x) -> bool:

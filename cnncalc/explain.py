@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from . import formulas as F
-from .analysis import _START_RF, analyze
+from .analysis import analyze
 from .dims import format_shape, known, symbol
 from .errors import ShapeError
-from .graph import MERGE, Residual, replay
+from .graph import Residual
+from .receptive_field import ReceptiveField
 from .layers import AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d, Upsample
 
 LANGS = ("en", "zh")
@@ -142,7 +143,8 @@ def _twin(layer):
         return replace(layer, in_features=one(layer.in_features, "F_in"), out_features=one(layer.out_features, "F_out")), values
     if isinstance(layer, BatchNorm2d):
         return replace(layer, num_features=one(layer.num_features, "C")), values
-    if isinstance(layer, Upsample) and layer.scale_factor is not None and all(type(v) is int for v in layer.scale_factor):
+    factors = layer.scale_factor if isinstance(getattr(layer, "scale_factor", None), tuple) else (getattr(layer, "scale_factor", None),)
+    if isinstance(layer, Upsample) and layer.scale_factor is not None and all(type(v) is int for v in factors):
         return layer, values  # H_out = s*H_in with the factor as it is
     return None, values
 
@@ -177,11 +179,11 @@ def _general(twin):
     rf = None
     if twin.windowed or isinstance(twin, ConvTranspose2d):
         r, j, x = symbol("r_in"), symbol("j_in"), symbol("x_in")
-        state = twin.rf((r, r, j, j, x, x))
-        rf = (state[0], state[2], state[4])
+        field = twin.rf_at(ReceptiveField((r, r), (j, j), (x, x)), shape)
+        rf = (field.size[0], field.stride[0], field.start[0])
     ceil_counts = None
     if getattr(twin, "ceil_mode", False):
-        dilation = twin._dilation()
+        dilation = twin.dilations
         ceil_counts = tuple(
             F.pool_ceil_count(n, twin.kernel_size[i], twin.stride[i], twin.padding[i], dilation[i])
             for i, n in enumerate(shape[1:])
@@ -374,22 +376,6 @@ class Explanation:
         return _render(self)
 
 
-def _replay(model, rows):
-    """Per row: the receptive field entering it (the analysis keeps the one leaving it) and, for a
-    merge, the output shapes of the branches it joins."""
-    entering, branches, it = [], [], iter(rows)
-
-    def move(step, inputs):
-        row = next(it)
-        entering.append(inputs[-1][0])
-        joined = [row.input_shape if shape is None else shape for _, shape in inputs]  # None: the model input
-        branches.append(joined if step[0] == MERGE else None)
-        return row._rf, row.output_shape
-
-    replay(model, (_START_RF, None), move)
-    return entering, branches
-
-
 def explain(model, input_shape, *, lang="en", fmt="text", name=None) -> Explanation:
     """Explain every layer of ``model`` on ``input_shape`` (see the module docstring)."""
     if lang not in LANGS:
@@ -398,9 +384,7 @@ def explain(model, input_shape, *, lang="en", fmt="text", name=None) -> Explanat
         raise ShapeError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     report = analyze(model, input_shape, warn=False, name=name)
     words = TEXT[lang]
-    entering, branches = _replay(model, report.layers)
-    layers = [_explain_row(row, rf_in, joined, words, fmt)
-              for row, rf_in, joined in zip(report.layers, entering, branches)]
+    layers = [_explain_row(row, words, fmt) for row in report.layers]
     totals = [
         Line(words["params"], "", [_fmt_value(report.params, fmt)]),
         Line(words["macs"], "", [_fmt_value(report.macs, fmt)]),
@@ -423,8 +407,8 @@ def _lhs(name, fmt):
     return name
 
 
-def _explain_row(row, rf_in, branches, words, fmt):
-    layer = row.layer
+def _explain_row(row, words, fmt):
+    layer, rf_in, branches = row.layer, row.rf_in, row.input_shapes
     lines = []
     if row.is_merge:
         if row.type in ("Add", "Mul"):
@@ -489,7 +473,7 @@ def _formula_lines(row, twin, values, rf_in, words, fmt):
         out_values = dict(zip(out_names, row.output_shape))
         lines.append(Line(words["macs"], _lhs("MACs", fmt), _derivation(general.macs, {**values, **out_values}, row.macs, fmt)))
     if general.rf is not None and rf_in is not None and row.receptive_field is not None:
-        rf_values = {**values, "r_in": rf_in[0], "j_in": rf_in[2], "x_in": rf_in[4]}
+        rf_values = {**values, "r_in": rf_in.size[0], "j_in": rf_in.stride[0], "x_in": rf_in.start[0]}
         size, jump, _ = general.rf
         if row.traced:  # after upsampling the recurrence gives only a bound: the size was traced
             lines.append(Line(words["rf_size"], _lhs("r_out", fmt), [_fmt_value(row.receptive_field.size[0], fmt)]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .dims import ceil_div, divide, floor_div, generic_min, settle
+from .dims import ceil_div, divide, floor_div, generic_min, product, settle
 
 
 def effective_kernel(k, d=1):
@@ -55,16 +55,17 @@ def upsample_out(n, scale):
     return math.floor(n * scale)
 
 
-def same_out(n, s):
-    """n_out = ceil(n / s): TensorFlow/Keras padding='same'."""
-    return ceil_div(n, s)
+def torch_same_padding(k, d=1):
+    """PyTorch padding='same' (stride 1) per axis, (before, after): total d*(k - 1), the extra pixel after."""
+    total = d * (k - 1)
+    return total // 2, total - total // 2
 
 
-def same_padding(n, k, s=1, d=1):
+def tf_same_padding(n, k, s=1, d=1):
     """TensorFlow 'same' padding (before, after): total = max((ceil(n/s) - 1)*s + k_eff - n, 0), the extra pixel after.
 
-    (ceil(n/s) - 1)*s >= n - s, so the total is never negative when k_eff >= s: no Max then, which
-    lets a symbolic output size simplify to ceil(n/s).
+    The following unpadded window then gives ceil(n/s). (ceil(n/s) - 1)*s >= n - s, so the total is
+    never negative when k_eff >= s: no Max then, which lets a symbolic output size simplify to ceil(n/s).
     """
     k_eff = effective_kernel(k, d)
     total = (ceil_div(n, s) - 1) * s + k_eff - n
@@ -92,24 +93,24 @@ def adaptive_window(i, n, out):
     return floor_div(i * n, out), ceil_div((i + 1) * n, out)
 
 
-def conv_params(c_in, c_out, kh, kw, groups=1, bias=True):
-    """(kh*kw*c_in/groups + bias)*c_out: weights (c_out, c_in/groups, kh, kw) plus c_out biases."""
-    return kh * kw * divide(c_in, groups) * c_out + (c_out if bias else 0)
+def conv_macs(c_in, c_out, kernel, out_sizes, groups=1):
+    """MACs = c_out*prod(n_out) * (c_in/groups)*prod(k): one multiply-accumulate per weight per output pixel."""
+    return c_out * product(out_sizes) * divide(c_in, groups) * product(kernel)
 
 
-def conv_macs(c_in, c_out, kh, kw, h_out, w_out, groups=1):
-    """MACs = c_out*h_out*w_out * (c_in/groups)*kh*kw: one multiply-accumulate per weight per output pixel."""
-    return c_out * h_out * w_out * divide(c_in, groups) * kh * kw
+def connection_table_macs(connections, kernel, out_sizes):
+    """MACs = prod(n_out)*prod(k)*connections: a kernel per (input map, output map) pair of the table."""
+    return product(out_sizes) * product(kernel) * connections
 
 
-def conv_transpose_macs(c_in, c_out, kh, kw, h_in, w_in, groups=1):
-    """MACs = c_in*h_in*w_in * (c_out/groups)*kh*kw: every input pixel is scattered through its kernel."""
-    return c_in * h_in * w_in * divide(c_out, groups) * kh * kw
+def conv_transpose_macs(c_in, c_out, kernel, in_sizes, groups=1):
+    """MACs = c_in*prod(n_in) * (c_out/groups)*prod(k): every input pixel is scattered through its kernel."""
+    return c_in * product(in_sizes) * divide(c_out, groups) * product(kernel)
 
 
-def linear_params(in_features, out_features, bias=True):
-    """in*out + out."""
-    return in_features * out_features + (out_features if bias else 0)
+def linear_macs(rows, in_features, out_features):
+    """MACs = rows*in*out: each of the ``rows`` input vectors (all axes but the last) times the weight."""
+    return rows * in_features * out_features
 
 
 def rf_conv(size, stride, start, k, s, p, d=1):

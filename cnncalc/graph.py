@@ -1,22 +1,23 @@
 """Containers: Sequential, Residual (main + shortcut, added) and Concat (branches joined along channels).
 
-A network is a tree of containers over leaf layers. ``program(model)`` flattens the tree, without
-recursion, into a list of steps that ``analysis`` runs in one loop, so networks of any depth work:
-
-- ``(LEAF, layer, name)``: apply a layer to the current value;
-- ``(SAVE,)``: remember the current value as the input of a branching block;
-- ``(NEXT,)``: stash the current value as a finished branch and restart from the saved input;
-- ``(MERGE, block, name, n)``: join the current value with the n - 1 stashed branches, forget the input.
+A network is a tree of containers over leaf layers. ``flow(model)`` turns the tree, without recursion,
+into the data flow every consumer walks: a tuple of ``Node``s in execution order, each a leaf layer or a
+block's merge, naming the earlier nodes whose outputs it reads. Analysis, the NumPy runner, drawing,
+tracing and diagnosis all loop over it (forward, or in reverse for a backward pass); none of them walks
+the tree again, so networks of any depth work.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
+from .dims import known
 from .errors import ShapeError
 from .layers import Identity, Layer
 
-LEAF, SAVE, NEXT, MERGE = range(4)
+_LEAF, _SAVE, _NEXT, _MERGE = range(4)
+INPUT = -1  # a Node input naming the model's input
 
 
 def _check_layer(layer, where):
@@ -106,14 +107,10 @@ class Container(Layer):
 
     @property
     def params(self):
-        from .analysis import unique_leaves
-
         return sum((leaf.params for leaf in unique_leaves(self)), 0)
 
     @property
     def buffers(self):
-        from .analysis import unique_leaves
-
         return sum((leaf.buffers for leaf in unique_leaves(self)), 0)
 
     def _labelled(self):
@@ -194,6 +191,25 @@ class Residual(Container):
     def merge_kind(self):
         return "Add" if self.op == "add" else "Mul"
 
+    def merge(self, shapes):
+        """The shape of the branches added (or multiplied), with PyTorch's broadcasting."""
+        what = "residual add" if self.op == "add" else "element-wise product"
+        first = shapes[0]
+        out = list(first)
+        for other in shapes[1:]:
+            if len(other) != len(first) or any(
+                known(a) and known(b) and a != b and a != 1 and b != 1 for a, b in zip(out, other)
+            ):
+                raise ShapeError(f"{what} of mismatched shapes {_text(first)} and {_text(other)}{_projection_hint(other, first)}")
+            out = [b if a == 1 else a for a, b in zip(out, other)]
+        return tuple(out)
+
+    def requires(self, shapes):
+        """(got, expected) sizes the merge needs equal, where neither broadcasts (for assumptions)."""
+        first = shapes[0]
+        return tuple((got, expected) for other in shapes[1:] for got, expected in zip(other, first)
+                     if not (got == 1 or expected == 1))
+
 
 class Concat(Container):
     """Branches applied to the same input, outputs joined along channels (Inception, DenseNet)."""
@@ -213,6 +229,37 @@ class Concat(Container):
     def merge_kind(self):
         return "Concat"
 
+    def merge(self, shapes):
+        """The branches joined along channels: the sizes after the channel must match."""
+        first = shapes[0]
+        for other in shapes[1:]:
+            if len(other) != len(first) or len(first) < 1 or any(
+                known(a) and known(b) and a != b for a, b in zip(first[1:], other[1:])
+            ):
+                raise ShapeError(
+                    f"cannot concatenate {_text(first)} and {_text(other)} along channels: sizes after the channel must match"
+                )
+        return (sum((s[0] for s in shapes), 0),) + tuple(first[1:])
+
+    def requires(self, shapes):
+        """(got, expected) sizes after the channels that must be equal (for assumptions)."""
+        first = shapes[0]
+        return tuple(pair for other in shapes[1:] for pair in zip(other[1:], first[1:]))
+
+
+def _text(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _projection_hint(shortcut, main):
+    """Suggest the 1x1 projection that makes a shortcut of shape ``shortcut`` match ``main``."""
+    if len(shortcut) != 3 or len(main) != 3 or not all(known(d) for d in shortcut + main):
+        return ""
+    stride = shortcut[1] // main[1] if main[1] else 1
+    if stride < 1 or -(-shortcut[1] // stride) != main[1]:
+        return ""
+    return f": use a 1x1 projection shortcut Conv2d({shortcut[0]}, {main[0]}, kernel_size=1, stride={stride})"
+
 
 def _join(prefix, name):
     """A child's dotted path. A name that is empty or starts with "_" is hidden: the child takes the
@@ -222,11 +269,10 @@ def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
 
 
-def program(model):
-    """Flatten a model into the step list described in the module docstring (no recursion)."""
-    cached = getattr(model, "_program", None)
-    if cached is not None:
-        return cached
+def _program(model):
+    """The tree as a step list without recursion: (_LEAF, layer, name) applies a layer; (_SAVE,)
+    remembers the input of a branching block; (_NEXT,) ends a branch and restarts from that input;
+    (_MERGE, block, name, n) joins the last n branches."""
     steps = []
     # Work items: ("node", layer, name) or ("emit", step). Pushed in reverse, popped in order.
     work = [("node", model, "")]
@@ -239,68 +285,91 @@ def program(model):
         if isinstance(layer, Sequential):
             work.extend(("node", child, child_name) for child, child_name in reversed(layer.steps(name)))
         elif isinstance(layer, Residual):
-            todo = [("emit", (SAVE,))]
+            todo = [("emit", (_SAVE,))]
             todo.append(("node", layer.main, name))
-            todo.append(("emit", (NEXT,)))
+            todo.append(("emit", (_NEXT,)))
             if layer.shortcut is not None:
                 todo.append(("node", layer.shortcut, _join(name, layer.shortcut_name)))
-            todo.append(("emit", (MERGE, layer, _join(name, layer.merge_name), 2)))
+            todo.append(("emit", (_MERGE, layer, _join(name, layer.merge_name), 2)))
             if layer.post is not None:
                 todo.append(("node", layer.post, _join(name, layer.post_name)))
             work.extend(reversed(todo))
         elif isinstance(layer, Concat):
-            todo = [("emit", (SAVE,))]
+            todo = [("emit", (_SAVE,))]
             for i, (child_name, child) in enumerate(layer.named_children()):
                 if i:
-                    todo.append(("emit", (NEXT,)))
+                    todo.append(("emit", (_NEXT,)))
                 todo.append(("node", child, _join(name, child_name)))
-            todo.append(("emit", (MERGE, layer, _join(name, layer.merge_name), len(layer))))
+            todo.append(("emit", (_MERGE, layer, _join(name, layer.merge_name), len(layer))))
             work.extend(reversed(todo))
         elif isinstance(layer, Container):
             raise ShapeError(f"{name or type(layer).__name__}: unknown container type {type(layer).__name__}")
         else:
-            steps.append((LEAF, layer, name))
-    steps = tuple(steps)
-    if isinstance(model, Container):
-        object.__setattr__(model, "_program", steps)
+            steps.append((_LEAF, layer, name))
     return steps
 
 
-def dataflow(model, value):
-    """Replay ``program(model)`` carrying a value (a shape, a row index...) along the data flow.
+class Node(NamedTuple):
+    """One step of the data flow: a leaf layer applied to one value, or the merge closing a block.
 
-    A generator of ``(step, inputs)`` for each LEAF step (inputs: the one value entering it) and MERGE
-    step (inputs: the branches' values, in order); the caller ``send``s the value leaving the step.
+    ``inputs`` are the indices of the nodes whose outputs it reads (``INPUT`` for the model's input):
+    one for a leaf, one per branch in order for a merge. A merge's ``fork`` is the node whose output
+    every branch starts from, and ``spans`` give, per branch, the range [first, stop) of the nodes that
+    branch consists of (empty for an identity shortcut).
     """
-    saved, stashed = [], []
-    for step in program(model):
+
+    layer: Layer
+    name: str
+    inputs: tuple
+    fork: int = INPUT
+    spans: tuple = ()
+
+    @property
+    def is_merge(self) -> bool:
+        return not self.layer.is_leaf
+
+
+def flow(model) -> tuple:
+    """The data flow of ``model`` as a tuple of ``Node``s (see the module docstring); cached per container."""
+    cached = getattr(model, "_flow", None)
+    if cached is not None:
+        return cached
+    nodes = []
+    current = INPUT
+    forks = []  # per open block: [its input, where its current branch starts]
+    ended = []  # finished branches of the open blocks: (last node, span)
+    for step in _program(model):
         op = step[0]
-        if op == SAVE:
-            saved.append(value)
-        elif op == NEXT:
-            stashed.append(value)
-            value = saved[-1]
-        elif op == LEAF:
-            value = yield step, (value,)
+        if op == _LEAF:
+            nodes.append(Node(step[1], step[2], (current,)))
+            current = len(nodes) - 1
+        elif op == _SAVE:
+            forks.append([current, len(nodes)])
+        elif op == _NEXT:
+            ended.append((current, (forks[-1][1], len(nodes))))
+            current, forks[-1][1] = forks[-1][0], len(nodes)
         else:
             n = step[3]
-            branches = (*stashed[len(stashed) - (n - 1):], value)
-            del stashed[len(stashed) - (n - 1):]
-            saved.pop()
-            value = yield step, branches
+            branches = ended[len(ended) - (n - 1):] + [(current, (forks[-1][1], len(nodes)))]
+            del ended[len(ended) - (n - 1):]
+            fork = forks.pop()[0]
+            nodes.append(Node(step[1], step[2], tuple(b[0] for b in branches), fork, tuple(b[1] for b in branches)))
+            current = len(nodes) - 1
+    nodes = tuple(nodes)
+    if isinstance(model, Container):
+        object.__setattr__(model, "_flow", nodes)
+    return nodes
 
 
-def replay(model, value, move):
-    """Run ``dataflow`` with ``move(step, inputs) -> value leaving``; returns the last value."""
-    flow = dataflow(model, value)
-    item = next(flow, None)
-    while item is not None:
-        value = move(*item)
-        try:
-            item = flow.send(value)
-        except StopIteration:
-            break
-    return value
+def unique_leaves(model) -> list:
+    """Leaf layers, each object once (a layer used twice shares its parameters, as in PyTorch)."""
+    seen = set()
+    out = []
+    for node in flow(model):
+        if not node.is_merge and id(node.layer) not in seen:
+            seen.add(id(node.layer))
+            out.append(node.layer)
+    return out
 
 
 def _map_tree(root, leaf_fn, node_fn):
@@ -336,4 +405,4 @@ def container_types(model):
     return types
 
 
-__all__ = ["Sequential", "Residual", "Concat", "Container", "Identity", "program"]
+__all__ = ["Sequential", "Residual", "Concat", "Container", "Identity", "Node", "INPUT", "flow", "unique_leaves"]

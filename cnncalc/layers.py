@@ -1,39 +1,33 @@
 """Leaf layers: frozen dataclasses with PyTorch's constructor arguments (names, order, defaults).
 
-Shapes are unbatched: ``(C, H, W)`` for feature maps and ``(F,)`` for vectors. Each layer knows its
-parameter and buffer shapes, how it maps an input shape to an output shape (raising ``ShapeError``
-exactly where PyTorch refuses), its MACs, its extra operations, and how it moves the receptive field.
-A receptive field travels as a tuple ``(size_h, size_w, stride_h, stride_w, start_h, start_w)``, or
-``None`` once the spatial mapping has ended (adaptive/global pooling, flatten, linear on a map).
+Shapes are unbatched and channels first: ``(C, L)``, ``(C, H, W)`` or ``(C, D, H, W)`` for feature
+maps with one to three spatial axes, ``(F,)`` for vectors. Each layer knows its parameter and buffer
+shapes, how it maps an input shape to an output shape (raising ``ShapeError`` exactly where PyTorch
+refuses), its MACs, its extra operations, and how each spatial axis of its output reads its input
+(``windows``: one ``receptive_field.Window`` per axis, or None where the spatial mapping ends:
+adaptive/global pooling, flatten, linear on a map), which moves the receptive field (``rf_at``).
+
+A layer family of any rank (``Conv1d``, ``Conv2d``, ``Conv3d``) is one class over ``rank`` spatial axes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import NamedTuple
 
 from . import formulas as F
-from .dims import as_dim, format_shape, is_nonnegative, is_positive, known, product
+from .dims import as_dim, format_shape, is_nonnegative, is_positive, known, ntuple, product
 from .errors import ShapeError
+from .receptive_field import SAME, ReceptiveField, Window
 
-AXES = ("height", "width")
+AXES = ("height", "width")  # the spatial axes of a (C, H, W) map
+_AXES = {1: ("length",), 2: AXES, 3: ("depth", "height", "width")}
+_MAPS = {1: "(C, L)", 2: "(C, H, W)", 3: "(C, D, H, W)"}
 
 
-def _pair(value, name, single=True):
-    """An int-or-pair argument as a 2-tuple of dimensions, as PyTorch's ``_pair``.
-
-    PyTorch's kernels also expand a one-element list to both axes (not for a convolution's
-    kernel_size, which shapes the weight): ``single`` allows that.
-    """
-    if isinstance(value, (tuple, list)):
-        if single and len(value) == 1:
-            value = (value[0], value[0])
-        if len(value) != 2:
-            raise ShapeError(f"{name} must be an int or a pair, got {value!r}")
-        return (as_dim(value[0], name), as_dim(value[1], name))
-    d = as_dim(value, name)
-    return (d, d)
+def axis_names(rank: int) -> tuple:
+    """The names of ``rank`` spatial axes, as the error messages say them: ("height", "width") for 2."""
+    return _AXES[rank]
 
 
 def _require(condition, message):
@@ -52,9 +46,9 @@ def _shape_text(shape):
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-def _expect_map(shape, layer):
-    if len(shape) != 3:
-        raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+def _expect_map(shape, rank=2):
+    if len(shape) != rank + 1:
+        raise ShapeError(f"expects a {_MAPS[rank]} feature map, receives shape {_shape_text(shape)}")
 
 
 def _expect_channels(c, expected, what="input channels"):
@@ -80,21 +74,19 @@ def _truncated(n, k, s, p, d):
     return F.dropped_pixels(n, k, s, p, d)
 
 
-class Window(NamedTuple):
-    """How one axis of a layer's output reads its input, for exact tracing (``cnncalc.trace``).
-
-    Output coordinate o reads o*s - p + t*d for t < k; with ``up`` (a transposed convolution) it
-    reads the inputs i with i*s - p + t*d == o.
-    """
-
-    k: object
-    s: object
-    p: object
-    d: object = 1
-    up: bool = False
+def _positive(layer, *names):
+    """Refuse a non-positive value of each named argument (an int or a tuple of them)."""
+    for arg in names:
+        value = getattr(layer, arg)
+        for v in value if isinstance(value, tuple) else (value,):
+            _require(is_positive(v), f"{layer.type}: {arg} must be positive, got {value}")
 
 
-_SAME = Window(1, 1, 0)
+def _divisible_by_groups(layer):
+    for arg in ("in_channels", "out_channels"):
+        value = getattr(layer, arg)
+        if known(value) and known(layer.groups) and value % layer.groups:
+            raise ShapeError(f"{layer.type}: {arg} ({value}) must be divisible by groups ({layer.groups})")
 
 
 class Layer:
@@ -137,35 +129,35 @@ class Layer:
         """The output shape for an unbatched input shape (shape-preserving by default)."""
         return shape
 
-    def macs(self, in_shape, out_shape):
+    def macs(self, in_shape: tuple, out_shape: tuple):
         return 0
 
-    def extra_ops(self, in_shape, out_shape) -> dict:
+    def extra_ops(self, in_shape: tuple, out_shape: tuple) -> dict:
         """Operations beyond the MACs: bias adds, normalisation, activations, pooling, merges."""
         return {}
 
-    def rf(self, rf):
-        """The receptive field after this layer (unchanged by default)."""
-        return rf
+    def windows(self, in_shape: tuple) -> tuple | None:
+        """Per spatial axis, the ``Window`` through which an output pixel reads the input ``in_shape``
+        (shape-preserving layers: ``SAME``), or None where the spatial mapping ends."""
+        return (SAME,) * (len(in_shape) - 1)
 
-    def rf_at(self, rf, in_shape):
-        """The receptive field after this layer for a given input shape (for input-dependent padding)."""
-        return self.rf(rf)
+    def rf_at(self, rf: ReceptiveField | None, in_shape: tuple) -> ReceptiveField | None:
+        """The receptive field after this layer, for the input shape ``in_shape``."""
+        if rf is None:
+            return None
+        windows = self.windows(in_shape)
+        return None if windows is None else rf.through(windows)
 
-    def reads(self, in_shape):
-        """Per axis (h, w), the ``Window`` an output pixel reads (shape-preserving layers: itself)."""
-        return (_SAME, _SAME)
-
-    def requires(self, in_shape):
+    def requires(self, in_shape: tuple) -> tuple:
         """The equalities (received, expected) ``infer`` checks, e.g. the input channels: where symbols
         leave one unsettled the analysis records it as an assumption (``Report.assumptions``)."""
         return ()
 
-    def freeze(self):
+    def freeze(self) -> Layer:
         """A copy whose parameters are frozen (not trainable); parameter-free layers return themselves."""
         return replace(self, trainable=False) if hasattr(self, "trainable") else self
 
-    def children(self):
+    def children(self) -> tuple:
         return ()
 
 
@@ -177,32 +169,33 @@ def _numel(shape):
     return product(shape)
 
 
+def _bias_ops(layer, out_shape):
+    return {"bias": _numel(out_shape)} if layer.bias else {}
+
+
 # --- convolutions -------------------------------------------------------------------------------
 
 
 def _conv_padding(padding, kernel_size, dilation, stride, layer):
-    """((top, bottom), (left, right)) for an int, a pair, 'valid' or 'same' (stride 1 only, as PyTorch)."""
+    """Per axis (before, after) for an int, a tuple, 'valid' or 'same' (stride 1 only, as PyTorch)."""
+    rank = len(kernel_size)
     if isinstance(padding, str):
         if padding == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * rank
         if padding == "same":
             if any(s != 1 for s in stride):
                 raise ShapeError(f"{layer}: padding='same' is not supported for strided convolutions")
-            out = []
-            for k, d in zip(kernel_size, dilation):
-                total = d * (k - 1)
-                out.append((total // 2, total - total // 2))
-            return tuple(out)
-        raise ShapeError(f"{layer}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-    p = _pair(padding, "padding")
+            return tuple(F.torch_same_padding(k, d) for k, d in zip(kernel_size, dilation))
+        raise ShapeError(f"{layer}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+    p = ntuple(padding, rank, "padding")
     for v in p:
         _require(is_nonnegative(v), f"{layer}: negative padding {v} is not supported")
-    return ((p[0], p[0]), (p[1], p[1]))
+    return tuple((v, v) for v in p)
 
 
 @dataclass(frozen=True)
-class Conv2d(Layer):
-    """2D convolution: (C_in, H, W) -> (C_out, H_out, W_out), H_out = floor((H + 2p - d*(k-1) - 1)/s) + 1."""
+class _ConvNd(Layer):
+    """Convolution over ``rank`` spatial axes: n_out = floor((n + 2p - d*(k - 1) - 1)/s) + 1 per axis."""
 
     in_channels: object
     out_channels: object
@@ -218,47 +211,40 @@ class Conv2d(Layer):
     trainable: bool = _trainable()
 
     windowed = True
+    rank = 2
 
     def __post_init__(self):
-        name = self.type
+        name, rank = self.type, self.rank
         set_ = object.__setattr__
-        set_(self, "in_channels", as_dim(self.in_channels, "in_channels"))
-        set_(self, "out_channels", as_dim(self.out_channels, "out_channels"))
-        set_(self, "groups", as_dim(self.groups, "groups"))
-        set_(self, "kernel_size", _pair(self.kernel_size, "kernel_size", single=False))
-        set_(self, "stride", _pair(self.stride, "stride"))
-        set_(self, "dilation", _pair(self.dilation, "dilation"))
         for arg in ("in_channels", "out_channels", "groups"):
-            _require(is_positive(getattr(self, arg)), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
-        for arg in ("kernel_size", "stride", "dilation"):
-            for v in getattr(self, arg):
-                _require(is_positive(v), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
-        for arg in ("in_channels", "out_channels"):
-            value = getattr(self, arg)
-            if known(value) and known(self.groups) and value % self.groups:
-                raise ShapeError(f"{name}: {arg} ({value}) must be divisible by groups ({self.groups})")
+            set_(self, arg, as_dim(getattr(self, arg), arg))
+        set_(self, "kernel_size", ntuple(self.kernel_size, rank, "kernel_size", single=False))
+        set_(self, "stride", ntuple(self.stride, rank, "stride"))
+        set_(self, "dilation", ntuple(self.dilation, rank, "dilation"))
+        _positive(self, "in_channels", "out_channels", "groups", "kernel_size", "stride", "dilation")
+        _divisible_by_groups(self)
         if self.padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ShapeError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular'")
-        if self.padding_mode != "zeros" and isinstance(self.padding, (tuple, list)) and len(self.padding) != 2:
-            # F.pad then receives one (left, right) pair for a 4D input, which it refuses
-            raise ShapeError(f"{name}: padding_mode={self.padding_mode!r} needs an int or a pair, got {self.padding!r}")
-        set_(self, "_pads", _conv_padding(self.padding, self.kernel_size, self.dilation, self.stride, name))
+        if self.padding_mode != "zeros" and isinstance(self.padding, (tuple, list)) and len(self.padding) != rank:
+            # F.pad then receives the wrong number of pads for the input, which it refuses
+            raise ShapeError(f"{name}: padding_mode={self.padding_mode!r} needs an int or {rank} values, got {self.padding!r}")
+        set_(self, "pads", _conv_padding(self.padding, self.kernel_size, self.dilation, self.stride, name))
         if not isinstance(self.padding, str):
-            set_(self, "padding", _pair(self.padding, "padding"))
+            set_(self, "padding", ntuple(self.padding, rank, "padding"))
 
     def parameter_shapes(self):
-        kh, kw = self.kernel_size
-        shapes = {"weight": (self.out_channels, F.divide(self.in_channels, self.groups), kh, kw)}
+        shapes = {"weight": (self.out_channels, F.divide(self.in_channels, self.groups), *self.kernel_size)}
         if self.bias:
             shapes["bias"] = (self.out_channels,)
         return shapes
 
     def infer(self, shape):
-        _expect_map(shape, self)
-        c, h, w = shape
-        _expect_channels(c, self.in_channels)
+        _expect_map(shape, self.rank)
+        _expect_channels(shape[0], self.in_channels)
         out = [self.out_channels]
-        for axis, n, k, s, (p0, p1), d in zip(AXES, (h, w), self.kernel_size, self.stride, self._pads, self.dilation):
+        for axis, n, k, s, (p0, p1), d in zip(
+            axis_names(self.rank), shape[1:], self.kernel_size, self.stride, self.pads, self.dilation
+        ):
             self._check_padding_mode(axis, n, p0, p1)
             if p0 == p1:
                 n_out = F.conv_out(n, k, s, p0, d)
@@ -274,6 +260,8 @@ class Conv2d(Layer):
 
     def _check_padding_mode(self, axis, n, p0, p1):
         """PyTorch's limits on non-zero padding: reflect needs pad < n, circular pad <= n (wrap once at most)."""
+        if self.padding_mode == "zeros":
+            return
         pad = max(p0, p1) if known(p0) and known(p1) else None
         if pad is None or not known(n):
             return
@@ -287,33 +275,48 @@ class Conv2d(Layer):
             )
 
     def dropped(self, shape):
-        """Input rows and columns that floor truncation leaves unread at the end (see ``_truncated``)."""
+        """Per axis, input pixels that floor truncation leaves unread at the end (see ``_truncated``)."""
         return tuple(
             _truncated(n + p1 - p0, k, s, p0, d)
-            for n, k, s, (p0, p1), d in zip(shape[1:], self.kernel_size, self.stride, self._pads, self.dilation)
+            for n, k, s, (p0, p1), d in zip(shape[1:], self.kernel_size, self.stride, self.pads, self.dilation)
         )
 
     def macs(self, in_shape, out_shape):
-        kh, kw = self.kernel_size
-        return F.conv_macs(self.in_channels, self.out_channels, kh, kw, out_shape[1], out_shape[2], self.groups)
+        return F.conv_macs(self.in_channels, self.out_channels, self.kernel_size, out_shape[1:], self.groups)
 
     def extra_ops(self, in_shape, out_shape):
-        return {"bias": _numel(out_shape)} if self.bias else {}
+        return _bias_ops(self, out_shape)
 
-    def rf(self, rf):
-        if rf is None:
-            return None
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
-        (ph, _), (pw, _) = self._pads
-        size_h, j_h, x_h = F.rf_conv(rf[0], rf[2], rf[4], kh, sh, ph, dh)
-        size_w, j_w, x_w = F.rf_conv(rf[1], rf[3], rf[5], kw, sw, pw, dw)
-        return (size_h, size_w, j_h, j_w, x_h, x_w)
+    def windows(self, in_shape):
+        return self._windows
 
-    def reads(self, in_shape):
-        return tuple(Window(k, s, p0, d) for k, s, (p0, _), d in zip(self.kernel_size, self.stride, self._pads, self.dilation))
+    @cached_property
+    def _windows(self):
+        return tuple(Window(k, s, p0, d) for k, s, (p0, _), d in zip(self.kernel_size, self.stride, self.pads, self.dilation))
 
     def requires(self, in_shape):
         return ((in_shape[0], self.in_channels),)
+
+
+@dataclass(frozen=True)
+class Conv1d(_ConvNd):
+    """1D convolution: (C_in, L) -> (C_out, L_out), L_out = floor((L + 2p - d*(k-1) - 1)/s) + 1."""
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class Conv2d(_ConvNd):
+    """2D convolution: (C_in, H, W) -> (C_out, H_out, W_out), H_out = floor((H + 2p - d*(k-1) - 1)/s) + 1."""
+
+    rank = 2
+
+
+@dataclass(frozen=True)
+class Conv3d(_ConvNd):
+    """3D convolution: (C_in, D, H, W) -> (C_out, D_out, H_out, W_out), each as Conv2d's H_out."""
+
+    rank = 3
 
 
 @dataclass(frozen=True)
@@ -348,20 +351,18 @@ class ConnectionTableConv2d(Conv2d):
         return sum(len(inputs) for inputs in self.table)
 
     def parameter_shapes(self):
-        kh, kw = self.kernel_size
-        shapes = {"weight": (self.connections, kh, kw)}
+        shapes = {"weight": (self.connections, *self.kernel_size)}
         if self.bias:
             shapes["bias"] = (self.out_channels,)
         return shapes
 
     def macs(self, in_shape, out_shape):
-        kh, kw = self.kernel_size
-        return out_shape[1] * out_shape[2] * kh * kw * self.connections
+        return F.connection_table_macs(self.connections, self.kernel_size, out_shape[1:])
 
 
 @dataclass(frozen=True)
-class ConvTranspose2d(Layer):
-    """Transposed convolution: H_out = (H - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
+class _ConvTransposeNd(Layer):
+    """Transposed convolution over ``rank`` axes: n_out = (n - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
 
     in_channels: object
     out_channels: object
@@ -378,51 +379,43 @@ class ConvTranspose2d(Layer):
     trainable: bool = _trainable()
 
     upsamples = True
+    rank = 2
 
     def __post_init__(self):
-        name = self.type
+        name, rank = self.type, self.rank
         set_ = object.__setattr__
-        set_(self, "in_channels", as_dim(self.in_channels, "in_channels"))
-        set_(self, "out_channels", as_dim(self.out_channels, "out_channels"))
-        set_(self, "groups", as_dim(self.groups, "groups"))
+        for arg in ("in_channels", "out_channels", "groups"):
+            set_(self, arg, as_dim(getattr(self, arg), arg))
         if self.padding in ("same", "valid"):
             raise ShapeError(f"{name}: padding={self.padding!r} is not supported for transposed convolutions")
         for arg in ("kernel_size", "stride", "padding", "output_padding", "dilation"):
-            set_(self, arg, _pair(getattr(self, arg), arg, single=arg != "kernel_size"))
-        for arg in ("in_channels", "out_channels", "groups"):
-            _require(is_positive(getattr(self, arg)), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
-        for arg in ("kernel_size", "stride", "dilation"):
-            for v in getattr(self, arg):
-                _require(is_positive(v), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
+            set_(self, arg, ntuple(getattr(self, arg), rank, arg, single=arg != "kernel_size"))
+        _positive(self, "in_channels", "out_channels", "groups", "kernel_size", "stride", "dilation")
         for arg in ("padding", "output_padding"):
             for v in getattr(self, arg):
                 _require(is_nonnegative(v), f"{name}: negative {arg} {v} is not supported")
-        for arg in ("in_channels", "out_channels"):
-            value = getattr(self, arg)
-            if known(value) and known(self.groups) and value % self.groups:
-                raise ShapeError(f"{name}: {arg} ({value}) must be divisible by groups ({self.groups})")
+        _divisible_by_groups(self)
         if self.padding_mode != "zeros":
-            raise ShapeError(f"{name}: only 'zeros' padding_mode is supported for ConvTranspose2d")
-        for axis, op, s, d in zip(AXES, self.output_padding, self.stride, self.dilation):
+            raise ShapeError(f"{name}: only 'zeros' padding_mode is supported for {name}")
+        for axis, op, s, d in zip(axis_names(rank), self.output_padding, self.stride, self.dilation):
             if known(op) and known(s) and known(d) and not (op < s or op < d):
                 raise ShapeError(
                     f"{name}: output_padding {op} must be smaller than either stride {s} or dilation {d} ({axis})"
                 )
 
     def parameter_shapes(self):
-        kh, kw = self.kernel_size
-        shapes = {"weight": (self.in_channels, F.divide(self.out_channels, self.groups), kh, kw)}
+        shapes = {"weight": (self.in_channels, F.divide(self.out_channels, self.groups), *self.kernel_size)}
         if self.bias:
             shapes["bias"] = (self.out_channels,)
         return shapes
 
     def infer(self, shape):
-        _expect_map(shape, self)
-        c, h, w = shape
-        _expect_channels(c, self.in_channels)
+        _expect_map(shape, self.rank)
+        _expect_channels(shape[0], self.in_channels)
         out = [self.out_channels]
         for axis, n, k, s, p, op, d in zip(
-            AXES, (h, w), self.kernel_size, self.stride, self.padding, self.output_padding, self.dilation
+            axis_names(self.rank), shape[1:], self.kernel_size, self.stride, self.padding, self.output_padding,
+            self.dilation,
         ):
             n_out = F.conv_transpose_out(n, k, s, p, op, d)
             if known(n_out) and n_out <= 0:
@@ -433,58 +426,72 @@ class ConvTranspose2d(Layer):
         return tuple(out)
 
     def macs(self, in_shape, out_shape):
-        kh, kw = self.kernel_size
-        return F.conv_transpose_macs(self.in_channels, self.out_channels, kh, kw, in_shape[1], in_shape[2], self.groups)
+        return F.conv_transpose_macs(self.in_channels, self.out_channels, self.kernel_size, in_shape[1:], self.groups)
 
     def extra_ops(self, in_shape, out_shape):
-        return {"bias": _numel(out_shape)} if self.bias else {}
+        return _bias_ops(self, out_shape)
 
-    def rf(self, rf):
-        if rf is None:
-            return None
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
-        size_h, j_h, x_h = F.rf_conv_transpose(rf[0], rf[2], rf[4], kh, sh, ph, dh)
-        size_w, j_w, x_w = F.rf_conv_transpose(rf[1], rf[3], rf[5], kw, sw, pw, dw)
-        return (size_h, size_w, j_h, j_w, x_h, x_w)
-
-    def reads(self, in_shape):
+    def windows(self, in_shape):
         return tuple(Window(*args, up=True) for args in zip(self.kernel_size, self.stride, self.padding, self.dilation))
 
     def requires(self, in_shape):
         return ((in_shape[0], self.in_channels),)
 
 
+@dataclass(frozen=True)
+class ConvTranspose1d(_ConvTransposeNd):
+    """1D transposed convolution: L_out = (L - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed convolution: H_out = (H - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
+
+    rank = 2
+
+
+@dataclass(frozen=True)
+class ConvTranspose3d(_ConvTransposeNd):
+    """3D transposed convolution: each spatial axis as ConvTranspose2d's H_out."""
+
+    rank = 3
+
+
 # --- pooling ------------------------------------------------------------------------------------
 
 
-class _Pool2d(Layer):
-    """Shared rules of MaxPool2d and AvgPool2d (PyTorch's pooling_output_shape and pool2d_shape_check)."""
+class _PoolNd(Layer):
+    """Shared rules of max and average pooling (PyTorch's pooling_output_shape and pool2d_shape_check)."""
 
     windowed = True
+    rank = 2
 
     def _normalise(self):
-        name = self.type
+        name, rank = self.type, self.rank
         set_ = object.__setattr__
-        set_(self, "kernel_size", _pair(self.kernel_size, "kernel_size"))
-        set_(self, "stride", self.kernel_size if self.stride is None or self.stride in ((), []) else _pair(self.stride, "stride"))
-        set_(self, "padding", _pair(self.padding, "padding"))
-        for arg in ("kernel_size", "stride"):
-            for v in getattr(self, arg):
-                _require(is_positive(v), f"{name}: {arg} must be positive, got {getattr(self, arg)}")
+        set_(self, "kernel_size", ntuple(self.kernel_size, rank, "kernel_size"))
+        set_(self, "stride", self.kernel_size if self.stride is None or self.stride in ((), [])
+             else ntuple(self.stride, rank, "stride"))
+        set_(self, "padding", ntuple(self.padding, rank, "padding"))
+        _positive(self, "kernel_size", "stride")
         for k, p in zip(self.kernel_size, self.padding):
             _require(is_nonnegative(p), f"{name}: negative padding {p} is not supported")
             if known(k) and known(p) and p > k // 2:
                 raise ShapeError(f"{name}: padding {p} must be at most half the kernel size {k} (pad <= {k // 2})")
 
-    def _dilation(self):
-        return (1, 1)
+    @property
+    def dilations(self) -> tuple:
+        """Per axis, the window's dilation (1 for average pooling, which has none)."""
+        return getattr(self, "dilation", (1,) * self.rank)
 
     def infer(self, shape):
-        if len(shape) != 3:
-            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
-        c, h, w = shape
-        out = [c]
-        for axis, n, k, s, p, d in zip(AXES, (h, w), self.kernel_size, self.stride, self.padding, self._dilation()):
+        _expect_map(shape, self.rank)
+        out = [shape[0]]
+        for axis, n, k, s, p, d in zip(
+            axis_names(self.rank), shape[1:], self.kernel_size, self.stride, self.padding, self.dilations
+        ):
             n_out = F.pool_out(n, k, s, p, d, self.ceil_mode)
             if known(n_out) and n_out <= 0:
                 raise ShapeError(f"output {axis} would be {n_out}: {_window_formula(n, k, s, p, d, self.ceil_mode)}")
@@ -493,30 +500,48 @@ class _Pool2d(Layer):
 
     def dropped(self, shape):
         if self.ceil_mode:
-            return (0, 0)
+            return (0,) * self.rank
         return tuple(
             _truncated(n, k, s, p, d)
-            for n, k, s, p, d in zip(shape[1:], self.kernel_size, self.stride, self.padding, self._dilation())
+            for n, k, s, p, d in zip(shape[1:], self.kernel_size, self.stride, self.padding, self.dilations)
         )
 
     def extra_ops(self, in_shape, out_shape):
-        kh, kw = self.kernel_size
-        return {"pool": _numel(out_shape) * kh * kw}
+        return {"pool": _numel(out_shape) * product(self.kernel_size)}
 
-    def rf(self, rf):
-        if rf is None:
-            return None
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self._dilation()
-        size_h, j_h, x_h = F.rf_conv(rf[0], rf[2], rf[4], kh, sh, ph, dh)
-        size_w, j_w, x_w = F.rf_conv(rf[1], rf[3], rf[5], kw, sw, pw, dw)
-        return (size_h, size_w, j_h, j_w, x_h, x_w)
+    def windows(self, in_shape):
+        return self._windows
 
-    def reads(self, in_shape):
-        return tuple(Window(*args) for args in zip(self.kernel_size, self.stride, self.padding, self._dilation()))
+    @cached_property
+    def _windows(self):
+        return tuple(Window(*args) for args in zip(self.kernel_size, self.stride, self.padding, self.dilations))
+
+
+class _MaxPoolNd(_PoolNd):
+    """Max pooling: n_out = floor-or-ceil((n + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "dilation", ntuple(self.dilation, self.rank, "dilation"))
+        _positive(self, "dilation")
+        self._normalise()
 
 
 @dataclass(frozen=True)
-class MaxPool2d(_Pool2d):
+class MaxPool1d(_MaxPoolNd):
+    """Max pooling over L: L_out = floor-or-ceil((L + 2p - d*(k - 1) - 1)/s) + 1."""
+
+    kernel_size: object
+    stride: object = None
+    padding: object = 0
+    dilation: object = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class MaxPool2d(_MaxPoolNd):
     """Max pooling: H_out = floor-or-ceil((H + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
 
     kernel_size: object
@@ -526,18 +551,48 @@ class MaxPool2d(_Pool2d):
     return_indices: bool = False
     ceil_mode: bool = False
 
-    def __post_init__(self):
-        object.__setattr__(self, "dilation", _pair(self.dilation, "dilation"))
-        for v in self.dilation:
-            _require(is_positive(v), f"{self.type}: dilation must be positive, got {self.dilation}")
-        self._normalise()
-
-    def _dilation(self):
-        return self.dilation
+    rank = 2
 
 
 @dataclass(frozen=True)
-class AvgPool2d(_Pool2d):
+class MaxPool3d(_MaxPoolNd):
+    """Max pooling over D, H and W, each axis as MaxPool2d's H_out."""
+
+    kernel_size: object
+    stride: object = None
+    padding: object = 0
+    dilation: object = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
+
+    rank = 3
+
+
+class _AvgPoolNd(_PoolNd):
+    """Average pooling: n_out = floor-or-ceil((n + 2p - k)/s) + 1, stride defaults to kernel_size."""
+
+    def __post_init__(self):
+        self._normalise()
+        divisor = getattr(self, "divisor_override", None)
+        if divisor is not None and known(divisor) and divisor == 0:
+            raise ShapeError(f"{self.type}: divisor_override must not be zero")
+
+
+@dataclass(frozen=True)
+class AvgPool1d(_AvgPoolNd):
+    """Average pooling over L: L_out = floor-or-ceil((L + 2p - k)/s) + 1."""
+
+    kernel_size: object
+    stride: object = None
+    padding: object = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class AvgPool2d(_AvgPoolNd):
     """Average pooling: H_out = floor-or-ceil((H + 2p - k)/s) + 1, stride defaults to kernel_size."""
 
     kernel_size: object
@@ -547,87 +602,136 @@ class AvgPool2d(_Pool2d):
     count_include_pad: bool = True
     divisor_override: object = None
 
+    rank = 2
+
+
+@dataclass(frozen=True)
+class AvgPool3d(_AvgPoolNd):
+    """Average pooling over D, H and W, each axis as AvgPool2d's H_out."""
+
+    kernel_size: object
+    stride: object = None
+    padding: object = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor_override: object = None
+
+    rank = 3
+
+
+class _AdaptivePoolNd(Layer):
+    """Adaptive pooling: the output size is given; window i spans [floor(i*n/out), ceil((i+1)*n/out))."""
+
+    rank = 2
+
     def __post_init__(self):
-        self._normalise()
-        if self.divisor_override is not None and known(self.divisor_override) and self.divisor_override == 0:
-            raise ShapeError(f"{self.type}: divisor_override must not be zero")
-
-
-class _AdaptivePool2d(Layer):
-    """Adaptive pooling: the output size is given; window i spans [floor(i*H/out), ceil((i+1)*H/out))."""
-
-    def __post_init__(self):
-        size = self.output_size
+        size, rank = self.output_size, self.rank
         if isinstance(size, (tuple, list)):
-            if len(size) != 2:
-                raise ShapeError(f"{self.type}: output_size must be an int or a pair, got {size!r}")
+            if len(size) != rank:
+                raise ShapeError(f"{self.type}: output_size must be an int or {rank} values, got {size!r}")
             norm = tuple(None if v is None else as_dim(v, "output_size") for v in size)
         else:
-            norm = (as_dim(size, "output_size"),) * 2
+            norm = (as_dim(size, "output_size"),) * rank
         for v in norm:
             # PyTorch returns an empty tensor for 0; CONTRACT.md counts a non-positive output size as impossible
             _require(v is None or is_positive(v), f"{self.type}: output_size must be positive, got {size!r}")
         object.__setattr__(self, "output_size", norm)
 
     def infer(self, shape):
-        if len(shape) != 3:
-            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
-        c, h, w = shape
-        oh, ow = self.output_size
-        return (c, h if oh is None else oh, w if ow is None else ow)
+        _expect_map(shape, self.rank)
+        return (shape[0],) + tuple(n if o is None else o for n, o in zip(shape[1:], self.output_size))
 
     def extra_ops(self, in_shape, out_shape):
         return {"pool": _numel(in_shape)}
 
-    def rf(self, rf):
+    def windows(self, in_shape):
         return None  # every output pixel may see a different window: the spatial mapping ends here
 
 
 @dataclass(frozen=True)
-class AdaptiveAvgPool2d(_AdaptivePool2d):
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    """Adaptive average pooling over L to ``output_size``."""
+
+    output_size: object
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
     """Adaptive average pooling to ``output_size`` (None keeps that axis)."""
 
     output_size: object
 
-    def __post_init__(self):
-        _AdaptivePool2d.__post_init__(self)
+    rank = 2
 
 
 @dataclass(frozen=True)
-class AdaptiveMaxPool2d(_AdaptivePool2d):
+class AdaptiveAvgPool3d(_AdaptivePoolNd):
+    """Adaptive average pooling over D, H and W to ``output_size`` (None keeps that axis)."""
+
+    output_size: object
+
+    rank = 3
+
+
+@dataclass(frozen=True)
+class AdaptiveMaxPool1d(_AdaptivePoolNd):
+    """Adaptive max pooling over L to ``output_size``."""
+
+    output_size: object
+    return_indices: bool = False
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class AdaptiveMaxPool2d(_AdaptivePoolNd):
     """Adaptive max pooling to ``output_size`` (None keeps that axis)."""
 
     output_size: object
     return_indices: bool = False
 
-    def __post_init__(self):
-        _AdaptivePool2d.__post_init__(self)
+    rank = 2
+
+
+@dataclass(frozen=True)
+class AdaptiveMaxPool3d(_AdaptivePoolNd):
+    """Adaptive max pooling over D, H and W to ``output_size`` (None keeps that axis)."""
+
+    output_size: object
+    return_indices: bool = False
+
+    rank = 3
 
 
 # --- upsampling ---------------------------------------------------------------------------------
 
+_UPSAMPLE_MODES = {"nearest": None, "linear": 1, "bilinear": 2, "trilinear": 3}
 
-def _scale_pair(value):
-    """scale_factor as a pair of positive numbers (ints where integral), as torch accepts."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2:
-        raise ShapeError(f"Upsample: scale_factor must be a number or a pair, got {value!r}")
+
+def _scale_factors(value, rank, name):
+    """scale_factor as ``rank`` positive numbers (ints where integral), as torch accepts."""
+    factors = tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+    if len(factors) != rank:
+        raise ShapeError(f"{name}: scale_factor must be a number or {rank} values for a {_MAPS[rank]} input, got {value!r}")
     out = []
-    for v in pair:
+    for v in factors:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise ShapeError(f"Upsample: scale_factor must be a positive number, got {value!r}")
+            raise ShapeError(f"{name}: scale_factor must be a positive number, got {value!r}")
         out.append(int(v) if float(v).is_integer() else float(v))
     return tuple(out)
 
 
 @dataclass(frozen=True)
 class Upsample(Layer):
-    """Upsampling to ``size`` or by ``scale_factor`` (torch.nn.Upsample), modes nearest and bilinear.
+    """Upsampling to ``size`` or by ``scale_factor`` (torch.nn.Upsample): nearest for any rank, linear,
+    bilinear and trilinear for inputs with 1, 2 and 3 spatial axes.
 
-    H_out = size, or floor(H * scale_factor). With a whole factor s (H_out = s*H) output pixel o reads,
-    per axis: nearest, input floor(o/s), the transposed window k = s, stride s; bilinear
+    n_out = size, or floor(n * scale_factor). With a whole factor s (n_out = s*n) output pixel o reads,
+    per axis: nearest, input floor(o/s), the transposed window k = s, stride s; (bi/tri)linear
     (align_corners=False), the two pixels around (o + 0.5)/s - 0.5, the window k = 2s, padding s/2 for
-    an even s. Those receptive fields are exact; other factors, an odd bilinear factor and
+    an even s. Those receptive fields are exact; other factors, an odd interpolating factor and
     align_corners=True read unevenly spaced pixels, and the receptive field ends there.
     """
 
@@ -643,24 +747,36 @@ class Upsample(Layer):
         name = self.type
         if (self.size is None) == (self.scale_factor is None):
             raise ShapeError(f"{name}: give exactly one of size and scale_factor")
-        if self.mode not in ("nearest", "bilinear"):
-            raise ShapeError(f"{name}: mode {self.mode!r} is not supported: nearest or bilinear")
+        if self.mode not in _UPSAMPLE_MODES:
+            raise ShapeError(f"{name}: mode {self.mode!r} is not supported: {', '.join(_UPSAMPLE_MODES)}")
         if self.align_corners is not None and self.mode == "nearest":
             raise ShapeError(f"{name}: align_corners can only be set with an interpolating mode (bilinear)")
         if self.size is not None:
-            object.__setattr__(self, "size", _pair(self.size, "size"))
+            size = self.size if isinstance(self.size, (tuple, list)) else (self.size,)
+            object.__setattr__(self, "size", tuple(as_dim(v, "size") for v in size))
             for v in self.size:
                 _require(is_positive(v), f"{name}: size must be positive, got {self.size}")
-        else:
-            object.__setattr__(self, "scale_factor", _scale_pair(self.scale_factor))
+        elif not isinstance(self.scale_factor, (tuple, list)):
+            object.__setattr__(self, "scale_factor", _scale_factors(self.scale_factor, 1, name)[0])
+        # a tuple scale_factor is checked against the input's rank in infer
+
+    def _rank(self, shape):
+        rank = len(shape) - 1
+        if rank not in _MAPS:
+            raise ShapeError(f"expects a (C, L), (C, H, W) or (C, D, H, W) feature map, receives shape {_shape_text(shape)}")
+        needed = _UPSAMPLE_MODES[self.mode]
+        if needed is not None and needed != rank:
+            raise ShapeError(f"mode {self.mode!r} needs a {_MAPS[needed]} input, receives shape {_shape_text(shape)}")
+        return rank
 
     def infer(self, shape):
-        if len(shape) != 3:
-            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+        rank = self._rank(shape)
         if self.size is not None:
-            return (shape[0],) + self.size
+            if len(self.size) not in (1, rank):
+                raise ShapeError(f"size {self.size} does not match the {rank} spatial axes of {_shape_text(shape)}")
+            return (shape[0],) + (self.size * rank if len(self.size) == 1 else self.size)
         out = [shape[0]]
-        for axis, n, scale in zip(AXES, shape[1:], self.scale_factor):
+        for axis, n, scale in zip(axis_names(rank), shape[1:], _scale_factors(self.scale_factor, rank, self.type)):
             if type(scale) is not int and not known(n):
                 raise ShapeError(f"a fractional scale_factor {scale} needs a known {axis}, got {n}")
             n_out = F.upsample_out(n, scale)
@@ -669,7 +785,7 @@ class Upsample(Layer):
             out.append(n_out)
         return tuple(out)
 
-    def _windows(self, in_shape):
+    def windows(self, in_shape):
         """Per axis, the exact transposed Window of a whole factor, or None (see the class docstring)."""
         if self.align_corners:
             return None
@@ -685,20 +801,8 @@ class Upsample(Layer):
             elif s % 2 == 0 or s == 1:
                 windows.append(Window(2 * s - (s == 1), s, s // 2, up=True))
             else:
-                return None  # odd bilinear factors: weights of exactly 0 meet float rounding in torch
+                return None  # odd interpolating factors: weights of exactly 0 meet float rounding in torch
         return tuple(windows)
-
-    def rf_at(self, rf, in_shape):
-        windows = None if rf is None else self._windows(in_shape)
-        if windows is None:
-            return None
-        (size_h, j_h, x_h), (size_w, j_w, x_w) = (
-            F.rf_conv_transpose(rf[a], rf[2 + a], rf[4 + a], w.k, w.s, w.p) for a, w in enumerate(windows)
-        )
-        return (size_h, size_w, j_h, j_w, x_h, x_w)
-
-    def reads(self, in_shape):
-        return self._windows(in_shape)
 
 
 @dataclass(frozen=True)
@@ -723,18 +827,10 @@ class UpsamplingBilinear2d(Upsample):
 # --- normalisation ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BatchNorm2d(Layer):
+class _BatchNorm(Layer):
     """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
 
-    num_features: object
-    eps: float = 1e-5
-    momentum: object = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
-    trainable: bool = _trainable()
+    ranks = (2,)  # accepted numbers of axes after the channels
 
     def __post_init__(self):
         object.__setattr__(self, "num_features", as_dim(self.num_features, "num_features"))
@@ -749,8 +845,10 @@ class BatchNorm2d(Layer):
         return {"running_mean": (c,), "running_var": (c,)} if self.track_running_stats else {}
 
     def infer(self, shape):
-        if len(shape) != 3:
-            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
+        if len(shape) - 1 not in self.ranks:
+            expected = " or ".join(_MAPS.get(r, "(C,)") for r in self.ranks)
+            noun = "feature map" if self.ranks != (0, 1) else "input"
+            raise ShapeError(f"expects a {expected} {noun}, receives shape {_shape_text(shape)}")
         if self.affine or self.track_running_stats:  # else no tensor of size num_features exists: PyTorch accepts any C
             _expect_channels(shape[0], self.num_features, "channels (num_features)")
         return shape
@@ -760,6 +858,54 @@ class BatchNorm2d(Layer):
 
     def extra_ops(self, in_shape, out_shape):
         return {"norm": 2 * _numel(out_shape)}  # inference: one multiply and one add per element
+
+
+@dataclass(frozen=True)
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (C,) or (C, L) inputs."""
+
+    num_features: object
+    eps: float = 1e-5
+    momentum: object = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    device: object = field(default=None, repr=False, compare=False)
+    dtype: object = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    ranks = (0, 1)
+
+
+@dataclass(frozen=True)
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
+
+    num_features: object
+    eps: float = 1e-5
+    momentum: object = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    device: object = field(default=None, repr=False, compare=False)
+    dtype: object = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    ranks = (2,)
+
+
+@dataclass(frozen=True)
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (C, D, H, W) feature maps."""
+
+    num_features: object
+    eps: float = 1e-5
+    momentum: object = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    device: object = field(default=None, repr=False, compare=False)
+    dtype: object = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    ranks = (3,)
 
 
 @dataclass(frozen=True)
@@ -954,53 +1100,167 @@ class Flatten(Layer):
         i, j = start - 1, end - 1
         return shape[:i] + (product(shape[i : j + 1]),) + shape[j + 1 :]
 
-    def rf(self, rf):
+    def windows(self, in_shape):
         return None
 
 
-@dataclass(frozen=True)
-class ZeroPad2d(Layer):
-    """Zero padding (left, right, top, bottom); negative values crop, as PyTorch."""
+class _PadNd(Layer):
+    """Padding of the last ``rank`` axes by ``padding`` = (left, right[, top, bottom[, front, back]]),
+    the last axis first, as ``F.pad``; negative values crop. An int pads every side."""
 
-    padding: object
+    rank = 2
+    mode = "constant"
 
     def __post_init__(self):
-        p = self.padding
+        p, n = self.padding, 2 * self.rank
         if isinstance(p, (tuple, list)):
-            if len(p) == 2:  # F.pad with one pair pads the width only
-                p = (*p, 0, 0)
-            if len(p) != 4:
-                raise ShapeError(f"{self.type}: padding must be an int, (left, right) or (left, right, top, bottom), got {p!r}")
-            p = tuple(as_dim(v, "padding") for v in p)
+            if len(p) % 2 or not 2 <= len(p) <= n:  # F.pad with fewer pairs pads only the last axes
+                raise ShapeError(f"{self.type}: padding must be an int or {n} values (left, right, ...), got {p!r}")
+            p = tuple(as_dim(v, "padding") for v in p) + (0,) * (n - len(p))
         else:
-            p = (as_dim(p, "padding"),) * 4
+            p = (as_dim(p, "padding"),) * n
         object.__setattr__(self, "padding", p)
 
+    def pads(self) -> tuple:
+        """Per spatial axis in shape order, (before, after)."""
+        pairs = [self.padding[i : i + 2] for i in range(0, len(self.padding), 2)]
+        return tuple(reversed(pairs))
+
     def infer(self, shape):
-        if len(shape) != 3:
-            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
-        left, right, top, bottom = self.padding
-        c, h, w = shape
-        for axis, n, pads in zip(AXES, (h, w), ((top, bottom), (left, right))):
+        _expect_map(shape, self.rank)
+        out = [shape[0]]
+        for axis, n, pads in zip(axis_names(self.rank), shape[1:], self.pads()):
             # PyTorch crops (negative pads) before it pads, so the crops alone must fit in the input
             crop = sum(-p for p in pads if known(p) and p < 0)
             if known(n) and crop > n:
                 raise ShapeError(f"negative padding {pads} crops {crop} pixels from {axis} {n}")
-        out = (c, h + top + bottom, w + left + right)
-        for axis, n in zip(AXES, out[1:]):
-            if known(n) and n <= 0:
-                raise ShapeError(f"output {axis} would be {n} after padding {self.padding}")
-        return out
+            if self.mode == "reflect" and known(n) and any(known(p) and p >= n for p in pads):
+                raise ShapeError(f"reflection padding {pads} must be smaller than the {axis} {n}")
+            n_out = n + pads[0] + pads[1]
+            if known(n_out) and n_out <= 0:
+                raise ShapeError(f"output {axis} would be {n_out} after padding {self.padding}")
+            out.append(n_out)
+        return tuple(out)
 
-    def rf(self, rf):
-        if rf is None:
-            return None
-        left, _, top, _ = self.padding
-        return (rf[0], rf[1], rf[2], rf[3], rf[4] - top * rf[2], rf[5] - left * rf[3])
+    def windows(self, in_shape):
+        return tuple(Window(1, 1, before) for before, _ in self.pads())
 
-    def reads(self, in_shape):
-        left, _, top, _ = self.padding
-        return (Window(1, 1, top), Window(1, 1, left))
+
+@dataclass(frozen=True)
+class ZeroPad1d(_PadNd):
+    """Zero padding (left, right) of L; negative values crop, as PyTorch."""
+
+    padding: object
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class ZeroPad2d(_PadNd):
+    """Zero padding (left, right, top, bottom); negative values crop, as PyTorch."""
+
+    padding: object
+
+    rank = 2
+
+
+@dataclass(frozen=True)
+class ZeroPad3d(_PadNd):
+    """Zero padding (left, right, top, bottom, front, back); negative values crop, as PyTorch."""
+
+    padding: object
+
+    rank = 3
+
+
+@dataclass(frozen=True)
+class ConstantPad1d(_PadNd):
+    """Padding (left, right) of L with ``value``."""
+
+    padding: object
+    value: float = 0.0
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class ConstantPad2d(_PadNd):
+    """Padding (left, right, top, bottom) with ``value``."""
+
+    padding: object
+    value: float = 0.0
+
+    rank = 2
+
+
+@dataclass(frozen=True)
+class ConstantPad3d(_PadNd):
+    """Padding (left, right, top, bottom, front, back) with ``value``."""
+
+    padding: object
+    value: float = 0.0
+
+    rank = 3
+
+
+@dataclass(frozen=True)
+class ReflectionPad1d(_PadNd):
+    """Reflection padding (left, right) of L; each pad must be smaller than L."""
+
+    padding: object
+
+    rank = 1
+    mode = "reflect"
+
+
+@dataclass(frozen=True)
+class ReflectionPad2d(_PadNd):
+    """Reflection padding (left, right, top, bottom); each pad must be smaller than its axis."""
+
+    padding: object
+
+    rank = 2
+    mode = "reflect"
+
+
+@dataclass(frozen=True)
+class ReflectionPad3d(_PadNd):
+    """Reflection padding (left, right, top, bottom, front, back); each pad must be smaller than its axis."""
+
+    padding: object
+
+    rank = 3
+    mode = "reflect"
+
+
+@dataclass(frozen=True)
+class ReplicationPad1d(_PadNd):
+    """Replication padding (left, right) of L: the border value repeated."""
+
+    padding: object
+
+    rank = 1
+    mode = "replicate"
+
+
+@dataclass(frozen=True)
+class ReplicationPad2d(_PadNd):
+    """Replication padding (left, right, top, bottom): the border values repeated."""
+
+    padding: object
+
+    rank = 2
+    mode = "replicate"
+
+
+@dataclass(frozen=True)
+class ReplicationPad3d(_PadNd):
+    """Replication padding (left, right, top, bottom, front, back): the border values repeated."""
+
+    padding: object
+
+    rank = 3
+    mode = "replicate"
 
 
 @dataclass(frozen=True)
@@ -1008,7 +1268,7 @@ class SamePad2d(Layer):
     """TensorFlow/Keras padding='same' before a window of ``kernel_size``, ``stride``, ``dilation``.
 
     The padding depends on the input size: total = max((ceil(n/s) - 1)*s + d*(k - 1) + 1 - n, 0),
-    floor(total/2) before and the rest after (formulas.same_padding), so the following unpadded
+    floor(total/2) before and the rest after (formulas.tf_same_padding), so the following unpadded
     window gives ceil(n/s). Shape (C, H, W) -> (C, H + total_h, W + total_w). Zero-filled (Keras pads
     max pooling with -inf and excludes it from averages: the shapes are the same).
     """
@@ -1019,29 +1279,19 @@ class SamePad2d(Layer):
 
     def __post_init__(self):
         for arg in ("kernel_size", "stride", "dilation"):
-            object.__setattr__(self, arg, _pair(getattr(self, arg), arg))
-            for v in getattr(self, arg):
-                _require(is_positive(v), f"{self.type}: {arg} must be positive, got {getattr(self, arg)}")
+            object.__setattr__(self, arg, ntuple(getattr(self, arg), 2, arg))
+        _positive(self, "kernel_size", "stride", "dilation")
 
     def pads(self, shape):
         """((top, bottom), (left, right)) for an input (C, H, W)."""
-        return tuple(F.same_padding(n, k, s, d) for n, k, s, d in zip(shape[1:], self.kernel_size, self.stride, self.dilation))
+        return tuple(F.tf_same_padding(n, k, s, d) for n, k, s, d in zip(shape[1:], self.kernel_size, self.stride, self.dilation))
 
     def infer(self, shape):
-        if len(shape) != 3:
-            raise ShapeError(f"expects a (C, H, W) feature map, receives shape {_shape_text(shape)}")
-        (t, b), (l, r) = self.pads(shape)
-        return (shape[0], shape[1] + t + b, shape[2] + l + r)
+        _expect_map(shape)
+        return (shape[0],) + tuple(n + before + after for n, (before, after) in zip(shape[1:], self.pads(shape)))
 
-    def rf_at(self, rf, in_shape):
-        if rf is None:
-            return None
-        (top, _), (left, _) = self.pads(in_shape)
-        return (rf[0], rf[1], rf[2], rf[3], rf[4] - top * rf[2], rf[5] - left * rf[3])
-
-    def reads(self, in_shape):
-        (top, _), (left, _) = self.pads(in_shape)
-        return (Window(1, 1, top), Window(1, 1, left))
+    def windows(self, in_shape):
+        return tuple(Window(1, 1, before) for before, _ in self.pads(in_shape))
 
 
 class Reshape(Layer):
@@ -1117,7 +1367,7 @@ class Reshape(Layer):
             return f"use x.{self.method}({batch}, {n})"
         return f"use x.{self.method}(x.size(0), -1) or sizes whose product is {n}"
 
-    def rf(self, rf):
+    def windows(self, in_shape):
         return None
 
 
@@ -1155,13 +1405,13 @@ class Linear(Layer):
 
     def macs(self, in_shape, out_shape):
         features = self.in_features if known(self.in_features) else in_shape[-1]  # equal: infer checked
-        return product(in_shape[:-1]) * features * self.out_features
+        return F.linear_macs(product(in_shape[:-1]), features, self.out_features)
 
     def requires(self, in_shape):
         return ((in_shape[-1], self.in_features),)
 
     def extra_ops(self, in_shape, out_shape):
-        return {"bias": _numel(out_shape)} if self.bias else {}
+        return _bias_ops(self, out_shape)
 
-    def rf(self, rf):
+    def windows(self, in_shape):
         return None

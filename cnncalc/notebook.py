@@ -87,7 +87,7 @@ def report_latex(report):
 
 def rf_latex(rf):
     """A receptive field as LaTeX when it is symbolic, else None."""
-    if not _is_symbolic(tuple(rf)):
+    if not _is_symbolic((rf.size, rf.stride, rf.start)):
         return None
     parts = [f"\\text{{{key}}} = ({', '.join(_value_latex(v) for v in getattr(rf, key))})" for key in ("size", "stride", "start")]
     return "$" + ",\\quad ".join(parts) + "$"
@@ -106,8 +106,16 @@ def _shape_latex(shape) -> str:
     return " \\times ".join(parts)
 
 
+def install(report_cls, rf_cls):
+    """Give the report classes their Jupyter display and ``to_pandas`` (the report module draws nothing)."""
+    report_cls._repr_html_ = report_html
+    report_cls._repr_latex_ = report_latex
+    report_cls.to_pandas = to_pandas
+    rf_cls._repr_latex_ = rf_latex
+
+
 def to_pandas(report):
-    """The rows as a pandas DataFrame (``COLUMNS``); symbolic values stay sympy expressions."""
+    """The layer rows as a pandas DataFrame (needs the optional ``pandas`` extra); symbols stay sympy."""
     try:
         import pandas
     except ImportError:

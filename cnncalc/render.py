@@ -6,7 +6,8 @@ import csv
 import io
 import json
 
-from .analysis import ReceptiveField, Row
+from .receptive_field import ReceptiveField
+from .report import Row
 from .dims import format_shape, known, to_json_value
 from .graph import container_types
 
@@ -78,9 +79,9 @@ def collapse(rows, depth):
             last.params += row.params
             last.macs += row.macs
             last.output_shape = row.output_shape
-            last._rf = row._rf
+            last.receptive_field = row.receptive_field
         else:
-            out.append(_Group(key, None, row.input_shape, row.output_shape, row.params, row.macs, row._rf, ""))
+            out.append(_Group(key, None, row.input_shape, row.output_shape, row.params, row.macs, row.receptive_field, ""))
     return out
 
 

@@ -17,7 +17,6 @@ from html import escape
 
 from .dims import format_shape, known
 from .errors import ShapeError
-from .graph import LEAF, NEXT, SAVE, program
 from .layers import Identity
 
 FONT = "font-family='DejaVu Sans, Helvetica, Arial, sans-serif'"
@@ -128,22 +127,40 @@ def _window(layer):
     return None if k is None else (tuple(k), tuple(s) if s is not None else tuple(k))
 
 
+class _Frame:
+    """An open branching block while ``structure`` scans the rows: its spans and the branches so far."""
+
+    def __init__(self, spans):
+        self.spans = spans
+        self.branches = [[]]
+
+    def advance(self, i):
+        """Start the branches up to the one holding row i (rows of a block's branches are contiguous)."""
+        while self.spans and len(self.branches) < len(self.spans) and i >= self.spans[len(self.branches) - 1][1]:
+            self.branches.append([])
+
+
 def structure(report):
-    """The report's rows as a tree of items (boxes and branching blocks), from the model's step list."""
-    rows = iter(report.layers)
-    stack = [[[]]]  # frames: the branches of the open block (the outermost frame is the model itself)
-    for step in program(report.model):
-        op = step[0]
-        if op == LEAF:
-            _append(stack[-1][-1], next(rows))
-        elif op == SAVE:
-            stack.append([[]])
-        elif op == NEXT:
-            stack[-1].append([])
+    """The report's rows as a tree of items (boxes and branching blocks), from the rows' branch spans
+    (no recursion: a merge row closes the innermost open block)."""
+    rows = report.layers
+    starts = {}  # row index -> merge rows of the blocks starting there
+    for m, row in enumerate(rows):
+        if row.is_merge:
+            starts.setdefault(row.spans[0][0], []).append(m)
+    frames = [_Frame(())]
+    for i, row in enumerate(rows):
+        frames[-1].advance(i)
+        for m in sorted(starts.get(i, ()), reverse=True):  # outermost first
+            frames.append(_Frame(rows[m].spans))
+            frames[-1].advance(i)
+        if row.is_merge:
+            frame = frames.pop()
+            frame.branches += [[] for _ in range(len(frame.spans) - len(frame.branches))]
+            frames[-1].branches[-1].append(_Block([_close(b) for b in frame.branches], row))
         else:
-            branches = stack.pop()
-            stack[-1][-1].append(_Block([_close(b) for b in branches], next(rows)))
-    return [_Box(_InputRow(report.input_shape))] + _close(stack[0][0])
+            _append(frames[-1].branches[-1], row)
+    return [_Box(_InputRow(report.input_shape))] + _close(frames[0].branches[0])
 
 
 class _InputRow:
@@ -514,7 +531,7 @@ def _traced_region(report, row, i, j):
     """((top, bottom), (left, right)), ends excluded, of the input pixels output pixel (i, j) of ``row`` reads."""
     from .trace import Tracer
 
-    tracer, index = Tracer(report.model, report.layers), report.layers.index(row)
+    tracer, index = Tracer(report.layers), report.layers.index(row)
     hulls = tracer.hull(index, 0, i), tracer.hull(index, 1, j)
     return None if None in hulls else tuple((lo, hi + 1) for lo, hi in hulls)
 

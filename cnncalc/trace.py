@@ -8,7 +8,7 @@ repeat with period s. ``formulas.rf_conv_transpose`` keeps the real-valued hull 
 
 This module traces sets of integer coordinates instead. Per axis, a set is a tuple of disjoint
 intervals (lo, hi); each row of a report maps a set of its output coordinates to the set of its input
-coordinates it reads (``Layer.reads``), a merge to the union over its branches. From the sets
+coordinates it reads (``Layer.windows``), a merge to the union over its branches. From the sets
 S(o) of output pixels o = 0 .. P-1, P the product of the up-strides on the way (S(o + P) is S(o)
 shifted by P*stride), the receptive field is:
 size = the largest extent max S(o) - min S(o) + 1, start = min S(0), stride = (min S(P) - min S(0))/P.
@@ -23,10 +23,10 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from .graph import LEAF, replay
-from .layers import _SAME  # the Window of a shape-preserving layer: reads what it writes
+from .graph import INPUT
+from .receptive_field import SAME, ReceptiveField
 
-_INPUT = -1
+__all__ = ["Tracer"]
 
 
 def _merged(intervals):
@@ -43,7 +43,7 @@ def _merged(intervals):
 
 def _read(window, intervals):
     """The input coordinates that the output coordinates ``intervals`` read through ``window``."""
-    k, s, p, d, up = window
+    k, s, p, d, up = window.k, window.s, window.p, window.d, window.up
     out = []
     for a, b in intervals:
         if up:  # inputs i with a <= i*s - p + t*d <= b
@@ -64,33 +64,32 @@ def _read(window, intervals):
 
 
 class Tracer:
-    """Back-tracing through the rows of one report (``rows[i]`` is program step i's row)."""
+    """Back-tracing through the rows of one report, along the rows whose local receptive field is
+    known (where a row's receptive field is known, it is its local one)."""
 
-    def __init__(self, model, rows, clip=False):
+    def __init__(self, rows, clip=False):
         self.rows = rows
         self.clip = clip
-        self.parents = []  # per row: the rows (or _INPUT) it reads
-        self.periods = []  # per row: (P_h, P_w), the product of the up-strides before it
+        self.parents = []  # per row: the rows (or INPUT) it reads
+        self.periods = []  # per row: per axis, the product of the up-strides before it
         self.windows = []
-        replay(model, _INPUT, self._add)
-        self.concrete = all(
-            type(v) is int for windows in self.windows if windows is not None for w in windows for v in w[:4]
-        )
+        for row in rows:
+            self._add(row)
+        self.concrete = all(w.numbers for windows in self.windows if windows is not None for w in windows)
         self._cache = {}
 
-    def _add(self, step, parents):
-        """Record the row of a LEAF or MERGE step reading ``parents``; returns its index."""
-        windows = None
-        if step[0] == LEAF:
-            row = self.rows[len(self.parents)]
-            windows = row.layer.reads(row.input_shape)
-        periods = [math.lcm(*(1 if q == _INPUT else self.periods[q][a] for q in parents)) for a in (0, 1)]
+    def _add(self, row):
+        """Record a row's parents, windows and periods."""
+        parents = tuple(q for q in row.inputs if q == INPUT or self.rows[q].local_receptive_field is not None)
+        field = row.local_receptive_field
+        axes = field.axes if field is not None else len(row.input_shape) - 1
+        windows = None if row.is_merge or field is None else row.layer.windows(row.input_shape)
+        periods = [math.lcm(*(1 if q == INPUT else self.periods[q][a] for q in parents)) for a in range(axes)]
         if windows is not None:
             periods = [P * w.s if w.up else P for P, w in zip(periods, windows)]
         self.parents.append(parents)
         self.periods.append(tuple(periods))
         self.windows.append(windows)
-        return len(self.parents) - 1
 
     def region(self, i, axis, intervals):
         """The input pixels (intervals) that row i's output coordinates ``intervals`` read along ``axis``."""
@@ -103,18 +102,18 @@ class Tracer:
             node = stack[-1]
             if node not in inputs:
                 inputs[node] = self._inputs(*node)
-                stack.extend(q for q in inputs[node] if q[0] != _INPUT and q not in self._cache and q not in inputs)
+                stack.extend(q for q in inputs[node] if q[0] != INPUT and q not in self._cache and q not in inputs)
                 continue
             stack.pop()
             if node not in self._cache:
-                parts = [q[2] if q[0] == _INPUT else self._cache[q] for q in inputs[node]]
+                parts = [q[2] if q[0] == INPUT else self._cache[q] for q in inputs[node]]
                 self._cache[node] = parts[0] if len(parts) == 1 else _merged(iv for part in parts for iv in part)
         return self._cache[key]
 
     def _inputs(self, i, axis, intervals):
         """(parent, axis, intervals) read by row i's ``intervals``."""
         windows = self.windows[i]
-        if windows is not None and windows[axis] != _SAME:
+        if windows is not None and windows[axis] != SAME:
             intervals = _read(windows[axis], intervals)
             if self.clip:
                 n = self.rows[i].input_shape[1 + axis]
@@ -126,22 +125,22 @@ class Tracer:
         region = self.region(i, axis, ((o, o),))
         return (region[0][0], region[-1][1]) if region else None
 
-    def receptive_field(self, i, hull_rf):
-        """Row i's (size_h, size_w, stride_h, stride_w, start_h, start_w) from exact regions; an axis
-        whose output pixels read nothing at all (bias only) has size 0 and ``hull_rf``'s stride and start."""
+    def receptive_field(self, i, hull_rf: ReceptiveField) -> ReceptiveField:
+        """Row i's field from exact regions; an axis whose output pixels read nothing at all (bias only)
+        has size 0 and ``hull_rf``'s stride and start."""
         sizes, strides, starts = [], [], []
-        for axis in (0, 1):
+        for axis in range(hull_rf.axes):
             P = self.periods[i][axis]
             hulls = [self.hull(i, axis, o) for o in range(P)]
             o0 = next((o for o, h in enumerate(hulls) if h is not None), None)
             if o0 is None:
                 sizes.append(0)
-                strides.append(hull_rf[2 + axis])
-                starts.append(hull_rf[4 + axis])
+                strides.append(hull_rf.stride[axis])
+                starts.append(hull_rf.start[axis])
                 continue
             lo0 = hulls[o0][0]
             stride = Fraction(self.hull(i, axis, o0 + P)[0] - lo0, P)  # S(o + P) = S(o) + P*stride
             sizes.append(max(hi - lo + 1 for lo, hi in filter(None, hulls)))
             strides.append(int(stride) if stride.denominator == 1 else stride)
             starts.append(lo0 if o0 == 0 else math.floor(lo0 - o0 * stride))  # pixel 0 reads nothing: aligned
-        return (sizes[0], sizes[1], strides[0], strides[1], starts[0], starts[1])
+        return ReceptiveField(tuple(sizes), tuple(strides), tuple(starts))

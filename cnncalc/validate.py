@@ -32,7 +32,7 @@ import numpy as np
 from .analysis import analyze
 from .dims import as_shape
 from .errors import ShapeError
-from .graph import replay
+from .graph import INPUT
 from .reference import runner
 from .trace import Tracer
 
@@ -185,21 +185,17 @@ def _reaches(model, report, shape):
     padding does not bring them back. So the reach is the minimum of that end over the layers on the
     way (the maximum over the branches of a merge).
     """
-    rows, out = iter(report.layers), []
-
-    def move(step, inputs):
-        reach = tuple(max(b[a] for b in inputs) for a in (0, 1))
-        row = next(rows)
+    axes = len(shape) - 1
+    out = []
+    for row in report.layers:
+        reach = tuple(max(shape[1 + a] - 1 if q == INPUT else out[q][a] for q in row.inputs) for a in range(axes))
         rf = row.receptive_field
-        if rf is not None and len(row.output_shape) == 3:
+        if rf is not None and len(row.output_shape) == len(shape):
             reach = tuple(
                 min(r, rf.start[a] + (row.output_shape[1 + a] - 1) * rf.stride[a] + rf.size[a] - 1)
                 for a, r in enumerate(reach)
             )
         out.append(reach)
-        return reach
-
-    replay(model, (shape[1] - 1, shape[2] - 1), move)
     return out
 
 
@@ -214,7 +210,7 @@ def _sample(items, count):
 def _rf_work(model, shape, report, trace, batch, count):
     """Jobs measuring the receptive field of the spatial rows (``count`` of them, evenly spaced, or all),
     ``batch`` rows per forward/backward run."""
-    tracer = Tracer(model, report.layers, clip=True)
+    tracer = Tracer(report.layers, clip=True)
     rows = [
         (index, row, step, reach)
         for index, (row, step, reach) in enumerate(zip(report.layers, trace.steps, _reaches(model, report, shape)))
@@ -243,7 +239,7 @@ def _rf_work(model, shape, report, trace, batch, count):
                 expected, actual = [], []
                 for axis in (0, 1):
                     o = step.output_shape[1 + axis] // 2
-                    if tracer.concrete and tracer.periods[index] != (1, 1):  # after upsampling: traced regions
+                    if tracer.concrete and tracer.periods[index] != (1,) * len(rf.size):  # after upsampling: traced regions
                         expected.append(tracer.hull(index, axis, o))
                     else:
                         expected.append(_analytic_interval(

@@ -50,7 +50,7 @@ def test_formulas_page_quotes_the_formulas_module():
 
 def test_marker_filling_replaces_stale_text():
     tool = load_tool("make_api_docs")
-    stale = "a\n<!-- docstring: cnncalc.formulas.same_out -->\nold text\n<!-- /docstring -->\nb\n"
+    stale = "a\n<!-- docstring: cnncalc.formulas.effective_kernel -->\nold text\n<!-- /docstring -->\nb\n"
     fresh = tool.fill_markers(stale)
     assert "old text" not in fresh
-    assert "same_out(n, s)\n\nn_out = ceil(n / s): TensorFlow/Keras padding='same'." in fresh
+    assert "effective_kernel(k, d=1)\n\nk_eff = d*(k - 1) + 1: the span of a dilated kernel." in fresh

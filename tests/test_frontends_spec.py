@@ -148,8 +148,8 @@ def test_schema_rejects_unknown_types(validator):
 
 
 ERRORS = [
-    ("unknown_type.json", '{\n  "layers": [\n    {"Conv2d": [3, 8, 3]},\n    {"Conv3d": [8, 8, 3]}\n  ]\n}\n',
-     r":4: layers\[1\].Conv3d: unknown layer type 'Conv3d': expected one of"),
+    ("unknown_type.json", '{\n  "layers": [\n    {"Conv2d": [3, 8, 3]},\n    {"Conv4d": [8, 8, 3]}\n  ]\n}\n',
+     r":4: layers\[1\].Conv4d: unknown layer type 'Conv4d': expected one of"),
     ("two_types.json", '{"layers": [\n {"Conv2d": [3, 8, 3], "ReLU": null}\n]}\n',
      r":2: layers\[0\]: expected one layer type \(and an optional name\), got keys \['Conv2d', 'ReLU'\]"),
     ("residual_keys.json", '{"layers": [\n  {"residual": {"main": "ReLU",\n   "shortcutt": "ReLU"}}\n]}\n',
@@ -161,8 +161,8 @@ ERRORS = [
     ("layer_rule.json", '{"layers": [\n\n {"Conv2d": {"args": [3, 8, 3], "groups": 2}}]}',
      r":3: layers\[0\].Conv2d: Conv2d: in_channels \(3\) must be divisible by groups \(2\)"),
     ("bad_shape.json", '{"input_shape": "3xx3", "layers": ["ReLU"]}', r":1: input_shape: invalid shape"),
-    ("unknown_type.yaml", "layers:\n  - Conv2d: [3, 8, 3]\n  - Conv3d: [8, 8, 3]\n",
-     r":3: layers\[1\].Conv3d: unknown layer type 'Conv3d'"),
+    ("unknown_type.yaml", "layers:\n  - Conv2d: [3, 8, 3]\n  - Conv4d: [8, 8, 3]\n",
+     r":3: layers\[1\].Conv4d: unknown layer type 'Conv4d'"),
     ("concat.yaml", "layers:\n  - concat:\n      - ReLU\n      - Tanh\n    name: join\n  - concat: ReLU\n",
      r":6: layers\[1\].concat: expected a list of branches"),
     ("syntax.yaml", "layers:\n  - Conv2d: [3, 8\n  - ReLU\n", r":4: not valid YAML"),

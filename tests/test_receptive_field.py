@@ -74,7 +74,7 @@ def _layer_back(layer):
             return lambda coords: {i for o in coords for x in [Fraction(2 * o + 1, 2 * s) - Fraction(1, 2)]
                                    for i in (math.floor(x), math.ceil(x))}
 
-        return tuple(up(s) for s in layer.scale_factor)
+        return tuple(up(s) for s in _pair(layer.scale_factor))
     if isinstance(layer, ZeroPad2d):
         left, _, top, _ = layer.padding
         return (lambda c: {o - top for o in c}), (lambda c: {o - left for o in c})
@@ -150,7 +150,7 @@ def up_period(model):
     if isinstance(model, ConvTranspose2d):
         return _pair(model.stride)
     if isinstance(model, Upsample):
-        return model.scale_factor
+        return _pair(model.scale_factor)
     if isinstance(model, Residual):
         parts = [model.main, model.shortcut, model.post]
     elif isinstance(model, (Sequential, Concat)):

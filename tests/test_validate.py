@@ -153,8 +153,10 @@ def test_a_wrong_receptive_field_formula_fails(monkeypatch):
     real = formulas.rf_conv
     monkeypatch.setattr(formulas, "rf_conv", lambda size, stride, start, k, s, p, d=1: real(size, stride, start, k, s, p, d)[:2] + (real(size, stride, start, k, s, p, d)[2] + 1,))
     failure = first_failure(verify(branchy(), (2, 17, 15), gradients=False))
-    assert (failure.layer, failure.what) == ("conv", "receptive_field")
-    assert failure.expected == ((7, 9), (6, 8)) and failure.actual == ((6, 8), (5, 7))
+    # padding moves the field through the same window recurrence (a 1x1 window at stride 1), so the
+    # planted bug shows first at the pad
+    assert (failure.layer, failure.what) == ("pad", "receptive_field")
+    assert failure.expected == ((9, 9), (8, 8)) and failure.actual == ((8, 8), (7, 7))
 
 
 def test_a_wrong_gradient_fails(monkeypatch):

@@ -40,35 +40,18 @@ def analyze_file(path, input_shape=None, cls=None, **analyze_kwargs):
     return load_file(path, cls).analyze(input_shape, **analyze_kwargs)
 
 
-def diagnose(network, input_shape, exc, path="<source>"):
-    """The message for the first step of ``network`` that refuses its input, with file:line and a fix."""
-    from ..analysis import _merge
-    from ..dims import as_shape
-    from ..graph import LEAF, replay
-
-    class Refused(Exception):
-        pass
-
-    def move(step, inputs):
-        if step[0] == LEAF:
-            layer, name = step[1], step[2]
-            try:
-                return layer.infer(inputs[0])
-            except ShapeError as err:
-                origin = network.origins.get(id(layer))
-                raise Refused(_message(origin, path, f"{name or layer.type} ({layer.type})", inputs[0], str(err), layer))
-        block, name = step[1], step[2]
-        try:
-            return _merge(block, name, [(s, None) for s in inputs])[0]
-        except ShapeError as err:
-            origin = network.origins.get(id(block))
-            raise Refused(f"{origin.where if origin else path}: {err}")
-
-    try:
-        replay(network.model, as_shape(input_shape), move)
-    except Refused as refused:
-        return str(refused)
-    return f"{path}: {exc}"
+def diagnose(network, exc, path="<source>"):
+    """The message for the layer or merge of ``network`` that refused its input in ``analyze`` (the
+    ShapeError ``exc`` carries it), with file:line and a fix."""
+    origin = network.origins.get(id(exc.layer)) if exc.layer is not None else None
+    if exc.layer is None:
+        return f"{path}: {exc}"
+    if not exc.layer.is_leaf:
+        return f"{origin.where if origin else path}: {exc}"
+    label = str(exc)[: len(str(exc)) - len(exc.reason) - 2]  # "name (Type)", or "Type" for an unnamed layer
+    if not label.endswith(")"):
+        label = f"{label} ({label})"
+    return _message(origin, path, label, exc.input_shape, exc.reason, exc.layer)
 
 
 def _message(origin, path, label, shape, text, layer):

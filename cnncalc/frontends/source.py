@@ -1463,7 +1463,7 @@ class Loaded:
         try:
             return analyze(network.model, shape, **analyze_kwargs)
         except ShapeError as exc:
-            raise ShapeError(diagnose(network, shape, exc, self.path)) from None
+            raise ShapeError(diagnose(network, exc, self.path)) from None
 
     def __repr__(self):
         return f"Loaded({self.name!r}, {self.path}, {self.kind}, input_shape={self.input_shape})"

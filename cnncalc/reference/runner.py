@@ -1,10 +1,9 @@
 """Run a whole cnncalc network forward and backward with the NumPy reference.
 
-The model's step list (``graph.program``) runs as ``analysis`` walks it: LEAF applies a layer, SAVE
-remembers the input of a branching block, NEXT stashes a finished branch and restarts from the saved
-input, MERGE adds (Residual) or concatenates (Concat) the branches. The backward pass walks the same
-steps in reverse: MERGE splits the gradient among the branches, NEXT banks a finished branch's input
-gradient and resumes the previous branch, SAVE adds the banked gradients to the block input's.
+The model's data flow (``graph.flow``) runs node by node, as ``analysis`` walks it: a leaf applies its
+layer to the output of the node it reads, a merge adds or multiplies (Residual) or concatenates
+(Concat) the outputs of its branches. The backward pass visits the same nodes in reverse, each
+adding the gradients of its inputs into the nodes it read.
 
 Parameters are named as in PyTorch's ``state_dict`` (``features.0.weight``, ``layer1.0.bn1.bias``).
 """
@@ -16,14 +15,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ShapeError
-from ..graph import LEAF, MERGE, NEXT, SAVE, program
+from ..graph import INPUT, flow
 from . import functional as R
 
 
 class Step(NamedTuple):
     """What one leaf or merge step actually did: the analysis row it should agree with."""
 
-    index: int  # position in graph.program(model)
+    index: int  # position in graph.flow(model) (the analysis row's index)
     name: str
     type: str
     output_shape: tuple  # per sample, without the batch axis
@@ -63,17 +62,17 @@ def _join(prefix, name):
 
 
 def parameter_names(model):
-    """Per program step index, {torch-style parameter name: local name} of the parameters that step owns.
+    """Per flow node index, {torch-style parameter name: local name} of the parameters that node owns.
 
     A layer object used twice owns its parameters at its first use only (PyTorch shares them).
     """
     owned = {}
     seen = set()
-    for i, step in enumerate(program(model)):
-        if step[0] != LEAF or id(step[1]) in seen:
+    for i, node in enumerate(flow(model)):
+        if node.is_merge or id(node.layer) in seen:
             continue
-        seen.add(id(step[1]))
-        owned[i] = {_join(step[2], local): local for local in step[1].parameter_shapes()}
+        seen.add(id(node.layer))
+        owned[i] = {_join(node.name, local): local for local in node.layer.parameter_shapes()}
     return owned
 
 
@@ -87,10 +86,10 @@ def init_parameters(model, seed=0, dtype=np.float32):
     """Deterministic parameters by name, PyTorch's default ranges: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     (fan_in = shape[1]*kh*kw, as torch's kaiming_uniform(a=sqrt(5))), BatchNorm weight 1 and bias 0."""
     rng = np.random.default_rng(seed)
-    steps = program(model)
+    nodes = flow(model)
     params = {}
     for i, names in parameter_names(model).items():
-        layer = steps[i][1]
+        layer = nodes[i].layer
         shapes = layer.parameter_shapes()
         fan_in = int(np.prod(_concrete(shapes["weight"], layer.type)[1:])) if "weight" in shapes else 1
         for name, local in names.items():
@@ -109,11 +108,11 @@ def init_parameters(model, seed=0, dtype=np.float32):
 def init_buffers(model, dtype=np.float32):
     """BatchNorm running statistics as PyTorch initialises them: mean 0, var 1."""
     buffers = {}
-    for step in program(model):
-        if step[0] == LEAF:
-            for local, shape in step[1].buffer_shapes().items():
+    for node in flow(model):
+        if not node.is_merge:
+            for local, shape in node.layer.buffer_shapes().items():
                 fill = 1.0 if local == "running_var" else 0.0
-                buffers[_join(step[2], local)] = np.full(_concrete(shape, step[2]), fill, dtype=dtype)
+                buffers[_join(node.name, local)] = np.full(_concrete(shape, node.name), fill, dtype=dtype)
     return buffers
 
 
@@ -332,9 +331,9 @@ def _given(given, expected, what, dtype):
 
 def parameter_shapes(model):
     """{name: shape} of every parameter, as ``init_parameters`` creates them."""
-    steps = program(model)
+    nodes = flow(model)
     return {
-        full: _concrete(steps[i][1].parameter_shapes()[local], full)
+        full: _concrete(nodes[i].layer.parameter_shapes()[local], full)
         for i, names in parameter_names(model).items()
         for full, local in names.items()
     }
@@ -370,7 +369,7 @@ def forward_backward(
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float32)
     dtype = x.dtype
-    steps = program(model)
+    nodes = flow(model)
     owned = parameter_names(model)
     params = init_parameters(model, seed, dtype) if params is None else _given(params, parameter_shapes(model), "parameter", dtype)
     default_buffers = init_buffers(model, dtype)
@@ -381,40 +380,28 @@ def forward_backward(
 
     local = {}  # id(layer) -> (params by local name, buffers by local name, name of its first use)
     for i, names in owned.items():
-        layer, name = steps[i][1], steps[i][2]
+        layer, name = nodes[i].layer, nodes[i].name
         local[id(layer)] = (
             {loc: params[full] for full, loc in names.items()},
             {loc: buffers[_join(name, loc)] for loc in layer.buffer_shapes()},
             name,
         )
 
-    value = x
-    saved, stashed, records, tape = [], [], [], {}
-    for i, step in enumerate(steps):
-        op = step[0]
-        if op == LEAF:
-            layer, name = step[1], step[2]
-            forward, _ = _ops(layer, name)
-            p, b, _ = local[id(layer)]
-            with R.count_macs() as counter:
-                y = forward(layer, value, p, b, mode, i)
-            tape[i] = value
-            records.append(Step(i, name, layer.type, y.shape[1:], counter.macs, tuple(owned.get(i, {}))))
-            value = y
-        elif op == SAVE:
-            saved.append(value)
-        elif op == NEXT:
-            stashed.append(value)
-            value = saved[-1]
+    values = []  # the output of every node (the tape of the backward pass)
+    records = []
+    for i, node in enumerate(nodes):
+        inputs = [x if q == INPUT else values[q] for q in node.inputs]
+        if node.is_merge:
+            y = _merge(node.layer, inputs)
+            records.append(Step(i, node.name or node.layer.merge_kind().lower(), node.layer.merge_kind(), y.shape[1:], 0, ()))
         else:
-            block, name, n = step[1], step[2], step[3]
-            values = stashed[len(stashed) - (n - 1):] + [value]
-            del stashed[len(stashed) - (n - 1):]
-            saved.pop()
-            tape[i] = values
-            value = _merge(block, values)
-            records.append(Step(i, name or block.merge_kind().lower(), block.merge_kind(), value.shape[1:], 0, ()))
-    output = value
+            forward, _ = _ops(node.layer, node.name)
+            p, b, _ = local[id(node.layer)]
+            with R.count_macs() as counter:
+                y = forward(node.layer, inputs[0], p, b, mode, i)
+            records.append(Step(i, node.name, node.layer.type, y.shape[1:], counter.macs, tuple(owned.get(i, {}))))
+        values.append(y)
+    output = values[-1] if values else x
     if not backward:
         return Trace(output, None, None, params, buffers, records)
 
@@ -425,32 +412,32 @@ def forward_backward(
     g = np.ones_like(output) if grad_out is None else np.asarray(grad_out, dtype=dtype)
     if g.shape != output.shape:
         raise ShapeError(f"grad_out: expected shape {output.shape}, got {g.shape}")
-    banked, pending = [], []
-    for i in range(len(steps) - 1, -1, -1):
-        step = steps[i]
-        op = step[0]
+    pending = {len(nodes) - 1 if nodes else INPUT: g}  # node index -> gradient of its output so far
+
+    def add(q, grad):
+        pending[q] = grad if q not in pending else pending[q] + grad
+
+    for i in range(len(nodes) - 1, -1, -1):
+        node = nodes[i]
         if i in extra:
-            g = g + extra[i]
-        if op == LEAF:
-            layer, name = step[1], step[2]
-            _, backward_fn = _ops(layer, name)
-            p, b, owner = local[id(layer)]
-            g, local_grads = backward_fn(layer, tape[i], p, b, g, mode, i)
+            add(i, extra[i])
+        if i not in pending:
+            continue  # nothing downstream of this node reaches the output
+        g = pending.pop(i)
+        inputs = [x if q == INPUT else values[q] for q in node.inputs]
+        if node.is_merge:
+            parts = _merge_backward(node.layer, inputs, g)
+        else:
+            _, backward_fn = _ops(node.layer, node.name)
+            p, b, owner = local[id(node.layer)]
+            part, local_grads = backward_fn(node.layer, inputs[0], p, b, g, mode, i)
+            parts = [part]
             for loc, grad in local_grads.items():
                 full = _join(owner, loc)
                 grads[full] = grad if full not in grads else grads[full] + grad  # a shared layer adds up
-        elif op == MERGE:
-            parts = _merge_backward(step[1], tape[i], g)
-            pending.extend(parts[:-1])
-            banked.append(None)
-            g = parts[-1]
-        elif op == NEXT:
-            banked[-1] = g if banked[-1] is None else banked[-1] + g
-            g = pending.pop()
-        else:  # SAVE: every branch started from this value
-            done = banked.pop()
-            g = g if done is None else g + done
-    return Trace(output, g, grads, params, buffers, records)
+        for q, part in zip(node.inputs, parts):
+            add(q, part)
+    return Trace(output, pending.get(INPUT, np.zeros_like(x)), grads, params, buffers, records)
 
 
 def forward(model, x, seed=0, **options):
