@@ -142,6 +142,13 @@ class Sequential(Container):
     def __init__(self, *layers):
         self._children = _named(layers, "Sequential")
 
+    @classmethod
+    def from_pairs(cls, pairs) -> Sequential:
+        """A Sequential of (name, layer) pairs whose names may repeat (a module applied twice keeps its name)."""
+        seq = cls()
+        seq._children = tuple((str(name), _check_layer(layer, f"Sequential child {name!r}")) for name, layer in pairs)
+        return seq
+
     def steps(self, prefix):
         return [(layer, _join(prefix, name)) for name, layer in self._children]
 

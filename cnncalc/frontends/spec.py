@@ -40,7 +40,8 @@ from pathlib import Path
 from .. import layers as L
 from ..errors import ShapeError
 from ..graph import Concat, Container, Residual, Sequential
-from .source import Loaded, Network, sequential_of
+from .dataflow import Network, sequential_of
+from .loaded import Loaded
 
 CONTAINERS = ("sequential", "residual", "concat")
 _SKIP_FIELDS = {"device", "dtype"}
