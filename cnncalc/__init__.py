@@ -44,8 +44,8 @@ from .layers import (
     ZeroPad2d,
 )
 from .zoo import model, models
-from .notebook import install as _install_display
-from .explain import explain  # the function; the module stays importable as cnncalc.explain's home
+from .render.notebook import install as _install_display
+from .render.explain import explain  # the function; the module cnncalc.explain stays importable
 from .solve import solve  # likewise: cnncalc.solve(...) is the function, cnncalc.solve's helpers stay importable
 
 __version__ = "0.1.0"

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import warnings
 
-from .dims import as_dim, as_shape, known
+from .dims import Dim, ShapeLike, as_dim, as_shape, known
 from .errors import ShapeError, ShapeWarning
 from .graph import INPUT, flow
-from .layers import axis_names
+from .layers import Layer, axis_names
 from .receptive_field import ReceptiveField
 from .report import Report, Row
 
 __all__ = ["analyze"]
 
 
-def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
+def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str | None = None, warn: bool = True) -> Report:
     """Analyse ``model`` (a layer or container) on an unbatched ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
     input_dims = as_shape(input_shape)
     batch = as_dim(batch, "batch")

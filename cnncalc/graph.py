@@ -341,7 +341,7 @@ def flow(model) -> tuple:
     cached = getattr(model, "_flow", None)
     if cached is not None:
         return cached
-    nodes = []
+    nodes: list = []
     current = INPUT
     forks = []  # per open block: [its input, where its current branch starts]
     ended = []  # finished branches of the open blocks: (last node, span)
@@ -362,10 +362,10 @@ def flow(model) -> tuple:
             fork = forks.pop()[0]
             nodes.append(Node(step[1], step[2], tuple(b[0] for b in branches), fork, tuple(b[1] for b in branches)))
             current = len(nodes) - 1
-    nodes = tuple(nodes)
+    result = tuple(nodes)
     if isinstance(model, Container):
-        object.__setattr__(model, "_flow", nodes)
-    return nodes
+        object.__setattr__(model, "_flow", result)
+    return result
 
 
 def unique_leaves(model) -> list:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 from . import formulas as F
 from .dims import as_dim, format_shape, is_nonnegative, is_positive, known, ntuple, product
@@ -93,6 +94,7 @@ class Layer:
     """Behaviour shared by every leaf layer; subclasses are frozen dataclasses."""
 
     is_leaf = True
+    torch_module = True  # a torch.nn class of the same name and arguments exists (source and live readers)
     windowed = False  # has a sliding window that can drop pixels (conv/pool)
     upsamples = False  # output pixels read regions of varying extent (trace.py gives the exact field)
 
@@ -155,7 +157,7 @@ class Layer:
 
     def freeze(self) -> Layer:
         """A copy whose parameters are frozen (not trainable); parameter-free layers return themselves."""
-        return replace(self, trainable=False) if hasattr(self, "trainable") else self
+        return replace(self, trainable=False) if hasattr(self, "trainable") else self  # type: ignore[type-var]
 
     def children(self) -> tuple:
         return ()
@@ -194,20 +196,20 @@ def _conv_padding(padding, kernel_size, dilation, stride, layer):
 
 
 @dataclass(frozen=True)
-class _ConvNd(Layer):
+class ConvNd(Layer):
     """Convolution over ``rank`` spatial axes: n_out = floor((n + 2p - d*(k - 1) - 1)/s) + 1 per axis."""
 
-    in_channels: object
-    out_channels: object
-    kernel_size: object
-    stride: object = 1
-    padding: object = 0
-    dilation: object = 1
-    groups: object = 1
+    in_channels: Any
+    out_channels: Any
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = 0
+    dilation: Any = 1
+    groups: Any = 1
     bias: bool = True
     padding_mode: str = "zeros"
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     windowed = True
@@ -299,21 +301,21 @@ class _ConvNd(Layer):
 
 
 @dataclass(frozen=True)
-class Conv1d(_ConvNd):
+class Conv1d(ConvNd):
     """1D convolution: (C_in, L) -> (C_out, L_out), L_out = floor((L + 2p - d*(k-1) - 1)/s) + 1."""
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class Conv2d(_ConvNd):
+class Conv2d(ConvNd):
     """2D convolution: (C_in, H, W) -> (C_out, H_out, W_out), H_out = floor((H + 2p - d*(k-1) - 1)/s) + 1."""
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class Conv3d(_ConvNd):
+class Conv3d(ConvNd):
     """3D convolution: (C_in, D, H, W) -> (C_out, D_out, H_out, W_out), each as Conv2d's H_out."""
 
     rank = 3
@@ -329,6 +331,7 @@ class ConnectionTableConv2d(Conv2d):
     """
 
     table: tuple = field(default=(), kw_only=True)
+    torch_module = False  # Torch7's SpatialConvolutionMap, not torch.nn
 
     def __post_init__(self):
         super().__post_init__()
@@ -361,21 +364,21 @@ class ConnectionTableConv2d(Conv2d):
 
 
 @dataclass(frozen=True)
-class _ConvTransposeNd(Layer):
+class ConvTransposeNd(Layer):
     """Transposed convolution over ``rank`` axes: n_out = (n - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
 
-    in_channels: object
-    out_channels: object
-    kernel_size: object
-    stride: object = 1
-    padding: object = 0
-    output_padding: object = 0
-    groups: object = 1
+    in_channels: Any
+    out_channels: Any
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = 0
+    output_padding: Any = 0
+    groups: Any = 1
     bias: bool = True
-    dilation: object = 1
+    dilation: Any = 1
     padding_mode: str = "zeros"
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     upsamples = True
@@ -439,21 +442,21 @@ class _ConvTransposeNd(Layer):
 
 
 @dataclass(frozen=True)
-class ConvTranspose1d(_ConvTransposeNd):
+class ConvTranspose1d(ConvTransposeNd):
     """1D transposed convolution: L_out = (L - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class ConvTranspose2d(_ConvTransposeNd):
+class ConvTranspose2d(ConvTransposeNd):
     """Transposed convolution: H_out = (H - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class ConvTranspose3d(_ConvTransposeNd):
+class ConvTranspose3d(ConvTransposeNd):
     """3D transposed convolution: each spatial axis as ConvTranspose2d's H_out."""
 
     rank = 3
@@ -462,9 +465,13 @@ class ConvTranspose3d(_ConvTransposeNd):
 # --- pooling ------------------------------------------------------------------------------------
 
 
-class _PoolNd(Layer):
+class PoolNd(Layer):
     """Shared rules of max and average pooling (PyTorch's pooling_output_shape and pool2d_shape_check)."""
 
+    kernel_size: Any
+    stride: Any
+    padding: Any
+    ceil_mode: bool
     windowed = True
     rank = 2
 
@@ -517,7 +524,7 @@ class _PoolNd(Layer):
         return tuple(Window(*args) for args in zip(self.kernel_size, self.stride, self.padding, self.dilations))
 
 
-class _MaxPoolNd(_PoolNd):
+class MaxPoolNd(PoolNd):
     """Max pooling: n_out = floor-or-ceil((n + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
 
     def __post_init__(self):
@@ -527,13 +534,13 @@ class _MaxPoolNd(_PoolNd):
 
 
 @dataclass(frozen=True)
-class MaxPool1d(_MaxPoolNd):
+class MaxPool1d(MaxPoolNd):
     """Max pooling over L: L_out = floor-or-ceil((L + 2p - d*(k - 1) - 1)/s) + 1."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
-    dilation: object = 1
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
+    dilation: Any = 1
     return_indices: bool = False
     ceil_mode: bool = False
 
@@ -541,13 +548,13 @@ class MaxPool1d(_MaxPoolNd):
 
 
 @dataclass(frozen=True)
-class MaxPool2d(_MaxPoolNd):
+class MaxPool2d(MaxPoolNd):
     """Max pooling: H_out = floor-or-ceil((H + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
-    dilation: object = 1
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
+    dilation: Any = 1
     return_indices: bool = False
     ceil_mode: bool = False
 
@@ -555,20 +562,20 @@ class MaxPool2d(_MaxPoolNd):
 
 
 @dataclass(frozen=True)
-class MaxPool3d(_MaxPoolNd):
+class MaxPool3d(MaxPoolNd):
     """Max pooling over D, H and W, each axis as MaxPool2d's H_out."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
-    dilation: object = 1
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
+    dilation: Any = 1
     return_indices: bool = False
     ceil_mode: bool = False
 
     rank = 3
 
 
-class _AvgPoolNd(_PoolNd):
+class AvgPoolNd(PoolNd):
     """Average pooling: n_out = floor-or-ceil((n + 2p - k)/s) + 1, stride defaults to kernel_size."""
 
     def __post_init__(self):
@@ -579,12 +586,12 @@ class _AvgPoolNd(_PoolNd):
 
 
 @dataclass(frozen=True)
-class AvgPool1d(_AvgPoolNd):
+class AvgPool1d(AvgPoolNd):
     """Average pooling over L: L_out = floor-or-ceil((L + 2p - k)/s) + 1."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
 
@@ -592,34 +599,34 @@ class AvgPool1d(_AvgPoolNd):
 
 
 @dataclass(frozen=True)
-class AvgPool2d(_AvgPoolNd):
+class AvgPool2d(AvgPoolNd):
     """Average pooling: H_out = floor-or-ceil((H + 2p - k)/s) + 1, stride defaults to kernel_size."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
-    divisor_override: object = None
+    divisor_override: Any = None
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class AvgPool3d(_AvgPoolNd):
+class AvgPool3d(AvgPoolNd):
     """Average pooling over D, H and W, each axis as AvgPool2d's H_out."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
-    divisor_override: object = None
+    divisor_override: Any = None
 
     rank = 3
 
 
-class _AdaptivePoolNd(Layer):
+class AdaptivePoolNd(Layer):
     """Adaptive pooling: the output size is given; window i spans [floor(i*n/out), ceil((i+1)*n/out))."""
 
     rank = 2
@@ -649,57 +656,57 @@ class _AdaptivePoolNd(Layer):
 
 
 @dataclass(frozen=True)
-class AdaptiveAvgPool1d(_AdaptivePoolNd):
+class AdaptiveAvgPool1d(AdaptivePoolNd):
     """Adaptive average pooling over L to ``output_size``."""
 
-    output_size: object
+    output_size: Any
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class AdaptiveAvgPool2d(_AdaptivePoolNd):
+class AdaptiveAvgPool2d(AdaptivePoolNd):
     """Adaptive average pooling to ``output_size`` (None keeps that axis)."""
 
-    output_size: object
+    output_size: Any
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class AdaptiveAvgPool3d(_AdaptivePoolNd):
+class AdaptiveAvgPool3d(AdaptivePoolNd):
     """Adaptive average pooling over D, H and W to ``output_size`` (None keeps that axis)."""
 
-    output_size: object
+    output_size: Any
 
     rank = 3
 
 
 @dataclass(frozen=True)
-class AdaptiveMaxPool1d(_AdaptivePoolNd):
+class AdaptiveMaxPool1d(AdaptivePoolNd):
     """Adaptive max pooling over L to ``output_size``."""
 
-    output_size: object
+    output_size: Any
     return_indices: bool = False
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class AdaptiveMaxPool2d(_AdaptivePoolNd):
+class AdaptiveMaxPool2d(AdaptivePoolNd):
     """Adaptive max pooling to ``output_size`` (None keeps that axis)."""
 
-    output_size: object
+    output_size: Any
     return_indices: bool = False
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class AdaptiveMaxPool3d(_AdaptivePoolNd):
+class AdaptiveMaxPool3d(AdaptivePoolNd):
     """Adaptive max pooling over D, H and W to ``output_size`` (None keeps that axis)."""
 
-    output_size: object
+    output_size: Any
     return_indices: bool = False
 
     rank = 3
@@ -735,11 +742,11 @@ class Upsample(Layer):
     align_corners=True read unevenly spaced pixels, and the receptive field ends there.
     """
 
-    size: object = None
-    scale_factor: object = None
+    size: Any = None
+    scale_factor: Any = None
     mode: str = "nearest"
-    align_corners: object = None
-    recompute_scale_factor: object = None
+    align_corners: Any = None
+    recompute_scale_factor: Any = None
 
     upsamples = True
 
@@ -827,10 +834,13 @@ class UpsamplingBilinear2d(Upsample):
 # --- normalisation ------------------------------------------------------------------------------
 
 
-class _BatchNorm(Layer):
+class BatchNormNd(Layer):
     """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
 
-    ranks = (2,)  # accepted numbers of axes after the channels
+    num_features: Any
+    affine: bool
+    track_running_stats: bool
+    ranks: tuple = (2,)  # accepted numbers of axes after the channels
 
     def __post_init__(self):
         object.__setattr__(self, "num_features", as_dim(self.num_features, "num_features"))
@@ -861,48 +871,48 @@ class _BatchNorm(Layer):
 
 
 @dataclass(frozen=True)
-class BatchNorm1d(_BatchNorm):
+class BatchNorm1d(BatchNormNd):
     """Batch normalisation of (C,) or (C, L) inputs."""
 
-    num_features: object
+    num_features: Any
     eps: float = 1e-5
-    momentum: object = 0.1
+    momentum: Any = 0.1
     affine: bool = True
     track_running_stats: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     ranks = (0, 1)
 
 
 @dataclass(frozen=True)
-class BatchNorm2d(_BatchNorm):
+class BatchNorm2d(BatchNormNd):
     """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
 
-    num_features: object
+    num_features: Any
     eps: float = 1e-5
-    momentum: object = 0.1
+    momentum: Any = 0.1
     affine: bool = True
     track_running_stats: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     ranks = (2,)
 
 
 @dataclass(frozen=True)
-class BatchNorm3d(_BatchNorm):
+class BatchNorm3d(BatchNormNd):
     """Batch normalisation of (C, D, H, W) feature maps."""
 
-    num_features: object
+    num_features: Any
     eps: float = 1e-5
-    momentum: object = 0.1
+    momentum: Any = 0.1
     affine: bool = True
     track_running_stats: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     ranks = (3,)
@@ -932,7 +942,7 @@ class LocalResponseNorm(Layer):
 # --- element-wise -------------------------------------------------------------------------------
 
 
-class _Elementwise(Layer):
+class Elementwise(Layer):
     """A shape-preserving layer applied element by element."""
 
     op_kind = "activation"
@@ -942,21 +952,21 @@ class _Elementwise(Layer):
 
 
 @dataclass(frozen=True)
-class ReLU(_Elementwise):
+class ReLU(Elementwise):
     """max(0, x)."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class ReLU6(_Elementwise):
+class ReLU6(Elementwise):
     """min(max(0, x), 6) (MobileNetV2)."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class LeakyReLU(_Elementwise):
+class LeakyReLU(Elementwise):
     """max(0, x) + negative_slope*min(0, x)."""
 
     negative_slope: float = 0.01
@@ -964,7 +974,7 @@ class LeakyReLU(_Elementwise):
 
 
 @dataclass(frozen=True)
-class ELU(_Elementwise):
+class ELU(Elementwise):
     """x if x > 0 else alpha*(exp(x) - 1)."""
 
     alpha: float = 1.0
@@ -972,7 +982,7 @@ class ELU(_Elementwise):
 
 
 @dataclass(frozen=True)
-class GELU(_Elementwise):
+class GELU(Elementwise):
     """x*Phi(x)."""
 
     approximate: str = "none"
@@ -983,41 +993,41 @@ class GELU(_Elementwise):
 
 
 @dataclass(frozen=True)
-class SiLU(_Elementwise):
+class SiLU(Elementwise):
     """x*sigmoid(x)."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class Hardswish(_Elementwise):
+class Hardswish(Elementwise):
     """x*relu6(x + 3)/6."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class Hardsigmoid(_Elementwise):
+class Hardsigmoid(Elementwise):
     """relu6(x + 3)/6 (MobileNetV3's squeeze-and-excitation gate)."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class Sigmoid(_Elementwise):
+class Sigmoid(Elementwise):
     """1/(1 + exp(-x))."""
 
 
 @dataclass(frozen=True)
-class Tanh(_Elementwise):
+class Tanh(Elementwise):
     """tanh(x)."""
 
 
 @dataclass(frozen=True)
-class Softmax(_Elementwise):
+class Softmax(Elementwise):
     """exp(x_i)/sum_j exp(x_j) along ``dim`` (batched numbering, as PyTorch)."""
 
-    dim: object = None
+    dim: Any = None
 
     def infer(self, shape):
         if self.dim is not None and not -(len(shape) + 1) <= self.dim <= len(shape):
@@ -1026,7 +1036,7 @@ class Softmax(_Elementwise):
 
 
 @dataclass(frozen=True)
-class Dropout(_Elementwise):
+class Dropout(Elementwise):
     """Zeroes elements with probability p while training; identity at inference."""
 
     p: float = 0.5
@@ -1067,6 +1077,8 @@ class StochasticDepth(Layer):
     """torchvision.ops.StochasticDepth(p, mode): drops whole residual branches in training, the
     identity at inference (and here: shapes, parameters and MACs are those of the identity)."""
 
+    torch_module = False  # torchvision.ops.StochasticDepth
+
     p: float
     mode: str = "row"
 
@@ -1104,10 +1116,11 @@ class Flatten(Layer):
         return None
 
 
-class _PadNd(Layer):
+class PadNd(Layer):
     """Padding of the last ``rank`` axes by ``padding`` = (left, right[, top, bottom[, front, back]]),
     the last axis first, as ``F.pad``; negative values crop. An int pads every side."""
 
+    padding: Any
     rank = 2
     mode = "constant"
 
@@ -1147,117 +1160,117 @@ class _PadNd(Layer):
 
 
 @dataclass(frozen=True)
-class ZeroPad1d(_PadNd):
+class ZeroPad1d(PadNd):
     """Zero padding (left, right) of L; negative values crop, as PyTorch."""
 
-    padding: object
+    padding: Any
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class ZeroPad2d(_PadNd):
+class ZeroPad2d(PadNd):
     """Zero padding (left, right, top, bottom); negative values crop, as PyTorch."""
 
-    padding: object
+    padding: Any
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class ZeroPad3d(_PadNd):
+class ZeroPad3d(PadNd):
     """Zero padding (left, right, top, bottom, front, back); negative values crop, as PyTorch."""
 
-    padding: object
+    padding: Any
 
     rank = 3
 
 
 @dataclass(frozen=True)
-class ConstantPad1d(_PadNd):
+class ConstantPad1d(PadNd):
     """Padding (left, right) of L with ``value``."""
 
-    padding: object
+    padding: Any
     value: float = 0.0
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class ConstantPad2d(_PadNd):
+class ConstantPad2d(PadNd):
     """Padding (left, right, top, bottom) with ``value``."""
 
-    padding: object
+    padding: Any
     value: float = 0.0
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class ConstantPad3d(_PadNd):
+class ConstantPad3d(PadNd):
     """Padding (left, right, top, bottom, front, back) with ``value``."""
 
-    padding: object
+    padding: Any
     value: float = 0.0
 
     rank = 3
 
 
 @dataclass(frozen=True)
-class ReflectionPad1d(_PadNd):
+class ReflectionPad1d(PadNd):
     """Reflection padding (left, right) of L; each pad must be smaller than L."""
 
-    padding: object
+    padding: Any
 
     rank = 1
     mode = "reflect"
 
 
 @dataclass(frozen=True)
-class ReflectionPad2d(_PadNd):
+class ReflectionPad2d(PadNd):
     """Reflection padding (left, right, top, bottom); each pad must be smaller than its axis."""
 
-    padding: object
+    padding: Any
 
     rank = 2
     mode = "reflect"
 
 
 @dataclass(frozen=True)
-class ReflectionPad3d(_PadNd):
+class ReflectionPad3d(PadNd):
     """Reflection padding (left, right, top, bottom, front, back); each pad must be smaller than its axis."""
 
-    padding: object
+    padding: Any
 
     rank = 3
     mode = "reflect"
 
 
 @dataclass(frozen=True)
-class ReplicationPad1d(_PadNd):
+class ReplicationPad1d(PadNd):
     """Replication padding (left, right) of L: the border value repeated."""
 
-    padding: object
+    padding: Any
 
     rank = 1
     mode = "replicate"
 
 
 @dataclass(frozen=True)
-class ReplicationPad2d(_PadNd):
+class ReplicationPad2d(PadNd):
     """Replication padding (left, right, top, bottom): the border values repeated."""
 
-    padding: object
+    padding: Any
 
     rank = 2
     mode = "replicate"
 
 
 @dataclass(frozen=True)
-class ReplicationPad3d(_PadNd):
+class ReplicationPad3d(PadNd):
     """Replication padding (left, right, top, bottom, front, back): the border values repeated."""
 
-    padding: object
+    padding: Any
 
     rank = 3
     mode = "replicate"
@@ -1273,9 +1286,11 @@ class SamePad2d(Layer):
     max pooling with -inf and excludes it from averages: the shapes are the same).
     """
 
-    kernel_size: object
-    stride: object = 1
-    dilation: object = 1
+    kernel_size: Any
+    stride: Any = 1
+    dilation: Any = 1
+
+    torch_module = False  # Keras's padding='same' (the readers build it for Keras layers)
 
     def __post_init__(self):
         for arg in ("kernel_size", "stride", "dilation"):
@@ -1302,6 +1317,8 @@ class Reshape(Layer):
     ``Reshape(-1, 400)`` needs exactly 400 elements per sample: any other multiple of 400 is accepted
     by PyTorch but silently changes the batch size (samples are mixed), so it is refused here.
     """
+
+    torch_module = False  # x.view / x.reshape, a tensor method
 
     def __init__(self, *shape, method="view"):
         if not shape:
@@ -1375,11 +1392,11 @@ class Reshape(Layer):
 class Linear(Layer):
     """Fully connected: (..., in_features) -> (..., out_features); in*out weights + out biases."""
 
-    in_features: object
-    out_features: object
+    in_features: Any
+    out_features: Any
     bias: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     def __post_init__(self):
@@ -1415,3 +1432,14 @@ class Linear(Layer):
 
     def windows(self, in_shape):
         return None
+
+
+_BASES = (Layer, ConvNd, ConvTransposeNd, PoolNd, MaxPoolNd, AvgPoolNd, AdaptivePoolNd, BatchNormNd, Elementwise, PadNd)
+
+
+def layer_types() -> dict:
+    """Every concrete leaf layer class by name (the abstract bases of a family left out)."""
+    return {
+        name: cls for name, cls in globals().items()
+        if isinstance(cls, type) and issubclass(cls, Layer) and cls not in _BASES and not name.startswith("_")
+    }
