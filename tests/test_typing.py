@@ -52,3 +52,15 @@ def test_mypy_accepts_the_package_and_its_typed_use():
 def test_python_m_cnncalc_is_the_command():
     result = subprocess.run([sys.executable, "-m", "cnncalc", "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("cnncalc, version ")
+
+
+def test_the_wheel_ships_py_typed(tmp_path):
+    import zipfile
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("cnncalc-*.whl")
+    assert "cnncalc/py.typed" in zipfile.ZipFile(wheel).namelist()
