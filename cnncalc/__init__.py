@@ -50,7 +50,7 @@ from .solve import solve  # likewise: cnncalc.solve(...) is the function, cnncal
 
 __version__ = "0.1.0"
 
-_install_display(Report, ReceptiveField)  # Jupyter display and to_pandas, kept apart from the numbers
+_install_display(Report, ReceptiveField, Memory)  # Jupyter display and to_pandas, kept apart from the numbers
 
 __all__ = [
     "analyze", "Report", "Row", "ReceptiveField", "Memory", "DTYPE_BYTES", "ShapeError", "ShapeWarning",

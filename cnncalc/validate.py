@@ -31,6 +31,7 @@ import numpy as np
 
 from .analysis import analyze
 from .dims import as_shape
+from . import i18n
 from .errors import ShapeError
 from .graph import INPUT
 from .reference import runner
@@ -302,24 +303,26 @@ def _gradient_work(model, x, grad_out, trace, seed, layers, rtol, rng):
 # --- text ---------------------------------------------------------------------------------------
 
 
-def _cell(check):
+def _cell(check, lang="en"):
     if check is None:
         return "-"
     if check.ok:
-        return "ok" if check.what != "gradient" else f"ok {abs(check.expected - check.actual) / max(abs(check.expected), 1e-30):.0e}"
-    return f"FAIL expected {check.expected}, got {check.actual}"
+        ok = i18n.text("verify.cell_ok", lang)
+        return ok if check.what != "gradient" else f"{ok} {abs(check.expected - check.actual) / max(abs(check.expected), 1e-30):.0e}"
+    return i18n.text("verify.cell_fail", lang, expected=check.expected, actual=check.actual)
 
 
-def format_table(result):
-    """A per-layer text table: one column per check, 'ok' or 'FAIL expected ..., got ...'."""
-    header = ("layer", "type") + WHATS
+def format_table(result, lang="en"):
+    """A per-layer text table: one column per check, 'ok' or 'FAIL expected ..., got ...' (``lang``: en or zh)."""
+    header = tuple(i18n.text("verify.header", lang).split(","))
     lines = [header]
     for (layer, kind), checks in result.by_layer().items():
-        lines.append((layer or "-", kind) + tuple(_cell(checks.get(w)) for w in WHATS))
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    text = ["  ".join(str(v).ljust(wd) for v, wd in zip(line, widths)).rstrip() for line in lines]
-    verdict = "all checks agree" if result.ok else f"{len(result.failures)} of {len(result.checks)} checks disagree"
-    text.append(f"{result.name} {'x'.join(map(str, result.input_shape))}: {verdict}")
+        lines.append((layer or "-", kind) + tuple(_cell(checks.get(w), lang) for w in WHATS))
+    widths = [max(i18n.width(str(line[i])) for line in lines) for i in range(len(header))]
+    text = ["  ".join(i18n.ljust(str(v), wd) for v, wd in zip(line, widths)).rstrip() for line in lines]
+    verdict = (i18n.text("verify.all_agree", lang) if result.ok else
+               i18n.text("verify.some_disagree", lang, failed=len(result.failures), total=len(result.checks)))
+    text.append(f"{result.name} {'x'.join(map(str, result.input_shape))}{i18n.colon(lang)}{verdict}")
     return "\n".join(text)
 
 

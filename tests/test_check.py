@@ -30,7 +30,9 @@ def test_inline_wrong_answers_are_explained():
     assert shape.explanation == [
         "H_out = W_out = floor((H_in - k + 2*p)/s) + 1 = floor((227 - 11 + 2*0)/4) + 1 = floor(216/4) + 1 = 54 + 1 = 55"
     ]
-    assert params.explanation == ["params = C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 34944"]
+    assert params.explanation == ["parameters per filter: C_in*k^2 + 1 = 3*11^2 + 1 = 364",
+                                  "parameters: C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 96*364 = 34944"]
+    assert params.notes == ["34848 is the count without the biases (96 of them)"]
     assert "Score: 0/2 (0%)" in result.render()
 
 
@@ -58,8 +60,9 @@ def test_zoo_model_and_layer_questions():
     result = check_inline("alexnet in=3x227x227 -> 1000 params=62378343")
     assert _marks(result) == {"output_shape": True, "params": False}
     explanation = result.marks[1].explanation
-    assert explanation[0] == "features.0: 34944"
-    assert explanation[-1].endswith("= 62378344")
+    assert explanation[:3] == ["by block:", "  features: 3,747,200", "  classifier: 58,631,144"]
+    assert explanation[3] == "  Total = 3,747,200 + 58,631,144 = 62,378,344"
+    assert explanation[-1] == "  classifier.1 (Linear): F_out*(F_in + 1) = 4096*(9216 + 1) = 4096*9217 = 37752832"
     at = check_inline("vgg16 in=3x224x224 at=features.4 -> 64x112x112 rf=6")
     assert _marks(at) == {"output_shape": True, "receptive_field": True}
 
@@ -67,13 +70,13 @@ def test_zoo_model_and_layer_questions():
 BAD = [
     ("no-arrow", "conv in=3x8x8 out=4 k=3", "expected 'KIND key=value ... -> answers'"),
     ("no-input", "conv out=4 k=3 -> 4x6x6", r"the input shape in=CxHxW is missing"),
-    ("unknown-kind", "dense in=3 out=4 -> 4", "unknown layer or model 'dense'"),
-    ("unknown-key", "conv in=3x8x8 out=4 k=3 q=1 -> 4x6x6", "conv takes in, out, k, s, p, d, g, bias, not q="),
+    ("unknown-kind", "dense2 in=3 out=4 -> 4", "unknown layer or model 'dense2'"),
+    ("unknown-key", "conv in=3x8x8 out=4 k=3 q=1 -> 4x6x6", "conv takes in, out, k, s, p, d, g, bias, tf, not q="),
     ("not-key-value", "conv in=3x8x8 out=4 k=3 oops -> 4x6x6", "'oops' is not key=value"),
     ("twice", "conv in=3x8x8 out=4 k=3 k=5 -> 4x6x6", "k= is given twice"),
     ("bad-int", "conv in=3x8x8 out=4 k=3.5 -> 4x6x6", "expected an integer, got '3.5'"),
     ("expression", "conv in=3x8x8 out=4 k=__import__('os') -> 4x6x6", "k: expected an integer, got"),
-    ("bad-answer", "conv in=3x8x8 out=4 k=3 -> 4x6x6 flops=9", "unknown answer 'flops'"),
+    ("bad-answer", "conv in=3x8x8 out=4 k=3 -> 4x6x6 bogus=9", "unknown answer 'bogus'"),
     ("missing-out", "conv in=3x8x8 k=3 -> 4x6x6", "out= is missing"),
     ("impossible", "conv in=3x8x8 out=4 k=9 -> 4x1x1", "kernel 9 is larger than the padded input 8"),
 ]
@@ -110,7 +113,8 @@ def test_homework_from_json(tmp_path):
     ]
     assert result.score == 6 and result.total == 7
     wrong = result.marks[4]
-    assert wrong.correct == 614656 and wrong.explanation == ["params = C_out*(C_in*k^2 + 1) = 256*(96*5^2 + 1) = 614656"]
+    assert wrong.correct == 614656 and wrong.explanation[-1] == "parameters: C_out*(C_in*k^2 + 1) = 256*(96*5^2 + 1) = 256*2401 = 614656"
+    assert wrong.notes == ["614400 is the count without the biases (256 of them)"]
     assert result.to_dict()["score"] == 6
 
 
@@ -131,11 +135,11 @@ def test_yaml_is_read_safely(tmp_path):
 
 @pytest.mark.parametrize("data, message", [
     ({"questions": []}, "non-empty list under questions"),
-    ({"questions": [{"input": "3x8x8", "answers": {"params": 1}}]}, "exactly one of layer: or model:"),
+    ({"questions": [{"input": "3x8x8", "answers": {"params": 1}}]}, "exactly one of layer:, stack: or model:"),
     ({"questions": [{"layer": "conv out=4 k=3", "answers": {"params": 1}}]}, "input: is missing"),
     ({"questions": [{"layer": "conv out=4 k=3", "input": "3x8x8"}]}, "answers must be a mapping"),
     ({"questions": [{"layer": {"type": "conv", "kernel": 3}, "input": "3x8x8", "answers": {"params": 1}}]},
-     "conv takes out, k, s, p, d, g, bias, not kernel"),
+     "conv takes out, k, s, p, d, g, bias, tf, not kernel"),
     ({"questions": [{"layer": "conv out=4 k=3", "input": "3x8x8", "answers": {"params": 1}, "extra": 1}]},
      r"unknown field\(s\) extra"),
 ], ids=["empty", "no-layer", "no-input", "no-answers", "bad-setting", "extra-field"])
@@ -146,4 +150,5 @@ def test_bad_homework_files(data, message):
 
 def test_grade_in_chinese():
     result = grade([parse_inline(f"{ALEX1} -> params=1")], lang="zh")
-    assert result.marks[0].explanation == ["params = C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 34944"]
+    assert result.marks[0].explanation == ["每个卷积核的参数量：C_in*k^2 + 1 = 3*11^2 + 1 = 364",
+                                           "参数量：C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 96*364 = 34944"]

@@ -25,15 +25,16 @@ def test_alexnet_first_layer_step_by_step():
     lines = _lines(str(explain(ALEXNET_CONV1, "3x227x227")))
     assert ("output size: H_out = W_out = floor((H_in - k + 2*p)/s) + 1 = floor((227 - 11 + 2*0)/4) + 1"
             " = floor(216/4) + 1 = 54 + 1 = 55") in lines
-    assert "parameters: params = C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 34944" in lines
-    assert "MACs: MACs = C_in*C_out*H_out*W_out*k^2 = 3*96*55*55*11^2 = 105415200" in lines
+    assert "parameters per filter: C_in*k^2 + 1 = 3*11^2 + 1 = 364" in lines
+    assert "parameters: C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 96*364 = 34944" in lines
+    assert "MACs: C_in*C_out*H_out*W_out*k^2 = 3*96*55*55*11^2 = 105415200" in lines
     assert "receptive field size: r_out = j_in*(k - 1) + r_in = 1*(11 - 1) + 1 = 11" in lines
     assert "receptive field jump (stride in input pixels): j_out = j_in*s = 1*4 = 4" in lines
 
 
 def test_groups_and_dilation_appear_only_when_used():
     text = str(explain(Conv2d(8, 16, 3, padding=2, dilation=2, groups=4), "8x20x20"))
-    assert "params = C_out*(C_in*k^2/g + 1) = 16*(8*3^2/4 + 1) = 304" in text
+    assert "parameters: C_out*(C_in*k^2/g + 1) = 16*(8*3^2/4 + 1) = 16*19 = 304" in text
     assert ("H_out = W_out = floor((H_in - d*(k - 1) + 2*p - 1)/s) + 1 = floor((20 - 2*(3 - 1) + 2*2 - 1)/1) + 1"
             " = 19 + 1 = 20") in text
     assert "/g" not in str(explain(Conv2d(8, 16, 3), "8x20x20")) and "d*" not in str(explain(Conv2d(8, 16, 3), "8x20x20"))
@@ -47,7 +48,7 @@ def test_non_square_layers_explain_each_axis():
 
 NOTES = [
     ("truncation", Conv2d(3, 3, 3, 2), "3x10x10", "floor truncation drops the last 1 row of the input"),
-    ("big-padding", Conv2d(3, 3, 3, padding=2), "3x8x8", "padding 2 is more than half the kernel (3)"),
+    ("big-padding", Conv2d(3, 3, 3, padding=2), "3x8x8", "padding 2 is more than half the kernel span (3)"),
     ("one-by-one", Conv2d(3, 16, 1), "3x8x8", "changes only the channels (3 -> 16)"),
     ("projection", Residual(Conv2d(4, 8, 3, 2, 1), Conv2d(4, 8, 1, 2)), "4x8x8",
      "the residual needs a projection: the shortcut shortcut maps 4x8x8 to 8x4x4"),
@@ -69,14 +70,14 @@ def test_chinese_uses_the_standard_terms():
     text = str(explain(Sequential(Conv2d(3, 16, 1), Conv2d(16, 16, 3, padding=2)), "3x8x8", lang="zh"))
     for term in ("输出尺寸", "参数量", "感受野", "步长", "特征图", "卷积核", "填充"):
         assert term in text, term
-    assert "params = C_out*(C_in*k^2 + 1) = 16*(3*1^2 + 1) = 64" in text
+    assert "参数量：C_out*(C_in*k^2 + 1) = 16*(3*1^2 + 1) = 16*4 = 64" in text
 
 
 def test_latex_uses_left_right_floor():
     text = str(explain(ALEXNET_CONV1, "3x227x227", fmt="latex"))
     assert r"\left\lfloor \frac{216}{4} \right\rfloor + 1 = 54 + 1 = 55" in text
     assert r"\left\lfloor{\frac{H_{in} - k + 2 \cdot p}{s}}\right\rfloor + 1" in text
-    assert r"\mathrm{params} = C_{out} \cdot \left(C_{in} \cdot k^{2} + 1\right)" in text
+    assert r"parameters: \[ C_{out} \cdot \left(C_{in} \cdot k^{2} + 1\right) = 96 \cdot \left(3 \cdot 11^{2} + 1\right) = 96 \cdot 364 = 34944 \]" in text
     assert text.count(r"\[") == text.count(r"\]")
 
 
@@ -159,14 +160,15 @@ def test_random_nets_explain_the_analysis_numbers(spec, size):
 
 def test_linear_and_flatten():
     text = str(explain(Sequential(Flatten(), Linear(12, 5)), "3x2x2"))
-    assert "params = F_out*(F_in + 1) = 5*(12 + 1) = 65" in text
-    assert "MACs = F_in*F_out = 12*5 = 60" in text
+    assert "flattened: F_out = C_in*H_in*W_in = 3*2*2 = 12" in text
+    assert "parameters: F_out*(F_in + 1) = 5*(12 + 1) = 5*13 = 65" in text
+    assert "MACs: F_in*F_out = 12*5 = 60" in text
 
 
 def test_ceil_mode_shows_pytorch_rule():
     plain = str(explain(MaxPool2d(3, 2, ceil_mode=True), "3x112x112"))
     assert "H_out = W_out = ceil((H_in - k + 2*p)/s) + 1 = ceil((112 - 3 + 2*0)/2) + 1 = ceil(109/2) + 1 = 55 + 1 = 56" in plain
-    assert "ceil_mode" not in plain
+    assert "! ceil_mode" not in plain
     dropped = str(explain(MaxPool2d(3, 3, 1, ceil_mode=True), "3x5x5"))
     assert "ceil((5 - 3 + 2*1)/3) + 1 - 1 = ceil(4/3) + 1 - 1 = 2 + 1 - 1 = 2" in dropped
     assert "! ceil_mode: the last window would start at 6 >= input 5 + left padding 1 = 6" in dropped

@@ -16,9 +16,10 @@ COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "rf_
 
 
 def _latex(value) -> str:
-    import sympy
+    """A closed form as the CLI prints it (``symbolic.pretty``), in LaTeX: each floor/ceil over one fraction."""
+    from ..symbolic import latex, readable
 
-    return sympy.latex(value).replace("\\operatorname{ceiling}", "\\operatorname{ceil}")
+    return latex(readable(value))
 
 
 def _is_symbolic(value) -> bool:
@@ -108,12 +109,32 @@ def _shape_latex(shape) -> str:
     return " \\times ".join(parts)
 
 
-def install(report_cls, rf_cls):
+def memory_html(memory) -> str:
+    """A memory estimate (``Report.memory()``) as an HTML table: each field, bytes in MB and MiB."""
+    fields = memory._asdict() if hasattr(memory, "_asdict") else {
+        k: v for k, v in vars(memory).items() if not k.startswith("_")}
+    rows = []
+    for key, value in fields.items():
+        if isinstance(value, str) or key == "batch" or callable(value):
+            shown = escape(str(value)) if not _is_symbolic(value) or isinstance(value, str) else f"\\({_latex(value)}\\)"
+        elif isinstance(value, int):
+            shown = f"{value:,} B = {value / 1e6:,.2f} MB = {value / 2**20:,.2f} MiB"
+        elif _is_symbolic(value):
+            shown = f"\\({_latex(value)}\\) B"
+        else:
+            shown = escape(str(value))
+        rows.append(f"<tr><th style='text-align:left'>{escape(key.replace('_', ' '))}</th><td>{shown}</td></tr>")
+    return f"<table class='cnncalc-memory'>{''.join(rows)}</table>"
+
+
+def install(report_cls, rf_cls, memory_cls=None):
     """Give the report classes their Jupyter display and ``to_pandas`` (the report module draws nothing)."""
     report_cls._repr_html_ = report_html
     report_cls._repr_latex_ = report_latex
     report_cls.to_pandas = to_pandas
     rf_cls._repr_latex_ = rf_latex
+    if memory_cls is not None:
+        memory_cls._repr_html_ = memory_html
 
 
 def to_pandas(report: Report) -> Any:
