@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import formulas as F
 from . import i18n
@@ -72,9 +73,9 @@ class Built:
     """What a calculator computes on: the model (one layer, or a pad/flatten and the layer), the name the
     output calls it by, and the lines that come before the layers' own derivations (TensorFlow's 'same')."""
 
-    model: object
+    model: Any
     name: str
-    layer: object
+    layer: Any
     before: list = field(default_factory=list)  # (label key, [(lhs, expr, values, value)]) per TF-same line
 
 
@@ -195,7 +196,7 @@ class Calculation:
     typed_shape: tuple
     input_shape: tuple
     layout: str | None
-    report: object
+    report: Any
     notices: list
     lang: str
 
@@ -244,7 +245,7 @@ class Calculation:
         lang, lines = self.lang, []
         if self.built.before:
             lines.append(Line(i18n.text("explain.tf_same", lang), plain=True))
-        shown = []  # (lhs names, steps, total names, total steps, split): axes alike share lines
+        shown: list = []  # (lhs names, steps, total names, total steps, split): axes alike share lines
         for _, pairs, (p0, p1) in self.built.before:
             (out_lhs, out_expr, values, n_out), (total_lhs, total_expr, _, total) = pairs
             steps = derivation(out_expr, values, n_out, fmt)
@@ -368,9 +369,8 @@ def _symbol_notes(options, lang):
                 if guess and option == "padding":
                     notes.append(i18n.text("symbols.typo", lang, option="--padding", value=sym.name, guess=guess[0]))
     if names:
-        plural = len(names) > 1
-        notes.insert(0, i18n.text("symbols.note", lang, names=", ".join(names), are="are" if plural else "is a",
-                                  them="them" if plural else "it"))
+        key = "symbols.note" if len(names) > 1 else "symbols.note_one"
+        notes.insert(0, i18n.text(key, lang, names=("，" if lang == "zh" else ", ").join(names)))
     return notes
 
 

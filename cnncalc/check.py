@@ -407,7 +407,8 @@ def parse_inline(text: str, where: str = "inline question", base: str | Path | N
         stack.append((kind, settings))
     if "in" not in common:
         raise ShapeError(f"{where}: the input shape in=CxHxW is missing")
-    answers, per_layer = {}, {}
+    answers: dict = {}
+    per_layer: dict = {}
     for i, token in enumerate(right.split()):
         match = _TOKEN.fullmatch(token)
         if match:

@@ -147,17 +147,20 @@ MESSAGES = {
                      "      若按 高×宽×通道 读取，它是 {first}，得到 {result}；加 --layout hwc 即以此为准。"),
     "layout.other_fails": ("      Read as height x width x channels it would be {first}, which this layer refuses: {error}",
                            "      若按 高×宽×通道 读取，它是 {first}，但该层无法接受：{error}"),
-    "layout.read_hwc": ("Input {typed} read as height x width x channels (--layout hwc): {first} channels first.",
-                        "输入 {typed} 按 高×宽×通道 读取（--layout hwc），即通道在前的 {first}。"),
+    "layout.read_hwc": ("Note: {typed} is read channels last (height x width x channels, --layout hwc): {first} as CxHxW.",
+                        "注意：{typed} 按通道在后（高×宽×通道，--layout hwc）读取：即 C×H×W 的 {first}。"),
     "layout.refused": ("{error}; {shape} looks channels last: with --layout hwc it is {first}, giving {result}",
                        "{error}；{shape} 看起来是通道在后的写法：加 --layout hwc 则为 {first}，得到 {result}"),
     "layout.result": ("{shape} and {params} params", "{shape}，[[params]] {params}"),
     "layout.bad": ("--layout: choose chw (channels first) or hwc (channels last), got {value}",
                    "--layout：只能是 chw（通道在前）或 hwc（通道在后），收到的是 {value}"),
     # symbols and padding words in numeric options
-    "symbols.note": ("Note: {names} {are} symbols (unknown positive integers), not numbers: the results are formulas in "
-                     "{them}.",
+    "symbols.note": ("Note: {names} are symbols (unknown positive integers), not numbers: the results are formulas in "
+                     "them.",
                      "注意：{names} 是[[symbol]]（未知的正整数），不是数字：结果是关于它们的公式。"),
+    "symbols.note_one": ("Note: {names} is a symbol (an unknown positive integer), not a number: the results are "
+                         "formulas in it.",
+                         "注意：{names} 是[[symbol]]（未知的正整数），不是数字：结果是关于它的公式。"),
     "symbols.typo": ("Note: {option} {value!r} is read as a symbol; did you mean {guess!r}?",
                      "注意：{option} 的值 {value!r} 被当作[[symbol]]；是想写 {guess!r} 吗？"),
     "same.note_valid": ("Note: padding 'valid' means no padding (p = 0).", "注意：'valid' 表示不[[padding]]（p = 0）。"),
@@ -429,7 +432,7 @@ def _truncation(match):
 
 
 # (pattern of an English reason, its Chinese): a function of the match, or a template of its groups
-_REASONS = [
+_REASONS: list = [
     (r"output (?P<axis>\w+) would be (?P<n>-?\d+): (?P<formula>.+) \(kernel (?P<k>\d+) is larger than the padded "
      r"input (?P<m>\d+)\)",
      lambda m: f"输出{_axis(m)}将为 {m['n']}：{m['formula']}（卷积核 {m['k']} 大于填充后的输入 {m['m']}）"),

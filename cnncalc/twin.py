@@ -57,8 +57,9 @@ def twin(layer: Any) -> tuple:
         return symbol(name)
 
     if isinstance(layer, ConvNd):
-        befores = tuple(p0 for p0, _ in layer.pads)
-        afters = tuple(p1 for _, p1 in layer.pads)
+        pads = getattr(layer, "pads")  # (before, after) per axis, 'same' and 'valid' resolved
+        befores = tuple(p0 for p0, _ in pads)
+        afters = tuple(p1 for _, p1 in pads)
         numeric = replace(layer, padding=befores) if isinstance(layer.padding, str) else layer
         layer = numeric  # 'valid' is p = 0 and 'same' its pads (same_padding_formulas shows how they come)
         kwargs = dict(in_channels=one(layer.in_channels, "C_in"), out_channels=one(layer.out_channels, "C_out"),
@@ -132,8 +133,9 @@ def same_padding_formulas(layer: Any) -> list:
     if layer.padding == "valid":
         return [("p", 0, {}, 0)]
     out = []
-    uneven = any(p0 != p1 for p0, p1 in layer.pads)
-    for axis, (k, d, (p0, p1)) in enumerate(zip(layer.kernel_size, layer.dilation, layer.pads)):
+    pads = getattr(layer, "pads")
+    uneven = any(p0 != p1 for p0, p1 in pads)
+    for axis, (k, d, (p0, p1)) in enumerate(zip(layer.kernel_size, layer.dilation, pads)):
         if axis and (k, d) == (layer.kernel_size[0], layer.dilation[0]):
             continue  # every axis alike: said once
         suffix = "" if len(set(zip(layer.kernel_size, layer.dilation))) == 1 else f"_{_SUFFIXES[layer.rank][axis]}"

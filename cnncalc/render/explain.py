@@ -23,8 +23,6 @@ from ..dims import ShapeLike, format_shape, known, symbol
 from ..errors import ShapeError
 from ..graph import Residual
 from ..layers import ConvNd, ConvTransposeNd, Layer, PoolNd, axis_names
-from ..symbolic import latex as latex_of
-from ..symbolic import text as text_of
 
 LANGS = i18n.LANGS
 FORMATS = ("text", "markdown", "latex")
@@ -43,7 +41,15 @@ def _word(key, lang, **values):
 
 
 def _latex(expr, names=None, order=None) -> str:
-    return latex_of(expr, names, dot=True, order=order)
+    from ..symbolic import latex  # sympy only when a formula is printed
+
+    return latex(expr, names, dot=True, order=order)
+
+
+def text_of(expr, order=None) -> str:
+    from ..symbolic import text
+
+    return text(expr, order)
 
 
 _TOKEN = re.compile(r"§([A-Za-z_][A-Za-z0-9_]*)§")
@@ -124,7 +130,7 @@ def derivation(expr, values: dict, result, fmt: str = "text", order=None) -> lis
         sums = {f"GROUP{i}": twins.evaluate(g, values) for i, g in enumerate(groups)}
         steps.append(_fill(grouped, {**values, **{k: _fmt_value(v, fmt) for k, v in sums.items()}}, fmt))
     steps.append(_fmt_value(result, fmt))
-    out = []
+    out: list = []
     for step in steps:  # drop repeats (e.g. a substitution that is already the result)
         if not out or out[-1] != step:
             out.append(step)
@@ -226,7 +232,7 @@ def _lhs(name, fmt):
 def call_text(layer) -> str:
     """``Conv2d(3, 64, kernel_size=3, padding=1)``: the PyTorch constructor call with only the arguments that differ
     from the defaults (the required ones positionally), one value where every axis agrees."""
-    args = []
+    args: list = []
     for f in fields(layer):
         if not f.repr:
             continue
@@ -440,7 +446,7 @@ def _latex_escape(text):
 
 # Per format: title, layer heading, then the three kinds of line; {c} is the language's colon, {shape}s are
 # already formatted.
-_STYLES = {
+_STYLES: dict = {
     "text": dict(title="{model_word}{c}{model}   {input_word}{c}{shape}", heading="{name}{type}{c}{a} -> {b}",
                  gap=False, note="  ! {label}", plain="  {label}", equation="  {label}{c}{eq}", total="{total}{c2}",
                  escape=str, fmt="text"),
@@ -462,7 +468,7 @@ def _type_text(layer, lang, fmt):
     return f" {layer.type}"
 
 
-def _line_text(line, style, lang):
+def _line_text(line, style: dict, lang):
     esc = style["escape"]
     kind = "note" if line.note else "plain" if line.plain else "equation"
     return style[kind].format(label=esc(line.label), eq=_equation(line, fmt=style["fmt"], lang=lang), note_word=_word("note", lang),
