@@ -115,7 +115,8 @@ def build(kind: str, input_shape: tuple, *, out=None, kernel_size=None, stride=N
         layer = _CLASSES[kind][rank - 1](input_shape[0], out, kernel_size, stride or 1, padding, dilation, groups, bias)
         return Built(layer, call_text(layer), layer)
     if padding == "same":
-        raise ShapeError(f"{name}: PyTorch pooling takes no padding='same' (only convolutions do, with stride 1)")
+        raise ShapeError(f"{name}: PyTorch pooling takes no padding='same' (only convolutions do, with stride 1); "
+                         "--tf-same gives TensorFlow's 'same'")
     padding = 0 if padding == "valid" else padding
     args = (kernel_size, stride, padding)
     layer = (_CLASSES[kind][rank - 1](*args, dilation=dilation, ceil_mode=ceil_mode) if kind == "maxpool"

@@ -623,6 +623,8 @@ class Grade:
 def _correct_text(mark):
     """The correct value as the verdict writes it: grouped digits when the answer was rounded or grouped, one
     receptive-field size when every axis has it."""
+    if mark.answer in ("params_memory", "activations") and isinstance(mark.given, Amount) and mark.given.unit:
+        return _bytes(mark.correct, mark.given.unit)
     if isinstance(mark.correct, int) and isinstance(mark.given, Amount) and not mark.given.text.isdigit():
         return f"{mark.correct:,}"
     if mark.answer in ("receptive_field", "jump") and len(set(mark.correct)) == 1 and len(mark.given) == 1:
@@ -914,7 +916,7 @@ def _explanation(question, model, answer, given, truth, lang):
     if answer in ("params_memory", "activations"):
         return _memory_explanation(question, answer, truth, lang)
     if answer == "flops":
-        return [f"FLOPs = 2 x MACs = 2 x {truth.values['macs']:,} = {truth.values['flops']:,}"]
+        return [f"FLOPs = 2 × MACs = 2 × {truth.values['macs']:,} = {truth.values['flops']:,}"]
     leaves = [r for r in rows if r.layer is not None]
     if many and (question.is_network or len(rows) > 6):
         return _network_explanation(answer, given, truth, model, lang)
@@ -1013,12 +1015,12 @@ def _memory_explanation(question, answer, truth, lang):
     size = DTYPE_BYTES[question.dtype]
     report = truth.report
     if answer == "params_memory":
-        return [f"{report.params:,} x {size} B = {report.params * size:,} B = {report.params * size / 1e6:.2f} MB "
+        return [f"{report.params:,} × {size} B = {report.params * size:,} B = {report.params * size / 1e6:.2f} MB "
                 f"= {report.params * size / 2**20:.2f} MiB ({i18n.text('check.params_memory_rule', lang, size=size, dtype=question.dtype)})"]
     values = _activation_values(report) * report.batch
     total = values * size
     return [i18n.text("check.activations_rule", lang, count=f"{values:,}", size=size),
-            f"{values:,} x {size} B = {total:,} B = {total / 1e6:.2f} MB = {total / 2**20:.2f} MiB"]
+            f"{values:,} × {size} B = {total:,} B = {total / 1e6:.2f} MB = {total / 2**20:.2f} MiB"]
 
 
 def check_file(path: str | Path, *, lang: str | None = None, layout: str | None = None) -> Grade:

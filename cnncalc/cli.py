@@ -413,14 +413,15 @@ def explain_command(target, input_text, fmt, out, kernel, stride, padding, outpu
             raise CliError(key="cli.need_input", what=f"explain {target}")
         calc = _calculation(target, input_text, layout, lang, kernel, stride, padding, out, dilation, groups, True,
                             output_padding, ceil_mode, pool_type, tf_same, what=f"explain {target}")
-        model, shape, name, notices = calc.model, calc.input_shape, target, calc.notices
+        explanation, notices = calc.explanation(fmt), calc.notices
+        explanation.model = target
         before = [line_text(line, lang, fmt) for line in calc.before(fmt)]
     else:
         loaded = _load(target, cls)
         shape, notices = _model_input(target, loaded, input_text, layout, lang,
                                       lambda s: loaded.analyze(s, warn=False, layout="chw"))
-        model, name = loaded.build(shape), loaded.name
-    text = explain(model, shape, lang=lang, fmt=fmt, name=name).render()
+        explanation = explain(loaded.build(shape), shape, lang=lang, fmt=fmt, name=loaded.name)
+    text = explanation.render()
     if before:  # TensorFlow's 'same': how the padding comes, before the layers
         head, _, rest = text.partition("\n\n")
         text = head + "\n\n" + "\n".join(before) + "\n\n" + rest

@@ -224,12 +224,12 @@ MESSAGES = {
     "check.tolerance": ("rounded: {given} stands for {low} to {high}, and the value is {value}",
                         "按四舍五入：{given} 代表 {low} 到 {high}，实际值为 {value}"),
     "check.mib": ("read as MiB (2^20 bytes): {value}", "按 MiB（2^20 字节）理解：{value}"),
-    "check.flops_are_macs": ("{given} is the MAC count (papers and torchvision often call it FLOPs); FLOPs = 2 x MACs = "
+    "check.flops_are_macs": ("{given} is the MAC count (papers and torchvision often call it FLOPs); FLOPs = 2 × MACs = "
                              "{flops}: if your course counts a multiply-add as one operation, answer macs={given}",
-                             "{given} 是乘加次数（论文和 torchvision 常把它叫作 FLOPs）；FLOPs = 2 × MACs = {flops}："
+                             "{given} 是 MACs（乘加运算的次数），论文和 torchvision 常把它叫作 FLOPs；而 FLOPs = 2 × MACs = {flops}："
                              "若课程把一次乘加算作一次运算，请写 macs={given}"),
-    "check.macs_are_flops": ("{given} is FLOPs = 2 x MACs; MACs (multiply-accumulates) = {macs}",
-                             "{given} 是 FLOPs = 2 × MACs；乘加次数 MACs = {macs}"),
+    "check.macs_are_flops": ("{given} is FLOPs = 2 × MACs; MACs (multiply-accumulates) = {macs}",
+                             "{given} 是 FLOPs = 2 × MACs；[[macs]]为 {macs}"),
     "check.layout_note": ("in={shape} is read channels first ({c} channels); read channels last (layout=hwc) it is "
                           "{first}: {answers}",
                           "in={shape} 按通道在前读取（{c} 个[[channels]]）；若按通道在后（layout=hwc）则为 {first}：{answers}"),
@@ -249,8 +249,8 @@ MESSAGES = {
                               "{given} 只是一个[[kernel]]的[[params]]；共有 {filters} 个[[kernel]]"),
     "check.first_wrong": ("the first wrong layer is {name} ({type})", "第一个出错的层是 {name}（{type}）"),
     "check.activations_rule": ("activations = the input + each layer's output, ReLU and dropout in place "
-                               "({count} values x {size} bytes)",
-                               "[[activations]] = 输入 + 每层的输出，ReLU 和 dropout 原地计算（{count} 个值 × {size} 字节）"),
+                               "({count} values × {size} bytes)",
+                               "[[activations]] = 输入 + 每层的输出，ReLU 和 Dropout 原地计算（{count} 个值 × {size} 字节）"),
     "check.activations_all": ("read as every layer's output stored separately (ReLU too, torchinfo's forward pass "
                               "size): {value}",
                               "按每层输出（含 ReLU）都单独存储理解（torchinfo 的前向传播大小）：{value}"),
@@ -287,8 +287,8 @@ MESSAGES = {
     "verify.disagreeing": ("; disagreeing: {names}", "；不一致的：{names}"),
     "verify.all_agree": ("all checks agree", "所有检查一致"),
     "verify.some_disagree": ("{failed} of {total} checks disagree", "{total} 项检查中有 {failed} 项不一致"),
-    "verify.header": ("layer,type,shape,params,macs,receptive_field,gradient",
-                      "层,类型,形状,[[params]],MACs,[[receptive_field]],梯度"),
+    "verify.header": ("layer|type|shape|params|macs|receptive_field|gradient",
+                      "层|类型|形状|[[params]]|MACs|[[receptive_field]]|梯度"),
     "verify.cell_ok": ("ok", "一致"),
     "verify.cell_fail": ("FAIL expected {expected}, got {actual}", "不一致：应为 {expected}，实际为 {actual}"),
     # models
@@ -451,6 +451,12 @@ _REASONS: list = [
     (r"expects a (?P<maps>.+?) feature map, receives shape (?P<shape>.+)", "需要 {maps} 的特征图，收到的形状是 {shape}"),
     (r"padding (?P<p>\S+) must be at most half the kernel size (?P<k>\S+) \(pad <= (?P<h>\S+)\)",
      "填充 {p} 不能超过卷积核大小 {k} 的一半（填充 ≤ {h}）"),
+    (r"PyTorch pooling takes no padding='same' \(only convolutions do, with stride 1\)",
+     "PyTorch 的池化层不接受 padding='same'（只有卷积接受，且步长须为 1）"),
+    (r"--tf-same gives TensorFlow's 'same'", "--tf-same 按 TensorFlow 的 'same' 计算"),
+    (r"padding='(?P<word>same|valid)' is not supported for transposed convolutions",
+     "PyTorch 的转置卷积不接受 padding='{word}'；请给出数字"),
+    (r"--tf-same replaces --padding: leave -p out \(or write -p same\)", "--tf-same 取代 --padding：不要再写 -p（或写 -p same）"),
     (r"padding='same' is not supported for strided convolutions",
      "PyTorch 的 padding='same' 不支持步长大于 1 的卷积（--tf-same 按 TensorFlow 的规则计算）"),
     (r"(?P<arg>\w+) \((?P<v>\S+)\) must be divisible by groups \((?P<g>\S+)\)", "{arg}（{v}）必须能被分组数（{g}）整除"),

@@ -314,7 +314,7 @@ def _cell(check, lang="en"):
 
 def format_table(result, lang="en"):
     """A per-layer text table: one column per check, 'ok' or 'FAIL expected ..., got ...' (``lang``: en or zh)."""
-    header = tuple(i18n.text("verify.header", lang).split(","))
+    header = tuple(i18n.text("verify.header", lang).split("|"))
     lines = [header]
     for (layer, kind), checks in result.by_layer().items():
         lines.append((layer or "-", kind) + tuple(_cell(checks.get(w), lang) for w in WHATS))

@@ -168,7 +168,7 @@ def totals(report, dtype="float32", lang="en"):
     if rf is not None:
         lines.append(t("table.rf_line", size=_pair(rf.size), stride=_pair(rf.stride), start=_pair(rf.start)))
         lines += _gate_note(report, lang)
-    lines += [t("table.assumes", text=text) for text in report.assumptions]  # symbolic: what the numbers above need
+    lines += [t("table.assumes", text=i18n.translate(text, lang)) for text in report.assumptions]  # what symbols need
     lines += [
         "-" * 40,
         t("table.dtype", dtype=dtype, batch=report.batch),
