@@ -90,10 +90,11 @@ def build(kind: str, input_shape: tuple, *, out=None, kernel_size=None, stride=N
             return Built(Sequential(Flatten(), layer), call_text(layer), layer)
         layer = Linear(input_shape[0], out, bias)
         return Built(layer, call_text(layer), layer)
-    rank = _rank(kind, input_shape)
-    if kind == "batchnorm":
+    if kind == "batchnorm":  # BatchNorm1d also takes vectors (C,)
+        rank = max(_rank(kind, input_shape) if len(input_shape) > 1 else 1, 1)
         layer = _CLASSES[kind][rank - 1](input_shape[0], affine=affine, track_running_stats=track_running_stats)
         return Built(layer, call_text(layer), layer)
+    rank = _rank(kind, input_shape)
     if kind == "pad":
         pads = _pad_sides(padding, rank)
         layer = _CLASSES[mode][rank - 1](pads)

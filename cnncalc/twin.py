@@ -21,7 +21,7 @@ from .receptive_field import ReceptiveField
 
 __all__ = ["twin", "general", "General", "evaluate", "size_names", "same_padding_formulas"]
 
-_SIZES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_SIZES = {0: (), 1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _SUFFIXES = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
 
 
