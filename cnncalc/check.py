@@ -600,6 +600,9 @@ class Grade:
     def __str__(self):
         return self.render()
 
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(self.render())
+
     def _repr_html_(self) -> str:
         from html import escape
 

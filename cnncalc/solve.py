@@ -115,6 +115,9 @@ class SizeSet:
         member = "∈" if lang == "zh" else "in"
         return "{" + f"{n} : {bound}, {n} mod {self.period} {member} {{{listed}}}" + "}"
 
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
+
     def _repr_latex_(self) -> str:
         """The set as LaTeX for Jupyter: \\{H : H \\ge 32,\\ H = 32m\\}."""
         text = self.text("en").replace("{} (no size)", "\\emptyset")
@@ -146,6 +149,9 @@ class PaddingAnswer:
         from html import escape
 
         return f"<div class='cnncalc-solve'>{escape(self.explanation)}</div>"
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(self.explanation)
 
 
 def same_padding(kernel_size: int, stride: int = 1, dilation: int = 1, size: int | None = None, *,

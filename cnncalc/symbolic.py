@@ -186,18 +186,18 @@ def simplify_dim(expr):
 def _factor(expr):
     factored = sympy.factor(expr)
     factored = factored if sympy.count_ops(factored) <= sympy.count_ops(expr) else sympy.factor_terms(expr)
-    return _spread_number(factored)
+    return expr if _needless(factored) else factored
 
 
-def _spread_number(expr):
-    """A number pulled out of a sum whose terms keep numbers of their own is needless: 144*(3*H*W + 2*H) reads
-    432*H*W + 288*H. A structural factor stays: C_out*(C_in*k^2 + 1), 64*(C*k^2 + 1)."""
-    if not expr.is_Mul:
-        return expr
-    coeff, rest = expr.as_coeff_Mul()
-    if coeff.is_Integer and coeff != 1 and rest.is_Add and any(abs(t.as_coeff_Mul()[0]) != 1 for t in rest.args):
-        return Add(*[coeff * t for t in rest.args])
-    return expr
+def _needless(factored) -> bool:
+    """A number pulled out of a sum whose terms keep numbers of their own: 144*(3*H*W + 2*H) is clearer as the sum
+    it came from, 432*H*W + 288*H. A structural factor stays: C_out*(C_in*k^2 + 1), 64*(C*k^2 + 1)."""
+    if not factored.is_Mul:
+        return False
+    coeff, rest = factored.as_coeff_Mul()
+    sums = [f for f in sympy.Mul.make_args(rest) if f.is_Add]
+    return bool(coeff.is_Integer and coeff != 1 and sums
+                and any(abs(t.as_coeff_Mul()[0]) != 1 for s in sums for t in s.args if not t.is_number))
 
 
 def readable(expr):

@@ -192,6 +192,9 @@ class Explanation:
     def render(self) -> str:
         return _render(self)
 
+    def _repr_pretty_(self, printer, cycle):  # IPython's plain text: the explanation, not the dataclass
+        printer.text(self.render())
+
     def _repr_html_(self) -> str:
         if not self.source:
             return f"<pre>{escape(self.render())}</pre>"
