@@ -387,6 +387,9 @@ def _calculate(kind, typed_shape, layout, lang, options, **settings) -> Calculat
         return analyze(build(kind, shape, **settings).model, shape, warn=False, layout="chw")
 
     shape, notices = read_input(typed, layout, lang, run)
+    if kind in ("conv", "convtranspose", "maxpool", "avgpool") and len(shape) == 2 and known(shape[0]) and shape[0] > 4:
+        body = i18n.text("layout.one_d", lang, shape=format_shape(shape), c=shape[0], n=shape[1], layer=_layer_name(kind, 1))
+        notices.append(i18n.text("layout.note", lang, text=body))  # 28x28 is not an image here: said out loud
     notices += _symbol_notes(options, lang)
     built = build(kind, shape, **settings)
     report = analyze(built.model, shape, warn=False, layout="chw")

@@ -72,6 +72,7 @@ _SETTINGS = {
     "gap": (),
 }
 _QUESTION_SETTINGS = ("in", "at", "layout", "dtype", "batch", "class")
+_WINDOWED = ("conv", "convtranspose", "maxpool", "avgpool")
 _MODEL_SUFFIXES = (".py", ".yaml", ".yml", ".json")
 _TOKEN = re.compile(r"([a-z_]+)(?:@([A-Za-z0-9_.]+))?=(\S+)")
 _INT = re.compile(r"[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,3}(?:_[0-9]{3})+")  # 34944, 34,944 or 34_944
@@ -779,6 +780,10 @@ def _analysed(question, lang, default_layout):
                                    first=format_shape(to_channels_first(typed)), answers=other))
     else:
         shape = typed
+    first_kind = question.layers[0][0]
+    if not question.is_network and first_kind in _WINDOWED and len(shape) == 2 and shape[0] > 4:
+        layer = {"conv": "Conv1d", "convtranspose": "ConvTranspose1d", "maxpool": "MaxPool1d", "avgpool": "AvgPool1d"}
+        notes.append(i18n.text("layout.one_d", lang, shape=format_shape(shape), c=shape[0], n=shape[1], layer=layer[first_kind]))
     report = run(shape)
     return title, notes, report, question.build(shape)
 

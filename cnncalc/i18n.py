@@ -151,6 +151,11 @@ MESSAGES = {
                         "注意：{typed} 按通道在后（高×宽×通道，--layout hwc）读取：即 C×H×W 的 {first}。"),
     "layout.refused": ("{error}; {shape} looks channels last: with --layout hwc it is {first}, giving {result}",
                        "{error}；{shape} 看起来是通道在后的写法：加 --layout hwc 则为 {first}，得到 {result}"),
+    "layout.note": ("Note: {text}", "注意：{text}"),
+    "layout.one_d": ("{shape} is read as {c} channels of length {n}, a 1-D input ({layer}); an image of {shape} "
+                     "is 1x{shape} (grey) or 3x{shape} (colour).",
+                     "{shape} 被读作 {c} 个[[channels]]、[[length]] {n} 的一维输入（{layer}）；{shape} 的图像应写成 "
+                     "1x{shape}（灰度）或 3x{shape}（彩色）。"),
     "layout.result": ("{shape} and {params} params", "{shape}，[[params]] {params}"),
     "layout.bad": ("--layout: choose chw (channels first) or hwc (channels last), got {value}",
                    "--layout：只能是 chw（通道在前）或 hwc（通道在后），收到的是 {value}"),

@@ -138,3 +138,12 @@ def test_check_reads_a_channels_last_question_out_loud():
         check_inline("conv in=227x227x3 out=96 k=11 s=4 -> 55x55x96")
     cli_result = run("check", "--inline", "conv in=32x32x3 out=64 k=3 -> 30x30x64", "--layout", "hwc")
     assert cli_result.exit_code == 0 and "Score: 1/1 (100%)" in cli_result.output
+
+
+def test_a_two_axis_input_to_a_convolution_is_read_as_1d_out_loud():
+    out = flat(run("conv", "-i", "28x28", "-o", "32", "-k", "3").output)
+    assert ("Note: 28x28 is read as 28 channels of length 28, a 1-D input (Conv1d); an image of 28x28 is 1x28x28 "
+            "(grey) or 3x28x28 (colour).") in out and "Output shape: 32x26" in out
+    assert "Note" not in run("conv", "-i", "1x16000", "-o", "32", "-k", "3").output  # a signal, as written
+    result = check_inline("conv in=28x28 out=32 k=3 -> 32x26x26")
+    assert result.notices[result.marks[0].question][0].startswith("28x28 is read as 28 channels of length 28")
