@@ -238,8 +238,9 @@ def test_no_english_word_is_left_in_chinese_output(args, capsys):
 
 
 def test_python_results_speak_chinese_too():
-    from cnncalc import Concat, Conv2d, MaxPool2d, Residual, Sequential, calculators, explain
+    from cnncalc import Concat, Conv2d, MaxPool2d, Residual, Sequential, calculators
     from cnncalc.check import check_inline
+    from cnncalc.render.explain import explain  # (importing the module cnncalc.explain rebinds cnncalc.explain)
     from cnncalc.solve import conv_settings, same_padding
 
     texts = [
