@@ -43,7 +43,7 @@ from . import i18n
 from .analysis import analyze
 from .dims import format_shape, parse_shape
 from .errors import ShapeError
-from .layout import check_layout, looks_channels_last, to_channels_first, to_channels_last
+from .layout import check_layout, looks_channels_last, to_channels_first
 from .report import DTYPE_BYTES
 
 ANSWER_KEYS = ("output_shape", "params", "macs", "flops", "receptive_field", "jump", "params_memory", "activations")

@@ -246,8 +246,8 @@ def models_command(fmt, lang):
             {"name": n, "description": e.description, "input_shape": list(e.default_input),
              "params": r.params, "macs": r.macs} for n, e, r in entries], indent=2))
         return
-    click.echo(i18n.text("models.head", lang, name="name", input="input", params="params", macs="MACs")
-               if lang == "en" else i18n.text("models.head", lang, name="名称", input="输入", params="参数量", macs="MACs"))
+    name, shape, params, macs, description = i18n.text("models.head", lang).split("|")
+    click.echo(i18n.ljust(name, 22) + i18n.rjust(shape, 12) + i18n.rjust(params, 14) + i18n.rjust(macs, 11) + "  " + description)
     for name, entry, report in entries:
         shape = "x".join(str(d) for d in entry.default_input)
         click.echo(f"{name:<22}{shape:>12}{count(report.params):>14}{units(report.macs):>11}  {entry.description}")

@@ -294,11 +294,11 @@ MESSAGES = {
     "verify.some_disagree": ("{failed} of {total} checks disagree", "{total} 项检查中有 {failed} 项不一致"),
     "verify.header": ("layer|type|shape|params|macs|receptive_field|gradient",
                       "层|类型|形状|[[params]]|MACs|[[receptive_field]]|梯度"),
+    "verify.input": ("input", "输入"),
     "verify.cell_ok": ("ok", "一致"),
     "verify.cell_fail": ("FAIL expected {expected}, got {actual}", "不一致：应为 {expected}，实际为 {actual}"),
     # models
-    "models.head": ("{name:<22}{input:>12}{params:>14}{macs:>11}  description",
-                    "{name:<22}{input:>12}{params:>14}{macs:>11}  说明"),
+    "models.head": ("name|input|params|MACs|description", "名称|输入|[[params]]|MACs|说明"),
     # the command line
     "cli.error": ("Error: {message}", "错误：{message}"),
     "cli.warning": ("Warning: {message}", "警告：{message}"),

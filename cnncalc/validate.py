@@ -317,6 +317,8 @@ def format_table(result, lang="en"):
     header = tuple(i18n.text("verify.header", lang).split("|"))
     lines = [header]
     for (layer, kind), checks in result.by_layer().items():
+        if (layer, kind) == ("input", "Input") and lang != "en":  # the gradient reaching the input, not a layer
+            layer = kind = i18n.text("verify.input", lang)
         lines.append((layer or "-", kind) + tuple(_cell(checks.get(w), lang) for w in WHATS))
     widths = [max(i18n.width(str(line[i])) for line in lines) for i in range(len(header))]
     text = ["  ".join(i18n.ljust(str(v), wd) for v, wd in zip(line, widths)).rstrip() for line in lines]

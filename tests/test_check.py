@@ -169,14 +169,6 @@ ROUNDED = [
 ]
 
 
-@pytest.mark.parametrize("line, right, note", ROUNDED, ids=[str(i) for i in range(len(ROUNDED))])
-def test_rounded_answers_with_the_tolerance_said(line, right, note):
-    result = check_inline(line)
-    assert result.all_right is right, result.render()
-    if note:
-        assert note in result.marks[0].notes
-
-
 def test_flops_answered_with_the_mac_count_is_wrong_and_told_why():
     mark = check_inline("resnet18 in=3x224x224 -> flops=1.8G").marks[0]
     assert not mark.right and mark.correct == 3628146688
@@ -200,8 +192,9 @@ MEMORY = [
 ]
 
 
-@pytest.mark.parametrize("line, right, note", MEMORY, ids=[str(i) for i in range(len(MEMORY))])
-def test_memory_answers(line, right, note):
+@pytest.mark.parametrize("line, right, note", ROUNDED + MEMORY,
+                         ids=[f"rounded{i}" for i in range(len(ROUNDED))] + [f"memory{i}" for i in range(len(MEMORY))])
+def test_rounded_counts_and_memory_with_the_tolerance_said(line, right, note):
     result = check_inline(line)
     assert result.all_right is right, result.render()
     if note:

@@ -220,6 +220,7 @@ ZH_COMMANDS = [
     ("alexnet", "--input", "227x227x3"),
     ("explain", "conv", "-i", "3x8x8"),
     ("check",),
+    ("verify", "cifar_net"),
 ]
 
 
