@@ -651,29 +651,29 @@ class _Truth:
     """The correct values of one question (of one layer for ``at=`` and per-layer answers) and the rows behind them."""
 
     values: dict
-    rows: list
+    rows: list  # the rows whose parameters and MACs the answers count
     report: object
     row: object = None  # the layer the answers are about, if one
+    chain: list = field(default_factory=list)  # the rows up to that layer: where its shape and receptive field come from
 
 
 def _truth(report, question, at=None):
     rows = report.layers
-    if at is not None:
+    if at is not None:  # that layer's own parameters and MACs; its output and receptive field
         row = _row_at(report, at, question)
-        index = rows.index(row)
-        upto = rows[: index + 1]
+        own = _layer_rows(report, row, question)
         rf = row.receptive_field
-        return _Truth({"output_shape": row.output_shape, "params": sum(r.params for r in upto) if question.stack else row.params,
-                       "macs": sum(r.macs for r in upto) if question.stack else row.macs,
+        return _Truth({"output_shape": row.output_shape, "params": sum(r.params for r in own),
+                       "macs": sum(r.macs for r in own), "flops": 2 * sum(r.macs for r in own),
                        "receptive_field": None if rf is None else rf.size, "jump": None if rf is None else rf.stride},
-                      [row] if not question.stack else upto, report, row)
+                      own, report, row, rows[: rows.index(row) + 1] if question.stack else own)
     rf = report.receptive_field
     size = DTYPE_BYTES[question.dtype]
     values = {"output_shape": report.output_shape, "params": report.params, "macs": report.macs,
               "receptive_field": None if rf is None else rf.size, "jump": None if rf is None else rf.stride,
               "params_memory": report.params * size, "activations": _activation_values(report) * size * report.batch}
     values["flops"] = 2 * values["macs"]
-    return _Truth(values, list(rows), report)
+    return _Truth(values, list(rows), report, chain=list(rows))
 
 
 def _activation_values(report):
@@ -694,6 +694,14 @@ def _row_at(report, at, question):
         if row.name == at:
             return row
     raise ShapeError(f"{question.where}: no layer named {at!r} in {question.kind}")
+
+
+def _layer_rows(report, row, question):
+    """The rows of the layer ``row`` ends: one, or in a stack all the steps of that layer (flatten and linear)."""
+    if not question.stack:
+        return [row]
+    first = row.name.split(".")[0]
+    return [r for r in report.layers if r.name == first or r.name.startswith(first + ".")]
 
 
 def _stack_rows(report, question):
@@ -919,7 +927,7 @@ def _explanation(question, model, answer, given, truth, lang):
     the block-by-block chain, where a wrong shape comes from, the largest layer's derivation."""
     from .render.explain import explain
 
-    rows = truth.rows
+    rows = truth.rows if answer in ("params", "macs") else truth.chain
     many = len(rows) > 1
     if answer in ("params_memory", "activations"):
         return _memory_explanation(question, answer, truth, lang)

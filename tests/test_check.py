@@ -214,7 +214,7 @@ STACKS = [
     ("conv in=1x32x32 out=8 k=3 | conv out=8 k=3 -> rf=5", {"receptive_field": True}),
     ("conv in=1x32x32 out=8 k=3 | conv out=8 k=3 | conv out=8 k=3 -> 8x26x26 rf=7", {"receptive_field": True, "output_shape": True}),
     ("conv in=1x32x32 out=8 k=3 | maxpool k=2 | conv out=8 k=3 -> rf=8 jump=2", {"receptive_field": True, "jump": True}),
-    ("conv in=1x32x32 out=8 k=3 | maxpool k=2 | conv out=8 k=3 at=2 -> rf=4 jump=2 params=80",
+    ("conv in=1x32x32 out=8 k=3 | maxpool k=2 | conv out=8 k=3 at=3 -> rf=8 jump=2 params=584",
      {"receptive_field": True, "jump": True, "params": True}),
     ("conv in=3x32x32 out=16 k=3 p=same | bn | relu | maxpool k=2 | flatten | linear out=10 -> 10 params=41450",
      {"output_shape": True, "params": True}),
