@@ -104,7 +104,7 @@ from .layers import (
 )
 from .zoo import model, models
 from .render.notebook import install as _install_display
-from .render.explain import explain  # the function; the module cnncalc.explain stays importable
+from .explain import explain  # the function (through the cnncalc.explain module, which stays importable)
 from .solve import solve  # likewise: cnncalc.solve(...) is the function, cnncalc.solve's helpers stay importable
 
 __version__ = "0.1.0"

@@ -218,7 +218,8 @@ class Residual(Container):
 
 
 _MERGE_KINDS = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "cat": "Concat", "stack": "Stack",
-                "matmul": "MatMul", "attention": "Attention"}
+                "matmul": "MatMul", "attention": "Attention", "resize": "Resize"}
+_RESIZE_MODES = ("nearest", "bilinear", "bicubic", "linear", "trilinear", "area")
 _ELEMENTWISE = {"add": "sum", "sub": "difference", "mul": "element-wise product", "div": "quotient"}
 
 
@@ -229,32 +230,37 @@ class Merge(Container):
     - ``cat``, ``stack``: joined along ``dim`` (batched numbering: 1 is the channels);
     - ``matmul``: ``a @ b`` of two branches, batched over the leading axes (MACs = batch*n*k*m);
     - ``attention``: ``F.scaled_dot_product_attention(q, k, v)`` of three branches (MACs =
-      batch*L*S*(E + E_v)).
+      batch*L*S*(E + E_v));
+    - ``resize``: the first branch interpolated (``mode``) to the spatial size of the second,
+      ``F.interpolate(x, size=y.shape[-2:])`` (a segmentation head resized to its input).
 
-    A matrix product or attention mixes its tokens: the receptive field ends there.
+    A matrix product, attention or resize mixes its positions: the receptive field ends there.
     """
 
-    def __init__(self, *branches, op="cat", dim=1, merge_name=""):
+    def __init__(self, *branches, op="cat", dim=1, mode="nearest", merge_name=""):
         if op not in _MERGE_KINDS:
             raise ShapeError(f"Merge: op must be one of {', '.join(_MERGE_KINDS)}, got {op!r}")
         if isinstance(dim, bool) or not isinstance(dim, int):
             raise ShapeError(f"Merge: dim must be an integer, got {dim!r}")
+        if mode not in _RESIZE_MODES:
+            raise ShapeError(f"Merge: mode must be one of {', '.join(_RESIZE_MODES)}, got {mode!r}")
         self.op = op
         self.dim = dim
+        self.mode = mode
         self.merge_name = merge_name
         self._children = _named(branches, type(self).__name__)
         if not self._children:
             raise ShapeError(f"{type(self).__name__} needs at least one branch")
-        needed = {"matmul": 2, "attention": 3}.get(op)
+        needed = {"matmul": 2, "attention": 3, "resize": 2}.get(op)
         if needed is not None and len(self._children) != needed:
             raise ShapeError(f"Merge: op {op!r} joins {needed} branches, got {len(self._children)}")
 
     def _key(self):
-        return super()._key() + (self.merge_name, self.op, self.dim)
+        return super()._key() + (self.merge_name, self.op, self.dim, self.mode)
 
     def _rebuild(self, kids):
         named = OrderedDict((name, kid) for (name, _), kid in zip(self._children, kids))
-        return Merge(named, op=self.op, dim=self.dim, merge_name=self.merge_name)
+        return Merge(named, op=self.op, dim=self.dim, mode=self.mode, merge_name=self.merge_name)
 
     def merge_kind(self):
         return _MERGE_KINDS[self.op]
@@ -287,6 +293,11 @@ class Merge(Container):
                 if len(other) != len(first) or any(known(a) and known(b) and a != b for a, b in zip(first, other)):
                     raise ShapeError(f"stack expects each tensor to be equal size, but got {_text(first)} and {_text(other)}")
             return first[:i] + (len(shapes),) + first[i:]
+        if self.op == "resize":
+            x, like = shapes
+            if len(x) < 2 or len(like) < len(x) - 1:
+                raise ShapeError(f"interpolate {_text(x)} to the size of {_text(like)}: it needs as many spatial dims")
+            return x[:1] + tuple(like[len(like) - (len(x) - 1):])
         if self.op == "matmul":
             a, b = shapes
             if len(a) < 2 or len(b) < 2:
@@ -314,6 +325,8 @@ class Merge(Container):
             return tuple(pair for other in shapes[1:] for pair in zip(other, shapes[0]))
         if self.op == "matmul":
             return ((shapes[0][-1], shapes[1][-2]),)
+        if self.op == "resize":
+            return ()
         q, k, v = shapes
         return ((q[-1], k[-1]), (k[-2], v[-2]))
 
@@ -327,7 +340,7 @@ class Merge(Container):
         return 0
 
     def merge_rf(self, fields, shapes):
-        if self.op in ("matmul", "attention"):
+        if self.op in ("matmul", "attention", "resize"):
             return None
         if self.op == "cat" and self._axis(shapes) in fields[0].tensor_dims:
             return None  # joined along a spatial axis

@@ -641,7 +641,8 @@ class AvgPool2d(AvgPoolNd):
 
 @dataclass(frozen=True)
 class AvgPool3d(AvgPoolNd):
-    """Average pooling over D, H and W, each axis as AvgPool2d's H_out."""
+    """Average pooling over D, H and W, each axis as AvgPool2d's H_out; PyTorch also needs every axis of
+    the input at least as large as the kernel, padding aside."""
 
     kernel_size: Any
     stride: Any = None
@@ -651,6 +652,14 @@ class AvgPool3d(AvgPoolNd):
     divisor_override: Any = None
 
     rank = 3
+
+    def infer(self, shape):
+        _expect_map(shape, 3)
+        if all(known(v) for v in shape[1:] + self.kernel_size) and any(n < k for n, k in zip(shape[1:], self.kernel_size)):
+            t, h, w = shape[1:]
+            kt, kh, kw = self.kernel_size
+            raise ShapeError(f"input image (T: {t} H: {h} W: {w}) smaller than kernel size (kT: {kt} kH: {kh} kW: {kw})")
+        return super().infer(shape)
 
 
 class AdaptivePoolNd(Layer):
@@ -669,6 +678,8 @@ class AdaptivePoolNd(Layer):
         for v in norm:
             # PyTorch returns an empty tensor for 0; CONTRACT.md counts a non-positive output size as impossible
             _require(v is None or is_positive(v), f"{self.type}: output_size must be positive, got {size!r}")
+        if rank == 1 and None in norm:
+            raise ShapeError(f"{self.type}: output_size must be an integer (None keeps an axis only from 2-D on), got {size!r}")
         object.__setattr__(self, "output_size", norm)
 
     def infer(self, shape):
@@ -1073,11 +1084,15 @@ class GroupNorm(Layer):
     def infer(self, shape):
         if len(shape) < 2:
             raise ShapeError(f"expects a (C, ...) input with at least 2 dimensions, receives {_shape_text(shape)}")
-        _expect_channels(shape[0], self.num_channels, "channels (num_channels)")
+        if self.affine:  # the weight has num_channels entries; without it any multiple of the groups goes
+            _expect_channels(shape[0], self.num_channels, "channels (num_channels)")
+        elif known(shape[0]) and known(self.num_groups) and shape[0] % self.num_groups:
+            raise ShapeError(f"expected number of channels in input to be divisible by num_groups, but got input of "
+                             f"shape {_shape_text(shape)} and num_groups={self.num_groups}")
         return shape
 
     def requires(self, in_shape):
-        return ((in_shape[0], self.num_channels),)
+        return ((in_shape[0], self.num_channels),) if self.affine else ()
 
     def extra_ops(self, in_shape, out_shape):
         return {"norm": 2 * _numel(out_shape)}
@@ -1108,6 +1123,9 @@ class InstanceNormNd(Layer):
         _expect_map(shape, self.rank)
         if self.affine or self.track_running_stats:  # else PyTorch only warns about num_features
             _expect_channels(shape[0], self.num_features, "channels (num_features)")
+        if not self.track_running_stats and all(known(n) for n in shape[1:]) and product(shape[1:]) == 1:
+            raise ShapeError(f"expected more than 1 spatial element to normalise each channel by its own statistics, "
+                             f"got input size {_shape_text(shape)}")
         return shape
 
     def requires(self, in_shape):
@@ -1367,6 +1385,11 @@ class Dropout(Elementwise):
 @dataclass(frozen=True)
 class Dropout1d(Dropout):
     """Zeroes whole channels of a (C, L) input with probability p while training."""
+
+    def infer(self, shape):
+        if len(shape) > 2:
+            raise ShapeError(f"dropout1d: Expected 2D or 3D input, but received a {len(shape) + 1}D input")
+        return shape
 
 
 @dataclass(frozen=True)
@@ -2050,8 +2073,7 @@ class Reduce(Layer):
         reduced = self._reduced(shape)
         if self.keepdim:
             return tuple(1 if i in reduced else n for i, n in enumerate(shape))
-        out = tuple(n for i, n in enumerate(shape) if i not in reduced)
-        return out or (1,)  # all but the batch reduced: one number per sample
+        return tuple(n for i, n in enumerate(shape) if i not in reduced)  # () when one number is left per sample
 
     def extra_ops(self, in_shape, out_shape):
         return {"pool": _numel(in_shape)}

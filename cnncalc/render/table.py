@@ -53,8 +53,9 @@ def rf_text(rf: ReceptiveField | None) -> str:
 
 
 def _pair(values) -> str:
-    a, b = (format_shape((v,)) for v in values)
-    return a if a == b else f"{a}x{b}"
+    """One value per axis, written once when every axis agrees: 7, or 3x7x7."""
+    texts = [format_shape((v,)) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
 def collapse(rows, depth):
@@ -165,6 +166,10 @@ def totals(report, dtype="float32"):
             f"Receptive field: {_pair(rf.size)}, stride {_pair(rf.stride)}, start {_pair(rf.start)}"
         )
         lines += _gate_note(report)
+    local = report.local_receptive_field
+    if local is not None and local != rf:
+        lines.append(f"Local receptive field: {_pair(local.size)}, stride {_pair(local.stride)}, start {_pair(local.start)}"
+                     "  (the convolution path, global operations left out)")
     lines += [f"Assumes {text}" for text in report.assumptions]  # symbolic: what the numbers above need
     lines += [
         "-" * 40,
