@@ -31,13 +31,11 @@ Endpoints (JSON in, JSON out; every error is ``{"error": "<one line>"}``):
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
 import os
 import queue
 import re
-import signal
+import subprocess
 import sys
 import threading
 import traceback
@@ -74,6 +72,7 @@ _FIELDS["explain"] = _FIELDS["analyze"] | {"index"}
 _FIELDS["export"] = _FIELDS["analyze"] | {"format"}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 WEB = resources.files(__package__) / "web"
+_HOME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # workers import this very cnncalc
 _ASSETS = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 
 
@@ -268,72 +267,74 @@ def parse_request(kind, body):
 # --- worker processes: an analysis that runs over its time is stopped by killing its process ---------------
 
 
-def _worker_main(conn):
-    """A worker's loop: answer (kind, request) jobs until the pipe closes or a None arrives."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle: it kills the workers
+def _worker_main():
+    """A worker's loop (``python -c``): one JSON line [kind, request] in on stdin, one JSON line
+    [status, body] out, until stdin closes. Anything else printed goes to stderr, not into the answers."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     import sympy  # noqa: F401  (loaded before the first job, so a symbolic input is not slowed by it)
 
-    conn.send("ready")
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        conn.send(answer(*job))
-
-
-@contextlib.contextmanager
-def _sigint_blocked():
-    """Block SIGINT in this thread while it starts a process: the new process inherits the mask.
-
-    Ctrl-C in a terminal signals the whole process group; a worker still starting up (importing
-    Python's site, cnncalc) would print a KeyboardInterrupt traceback. Blocked, the signal waits until
-    the worker ignores it (``_worker_main``), which discards it.
-    """
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
-        yield
-        return
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()  # started by the first spawn otherwise, and it unblocks SIGINT after itself
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    answers.write('"ready"\n')
+    answers.flush()
+    for line in sys.stdin.buffer:
+        answers.write(json.dumps(answer(*json.loads(line)), ensure_ascii=False) + "\n")
+        answers.flush()
 
 
 class _Worker:
-    def __init__(self, context):
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child,), daemon=True, name="cnncalc-serve-worker")
-        with _sigint_blocked():  # the child starts with Ctrl-C blocked, then ignores it: no traceback from it
-            self.process.start()
-        child.close()
+    """One analysis process, started in its own session: a terminal's Ctrl-C reaches the server only,
+    which then stops its workers (a worker interrupted while starting would print a traceback)."""
+
+    def __init__(self):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_HOME, os.environ.get("PYTHONPATH")])))
+        apart = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from cnncalc.serve import _worker_main; _worker_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, **apart)
+        self.answers = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for line in self.process.stdout:
+                self.answers.put(json.loads(line))
+        except (ValueError, OSError):  # cut off mid-line: it was killed while answering
+            pass
+        self.answers.put(None)  # the process ended
 
     @property
     def pid(self):
         return self.process.pid
 
+    def send(self, kind, request):
+        self.process.stdin.write(json.dumps([kind, request], ensure_ascii=False).encode("utf-8") + b"\n")
+        self.process.stdin.flush()
+
+    def receive(self, timeout):
+        """The next answer; None if the process ended; queue.Empty after ``timeout`` seconds."""
+        return self.answers.get(timeout=timeout)
+
     def stop(self):
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(5)
-        self.conn.close()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
 
 class WorkerPool:
     """``size`` worker processes; ``run`` gives a job to a free one and waits at most ``time_limit`` seconds.
 
-    A worker that runs over is killed (SIGKILL) and replaced in the background; so is one that dies.
-    Spawned, not forked: the server has threads, and a forked child could inherit a lock held by one.
+    A worker that runs over is killed and replaced in the background; so is one that dies. They are new
+    interpreters (not forks of this threaded process, not multiprocessing children, which would re-run
+    an unguarded ``__main__`` script that calls ``make_server``).
     """
 
     def __init__(self, size=WORKERS, time_limit=TIME_LIMIT, wait=WAIT):
         self.time_limit, self.wait = time_limit, wait
-        self._context = multiprocessing.get_context("spawn")
         self._idle = queue.Queue()
         self._all = set()
         self._lock = threading.Lock()
@@ -343,7 +344,7 @@ class WorkerPool:
 
     def _add(self):
         """Start a worker; a thread puts it among the idle ones once it has loaded cnncalc."""
-        worker = _Worker(self._context)
+        worker = _Worker()
         with self._lock:
             if self._closed:
                 worker.stop()
@@ -352,8 +353,8 @@ class WorkerPool:
 
         def enlist():
             try:
-                ready = worker.conn.poll(120) and worker.conn.recv() == "ready"
-            except (EOFError, OSError):
+                ready = worker.receive(120) == "ready"
+            except queue.Empty:
                 ready = False
             if ready and not self._closed:
                 self._idle.put(worker)
@@ -383,20 +384,21 @@ class WorkerPool:
             except queue.Empty:
                 return 503, {"error": f"server busy: no analysis worker became free within {self.wait:g} s"}
             try:
-                worker.conn.send((kind, request))
+                worker.send(kind, request)
             except OSError:  # it died while idle (killed from outside): another worker takes the job
                 self._retire(worker)
                 continue
             try:
-                if worker.conn.poll(self.time_limit):
-                    result = worker.conn.recv()
+                result = worker.receive(self.time_limit)
+            except queue.Empty:
+                result = 503, {"error": f"analysis took longer than {self.time_limit:g} s"}
+            else:
+                if result is not None:
                     self._idle.put(worker)
-                    return result
-                error = 503, {"error": f"analysis took longer than {self.time_limit:g} s"}
-            except (EOFError, OSError):
-                error = 500, {"error": "the analysis worker stopped unexpectedly"}
+                    return tuple(result)
+                result = 500, {"error": "the analysis worker stopped unexpectedly"}
             self._retire(worker)
-            return error
+            return result
         return 500, {"error": "the analysis workers keep stopping"}
 
     def close(self):

@@ -22,6 +22,8 @@ import cnncalc
 from cnncalc import serve, svg
 from cnncalc.cli import cli
 from cnncalc.frontends.source import load_source
+from png_pixels import pixels, share
+from tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -222,7 +224,7 @@ def test_explain_matches_rows_by_index(client):
 def test_export_text_is_the_clis(client, fmt):
     status, data = client.post("export", model="vgg11", input="3x64x64", format=fmt)
     assert status == 200
-    assert data["text"] == _cli("vgg11", "--input", "3x64x64", "--format", fmt).output
+    assert data["text"] == _cli("vgg11", "--input", "3x64x64", "--format", fmt).stdout
     assert data["filename"] == {"csv": "vgg11.csv", "markdown": "vgg11.md"}[fmt]
 
 
@@ -230,7 +232,7 @@ def test_export_text_is_the_clis(client, fmt):
 def test_export_json_and_spec_are_the_clis(client, fmt, filename):
     status, data = client.post("export", model="squeezenet1_1", input="3xHxW", format=fmt)
     assert status == 200 and data["filename"] == filename
-    printed = _cli("squeezenet1_1", "--input", "3xHxW", "--format", fmt).output
+    printed = _cli("squeezenet1_1", "--input", "3xHxW", "--format", fmt).stdout
     assert json.loads(data["text"]) == json.loads(printed)
 
 
@@ -344,6 +346,17 @@ def test_assets_ship_as_package_data(tmp_path):
     assert result.returncode == 0, result.stderr
     for asset in ("index.html", "app.js", "style.css"):
         assert (tmp_path / "lib" / "cnncalc" / "web" / asset).read_bytes() == (ROOT / "cnncalc" / "web" / asset).read_bytes()
+
+
+def test_docs_screenshot_shows_the_page():
+    """docs/img/serve.png (tools/screenshot_serve.py): the viewport's size, the drawing's and the page's
+    colours, no error box. The browser tests make a fresh one and check it the same way."""
+    shots = load_tool("screenshot_serve")
+    width, height, channels, rows = pixels(shots.OUT)
+    assert (width, height) == shots.SIZE
+    assert share(rows, channels, (0xFF, 0xDD, 0xDD)) < 0.001  # the error box's pink
+    assert share(rows, channels, (0x9E, 0xCA, 0xE1)) > 0.001  # convolution boxes of the drawing
+    assert share(rows, channels, (0x2B, 0x6C, 0xB0)) > 0.001  # the selected tab and language
 
 
 @pytest.mark.parametrize("method,path,status,message", [
@@ -499,7 +512,7 @@ def test_ctrl_c_stops_cleanly():
         assert conn.getresponse().status == 200
         conn.close()
         children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(p) == process.pid]
-        assert len(children) >= 2  # the workers (and multiprocessing's resource tracker)
+        assert len(children) == 2  # the analysis workers
         os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=20)
     finally:

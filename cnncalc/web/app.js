@@ -201,8 +201,13 @@ function schedule() {
   timer = setTimeout(analyze, DEBOUNCE_MS);
 }
 
+function settle() {
+  setBusy(timer === null && analysisCall === null ? "idle" : timer === null ? "busy" : "pending");
+}
+
 async function analyze() {
   clearTimeout(timer);
+  timer = null;
   if (analysisCall) analysisCall.abort();
   if (state.mode !== "model" && !state[state.mode].trim()) {
     analysisCall = null;
@@ -235,7 +240,7 @@ async function analyze() {
       writeURL();
     }
   }
-  setBusy("idle");
+  settle();  // still "pending" when the user typed on while this one ran
 }
 
 // --- showing an analysis --------------------------------------------------------------------------------------
@@ -272,7 +277,12 @@ function showResult(data) {
 
 function showTotals() {
   if (!lastResult) return;
-  $("totals").replaceChildren(...lastResult.totals.flatMap(([key, value]) => [element("dt", "", t(key)), element("dd", "", value)]));
+  $("totals").replaceChildren(...lastResult.totals.map(([key, value]) => {
+    const pair = element("div");
+    pair.dataset.key = key;
+    pair.append(element("dt", "", t(key)), element("dd", "", value));
+    return pair;
+  }));
   $("title").textContent = `${lastResult.model}: ${t("input_word")} ${lastResult.input}`;
 }
 
