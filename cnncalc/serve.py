@@ -167,7 +167,7 @@ def _picture(draw, report):
 
 def analyze_request(request):
     """POST /api/analyze: the table, totals, pictures and the report's JSON."""
-    target, shape, report = _analysed(request)
+    _, shape, report = _analysed(request)
     drawing, drawing_error = _picture(architecture, report)
     plot, plot_error = _picture(rf_plot, report)
     return {

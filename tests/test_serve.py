@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from png_pixels import pixels, share
+from tool_loader import load_tool
 
 import cnncalc
 from cnncalc import serve, svg
 from cnncalc.cli import cli
 from cnncalc.frontends.source import load_source
-from png_pixels import pixels, share
-from tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -342,7 +342,8 @@ def test_assets_ship_as_package_data(tmp_path):
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     subprocess.run(["cp", "-r", str(ROOT / "cnncalc"), str(tmp_path / "cnncalc")], check=True)
     result = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
-                             "--build-lib", str(tmp_path / "lib")], capture_output=True, text=True, cwd=tmp_path)
+                             "--build-lib", str(tmp_path / "lib")], capture_output=True, text=True, cwd=tmp_path,
+                            check=False)
     assert result.returncode == 0, result.stderr
     for asset in ("index.html", "app.js", "style.css"):
         assert (tmp_path / "lib" / "cnncalc" / "web" / asset).read_bytes() == (ROOT / "cnncalc" / "web" / asset).read_bytes()
@@ -415,7 +416,7 @@ def test_body_needs_a_length(server, headers, status, message):
     ("localhost", 200), ("127.0.0.1:8765", 200), ("[::1]:8765", 200), ("evil.example:8765", 403), ("10.0.0.5", 403),
 ])
 def test_loopback_server_answers_loopback_names_only(client, host, status):
-    got, content_type, raw, _ = client.request("GET", "/api/models", headers={"Host": host})
+    got, _, raw, _ = client.request("GET", "/api/models", headers={"Host": host})
     assert got == status
     if status == 403:
         assert json.loads(raw) == {"error": f"this server answers requests to 127.0.0.1 or localhost only, not {host!r}"}
@@ -514,7 +515,7 @@ def test_ctrl_c_stops_cleanly():
         children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(p) == process.pid]
         assert len(children) == 2  # the analysis workers
         os.killpg(process.pid, signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        _, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             process.kill()

@@ -12,7 +12,6 @@ import json
 import re
 import threading
 import zlib
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest

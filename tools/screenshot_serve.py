@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshot_figures import FLAGS  # noqa: E402  (the same Chromium flags as the figure screenshots)
+from screenshot_figures import FLAGS  # the same Chromium flags as the figure screenshots
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "img" / "serve.png"
 QUERY = "?model=lenet5&input=1x32x32&lang=en&layer=c1"
