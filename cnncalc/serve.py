@@ -87,6 +87,10 @@ def _one_line(text):
     return " ".join(str(text).split()) or "error"
 
 
+def _error(message):
+    return json.dumps({"error": _one_line(message)}).encode("utf-8")
+
+
 def _target(request):
     """The model to analyse: a zoo entry or a pasted source/spec, as an object with ``.name``,
     ``.input_shape`` (default or None), ``.build(shape)`` and ``.analyze(shape, **kw)`` (like the CLI's)."""
@@ -268,16 +272,18 @@ def parse_request(kind, body):
 
 
 def _worker_main():
-    """A worker's loop (``python -c``): one JSON line [kind, request] in on stdin, one JSON line
-    [status, body] out, until stdin closes. Anything else printed goes to stderr, not into the answers."""
+    """A worker's loop (``python -c``): one JSON line [kind, request] in on stdin, one line "STATUS BODY" out
+    (the body's JSON, sent on by the server as it is), until stdin closes. Anything else printed goes to
+    stderr, not into the answers."""
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     import sympy  # noqa: F401  (loaded before the first job, so a symbolic input is not slowed by it)
 
-    answers.write('"ready"\n')
+    answers.write("ready\n")
     answers.flush()
     for line in sys.stdin.buffer:
-        answers.write(json.dumps(answer(*json.loads(line)), ensure_ascii=False) + "\n")
+        status, body = answer(*json.loads(line))
+        answers.write(f"{status} {json.dumps(body, ensure_ascii=False)}\n")
         answers.flush()
 
 
@@ -297,8 +303,12 @@ class _Worker:
     def _read(self):
         try:
             for line in self.process.stdout:
-                self.answers.put(json.loads(line))
-        except (ValueError, OSError):  # cut off mid-line: it was killed while answering
+                if line == b"ready\n":
+                    self.answers.put("ready")
+                    continue
+                status, _, body = line.partition(b" ")
+                self.answers.put((int(status), body.rstrip(b"\n")))
+        except (ValueError, OSError):  # a line it did not finish: killed while answering
             pass
         self.answers.put(None)  # the process ended
 
@@ -311,7 +321,7 @@ class _Worker:
         self.process.stdin.flush()
 
     def receive(self, timeout):
-        """The next answer; None if the process ended; queue.Empty after ``timeout`` seconds."""
+        """The next (status, JSON bytes); None if the process ended; queue.Empty after ``timeout`` seconds."""
         return self.answers.get(timeout=timeout)
 
     def stop(self):
@@ -377,12 +387,12 @@ class WorkerPool:
             return sorted(w.pid for w in self._all)
 
     def run(self, kind, request):
-        """(HTTP status, JSON-able body) of one job, done by a worker process."""
+        """(HTTP status, JSON body bytes) of one job, done by a worker process."""
         for _ in range(3):
             try:
                 worker = self._idle.get(timeout=self.wait)
             except queue.Empty:
-                return 503, {"error": f"server busy: no analysis worker became free within {self.wait:g} s"}
+                return 503, _error(f"server busy: no analysis worker became free within {self.wait:g} s")
             try:
                 worker.send(kind, request)
             except OSError:  # it died while idle (killed from outside): another worker takes the job
@@ -391,15 +401,15 @@ class WorkerPool:
             try:
                 result = worker.receive(self.time_limit)
             except queue.Empty:
-                result = 503, {"error": f"analysis took longer than {self.time_limit:g} s"}
+                result = 503, _error(f"analysis took longer than {self.time_limit:g} s")
             else:
                 if result is not None:
                     self._idle.put(worker)
-                    return tuple(result)
-                result = 500, {"error": "the analysis worker stopped unexpectedly"}
+                    return result
+                result = 500, _error("the analysis worker stopped unexpectedly")
             self._retire(worker)
             return result
-        return 500, {"error": "the analysis workers keep stopping"}
+        return 500, _error("the analysis workers keep stopping")
 
     def close(self):
         with self._lock:
@@ -525,7 +535,8 @@ class Handler(BaseHTTPRequestHandler):
         except RequestError as exc:
             self._json(400, {"error": _one_line(exc)})
             return
-        self._json(*self.server.pool.run(kind, request))
+        status, body = self.server.pool.run(kind, request)
+        self._send(status, body, "application/json")
 
     def _body(self):
         """The request body, or None after answering 411/413/400 (the limit holds before anything is read)."""
