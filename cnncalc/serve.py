@@ -35,6 +35,7 @@ import json
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -430,6 +431,8 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256  # a burst of connections waits in the backlog rather than being refused
 
     def __init__(self, address, *, time_limit=TIME_LIMIT, workers=WORKERS, max_body=MAX_BODY, wait=WAIT):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
         self.max_body = max_body
         host = address[0]
@@ -496,7 +499,7 @@ class Handler(BaseHTTPRequestHandler):
     def _addressed_here(self):
         host = self.headers.get("Host", "")
         name = host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
-        if self.server.hosts is None or name.lower() in self.server.hosts:
+        if self.server.hosts is None or not host or name.lower() in self.server.hosts:  # no Host: not a browser
             return True
         self.close_connection = True
         self._json(403, {"error": f"this server answers requests to 127.0.0.1 or localhost only, not {host!r}"})

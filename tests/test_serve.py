@@ -413,7 +413,7 @@ def test_body_needs_a_length(server, headers, status, message):
 
 
 @pytest.mark.parametrize("host,status", [
-    ("localhost", 200), ("127.0.0.1:8765", 200), ("[::1]:8765", 200), ("evil.example:8765", 403), ("10.0.0.5", 403),
+    ("", 200), ("localhost", 200), ("127.0.0.1:8765", 200), ("[::1]:8765", 200), ("evil.example:8765", 403), ("10.0.0.5", 403),
 ])
 def test_loopback_server_answers_loopback_names_only(client, host, status):
     got, _, raw, _ = client.request("GET", "/api/models", headers={"Host": host})
@@ -427,6 +427,24 @@ def test_binds_loopback_by_default(server):
     assert server.server_address[0] == "127.0.0.1" and server.url.startswith("http://127.0.0.1:")
     serve_command = cli.commands["serve"]
     assert {p.name: p.default for p in serve_command.params}["host"] == "127.0.0.1"
+
+
+def test_ipv6_loopback():
+    try:
+        server = serve.make_server("::1", 0, workers=1)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert server.url.startswith("http://[::1]:")
+        conn = http.client.HTTPConnection("::1", server.server_address[1], timeout=30)
+        conn.request("POST", "/api/analyze", body=json.dumps({"model": "lenet5"}))
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["input"] == "1x32x32"
+        conn.close()
+    finally:
+        _stop(server, thread)
 
 
 def test_concurrent_requests_all_answered(client):

@@ -155,6 +155,20 @@ def test_symbolic_input_shows_formulas_and_why_the_pictures_are_missing(page, se
     assert page.is_hidden("#error")
 
 
+def test_depth_folds_rows_and_a_folded_row_says_so(page, server):
+    _open(page, server.url + "?model=resnet18&input=3x224x224&depth=1")
+    rows = _rows(page)
+    assert [row[0] for row in rows][4:8] == ["layer1", "layer2", "layer3", "layer4"]
+    assert rows[4][1:] == ["Sequential", "64x56x56", "64x56x56", "147,968", "462,422,016", "43/4"]
+    page.click("#layers tbody tr[data-name='layer2']")
+    assert page.text_content("#explain-body") == (
+        "A folded block (the sum of its layers): raise the depth or clear it to see each layer's formulas.")
+    page.fill("#depth", "")
+    _settled(page)
+    assert len(_rows(page)) == len(cnncalc.analyze(cnncalc.model("resnet18"), (3, 224, 224)).layers)
+    assert "depth" not in _query(page)
+
+
 def test_clicking_a_row_shows_its_formulas_with_numbers(page, server):
     _open(page, server.url + "?model=alexnet&input=3x227x227")
     page.click("#layers tbody tr[data-name='features.3']")
