@@ -51,7 +51,8 @@ from .dims import format_shape, parse_shape
 from .errors import ShapeError
 from .explain import explain
 from .frontends import to_spec
-from .frontends.source import Loaded, load_source
+from .frontends.loaded import Loaded
+from .frontends.source import load_source
 from .frontends.spec import parse_json, parse_yaml, read_spec
 from .graph import container_types
 from .render import FORMATS as RENDERERS
@@ -98,7 +99,8 @@ def _target(request):
     if "model" in request:
         return zoo.describe(request["model"])
     if "source" in request:
-        return load_source(request["source"], request.get("class"))
+        text = request["source"]  # text, never a path: one line ending in .py would be read as a file name
+        return load_source(text if "\n" in text else text + "\n", request.get("class"))
     text = request["spec"]
     data = parse_json(text, "<spec>") if text.lstrip().startswith("{") else parse_yaml(text, "<spec>")
     name, shape, network = read_spec(data, "<spec>")

@@ -15,7 +15,7 @@ from png_pixels import share as _share
 from tool_loader import load_tool
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="no headless Chromium on this machine")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(BROWSER is None, reason="no headless Chromium on this machine")]
 SHOTS = load_tool("screenshot_figures")
 
 

@@ -189,6 +189,14 @@ def test_pasted_source_is_read_not_run(client):
     assert status == 200 and data["rows"][0]["output_shape"] == "4x24x24"
 
 
+def test_pasted_source_is_never_a_file_name(client, tmp_path):
+    model_file = tmp_path / "model.py"
+    model_file.write_text(SOURCE, encoding="utf-8")
+    assert load_source(str(model_file), "Small").path == str(model_file)  # the library reads a path ...
+    status, data = client.post("analyze", source=str(model_file), input="3x32x32", **{"class": "Small"})
+    assert (status, data) == (400, {"error": "<source>:1: not valid Python: invalid syntax"})  # ... the page never
+
+
 @pytest.mark.parametrize("text", [SPEC_JSON, SPEC_YAML], ids=["json", "yaml"])
 def test_pasted_spec(client, text):
     status, data = client.post("analyze", spec=text)

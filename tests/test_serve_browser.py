@@ -26,7 +26,8 @@ from cnncalc.cli import cli
 SHOTS = load_tool("screenshot_serve")
 BROWSER = SHOTS.browser_path()
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="no Chromium on this machine (apt-get install chromium)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(BROWSER is None, reason="no Chromium on this machine (apt-get install chromium)")]
 
 CONV_BLUE, ACCENT, ERROR_PINK = (0x9E, 0xCA, 0xE1), (0x2B, 0x6C, 0xB0), (0xFF, 0xDD, 0xDD)
 SOURCE = """\
