@@ -488,6 +488,36 @@ def test_time_limit_kills_the_worker_and_the_next_request_works():
         _stop(server, thread)
 
 
+def test_busy_and_a_worker_that_dies_mid_analysis():
+    """One worker, busy with a slow analysis: another request waits its ``wait`` and hears "busy"; the worker
+    killed mid-analysis gives a one-line 500, and a fresh worker answers the next request."""
+    server, thread = _running(time_limit=30, workers=1)
+    try:
+        client = Client(server)
+        assert client.post("analyze", model="lenet5")[0] == 200  # the worker is up
+        (pid,) = server.pool.pids()
+        server.pool.wait = 0.3
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(client.post, "analyze", source=SLOW_SOURCE, input="3x8x8")
+            time.sleep(0.3)
+            assert client.post("analyze", model="lenet5") == (
+                503, {"error": "server busy: no analysis worker became free within 0.3 s"})
+            os.kill(pid, signal.SIGKILL)
+            assert slow.result(timeout=30) == (500, {"error": "the analysis worker stopped unexpectedly"})
+        server.pool.wait = 30
+        assert client.post("analyze", model="lenet5")[0] == 200
+        assert pid not in server.pool.pids()
+    finally:
+        _stop(server, thread)
+
+
+def test_lang_defaults_to_cnncalc_lang(monkeypatch):
+    monkeypatch.setenv("CNNCALC_LANG", "zh")
+    assert serve.parse_request("explain", b'{"model": "alexnet", "index": 0}')["lang"] == "zh"
+    monkeypatch.setenv("CNNCALC_LANG", "fr")
+    assert serve.parse_request("explain", b'{"model": "alexnet", "index": 0}')["lang"] == "en"
+
+
 def test_a_worker_killed_while_idle_is_replaced_without_an_error(client, server):
     assert client.post("analyze", model="lenet5")[0] == 200
     victim = server.pool.pids()[0]
