@@ -49,7 +49,6 @@ from urllib.parse import urlsplit
 from . import zoo
 from .dims import format_shape, parse_shape
 from .errors import ShapeError
-from .explain import explain
 from .frontends import to_spec
 from .frontends.loaded import Loaded
 from .frontends.source import load_source
@@ -57,8 +56,9 @@ from .frontends.spec import parse_json, parse_yaml, read_spec
 from .graph import container_types
 from .render import FORMATS as RENDERERS
 from .render import collapse, count, megabytes, rf_text, units
-from .svg import rf_plot
-from .svg import svg as architecture
+from .render.explain import explain
+from .render.svg import rf_plot
+from .render.svg import svg as architecture
 
 HOST = "127.0.0.1"
 PORT = 8765

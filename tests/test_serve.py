@@ -21,9 +21,11 @@ from png_pixels import pixels, share
 from tool_loader import load_tool
 
 import cnncalc
-from cnncalc import serve, svg
+from cnncalc import serve
 from cnncalc.cli import cli
 from cnncalc.frontends.source import load_source
+from cnncalc.render import svg
+from cnncalc.render.explain import explain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,7 +217,7 @@ def test_explain_gives_a_rows_formulas_with_numbers(client, lang, label):
     first = data["lines"][0]
     assert first["label"] == label and first["kind"] == "equation"
     assert first["equation"] == "H_out = W_out = floor((H_in - k + 2*p)/s) + 1 = floor((227 - 11 + 2*0)/4) + 1 = floor(216/4) + 1 = 54 + 1 = 55"
-    expected = cnncalc.explain(cnncalc.model("alexnet"), (3, 227, 227), lang=lang, name="alexnet").layers[0]
+    expected = explain(cnncalc.model("alexnet"), (3, 227, 227), lang=lang, name="alexnet").layers[0]
     assert [line["label"] for line in data["lines"]] == [line.label for line in expected.lines]
 
 
