@@ -123,10 +123,22 @@ def _analysed(request):
     return target, shape, target.analyze(shape, warn=False)
 
 
-def _pair(values):
-    """(195, 195) -> '195'; (7, 5) -> '7x5' (as the table prints a receptive field)."""
+def _axes(values):
+    """One entry per spatial axis, as the table prints a receptive field: (195, 195) -> '195',
+    (7, 5) -> '7x5', (9,) -> '9', (3, 7, 7) -> '3x7x7'."""
     texts = [format_shape((v,)) for v in values]
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+def _rf_text(rf):
+    """'size/stride' of a row (any number of spatial axes), '--' where none is defined; render's
+    ``rf_text`` for maps, which takes two axes only."""
+    if rf is None:
+        return "--"
+    if len(rf.size) == 2:
+        return rf_text(rf)
+    stride = _axes(rf.stride)
+    return f"{_axes(rf.size)}/{f'({stride})' if '/' in stride else stride}"
 
 
 def _rows(report, depth):
@@ -142,7 +154,7 @@ def _rows(report, depth):
             "level": max(len(parts) - (0 if merge else 1), 0), "folded": i is None,
             "input_shape": format_shape(row.input_shape), "output_shape": format_shape(row.output_shape),
             "params": count(row.params) if row.params else "--", "macs": count(row.macs) if row.macs else "--",
-            "rf": rf_text(row.receptive_field),
+            "rf": _rf_text(row.receptive_field),
         })
     return out
 
@@ -157,7 +169,7 @@ def _totals(report):
         ["macs", macs], ["flops", units(report.flops)], ["output_shape", format_shape(report.output_shape)],
     ]
     if rf is not None:
-        out += [["rf_size", _pair(rf.size)], ["rf_stride", _pair(rf.stride)], ["rf_start", _pair(rf.start)]]
+        out += [["rf_size", _axes(rf.size)], ["rf_stride", _axes(rf.stride)], ["rf_start", _axes(rf.start)]]
     return out + [
         ["input_mb", megabytes(mem.input_bytes)], ["forward_backward_mb", megabytes(mem.forward_backward_bytes)],
         ["params_mb", megabytes(mem.params_bytes)], ["total_mb", megabytes(mem.total_bytes)],
@@ -170,6 +182,9 @@ def _picture(draw, report):
         return draw(report), None
     except ShapeError as exc:
         return None, _one_line(exc)
+    except Exception as exc:  # a bug in the drawing: the table still shows, the traceback goes to the log
+        traceback.print_exc()
+        return None, _one_line(f"internal error: {type(exc).__name__}: {exc}")
 
 
 def analyze_request(request):

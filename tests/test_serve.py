@@ -208,6 +208,24 @@ def test_pasted_spec(client, text):
     assert dict(data["totals"])["params"] == "224"
 
 
+@pytest.mark.parametrize("spec,shape,outputs,rf", [
+    ("layers: [{Conv1d: [3, 8, 5]}, ReLU, {MaxPool1d: 2}]", "3x16000", ["8x15996", "8x15996", "8x7998"], "6/2"),
+    ("layers: [{Conv1d: [3, 8, 5, 2]}]", "3xT", ["8x(ceil(T/2)-2)"], "5/2"),  # floor((T - 5)/2) + 1
+    ("layers: [{Conv3d: [3, 8, 3]}, {MaxPool3d: 2}]", "3x16x112x112", ["8x14x110x110", "8x7x55x55"], "4/2"),
+    ("layers: [{Linear: [768, 10]}]", "197x768", ["197x10"], "--"),
+], ids=["1d", "1d-symbolic", "3d", "tokens"])
+def test_any_rank(client, spec, shape, outputs, rf):
+    status, data = client.post("analyze", spec=spec, input=shape)
+    assert status == 200, data
+    assert [row["output_shape"] for row in data["rows"]] == outputs
+    assert data["rows"][-1]["rf"] == rf
+    network = cnncalc.from_spec(serve.parse_yaml(spec, "<spec>"))
+    assert data["report"] == cnncalc.analyze(network, shape, name="spec").to_dict()
+    for picture in ("svg", "rf_plot"):  # drawn, or a one-line reason in its place
+        assert (data[picture] is None) != (data[f"{picture}_error"] is None)
+        assert data[picture] is not None or "\n" not in data[f"{picture}_error"]
+
+
 @pytest.mark.parametrize("lang,label", [("en", "output size"), ("zh", "输出尺寸")])
 def test_explain_gives_a_rows_formulas_with_numbers(client, lang, label):
     status, data = client.post("explain", model="alexnet", input="3x227x227", lang=lang, index=0)
