@@ -434,12 +434,14 @@ def check_command(path, inline, lang, fmt):
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 127.0.0.1 keeps the page to this machine.")
 @click.option("--no-browser", is_flag=True, help="Do not open the page in the web browser.")
-def serve_command(port, host, no_browser):
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="The page's language when its URL names none (default: CNNCALC_LANG, else en).")
+def serve_command(port, host, no_browser, lang):
     """Serve an interactive page: pick or paste a model, type the input, see the table, formulas and pictures."""
     from .serve import serve
 
     try:
-        serve(host, port, open_browser=not no_browser)
+        serve(host, port, open_browser=not no_browser, lang=lang)
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -242,8 +242,9 @@ def answer(kind, request):
         return 500, {"error": _one_line(f"internal error: {type(exc).__name__}: {exc}")}
 
 
-def parse_request(kind, body):
-    """The request body as a checked dict (RequestError names what is wrong)."""
+def parse_request(kind, body, lang=None):
+    """The request body as a checked dict (RequestError names what is wrong); ``lang`` is the default
+    language (None: ``CNNCALC_LANG``, else English)."""
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -267,7 +268,7 @@ def parse_request(kind, body):
     if data.get("class"):
         clean["class"] = data["class"]
     clean["input"] = data.get("input") or ""
-    clean["lang"] = data.get("lang") or _default_lang()
+    clean["lang"] = data.get("lang") or lang or _default_lang()
     if clean["lang"] not in LANGS:
         raise RequestError(f"lang: expected one of {', '.join(LANGS)}, got {json.dumps(data['lang'])[:40]}")
     for key, low in (("depth", 1), ("index", 0)):
@@ -447,7 +448,7 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # a burst of connections waits in the backlog rather than being refused
 
-    def __init__(self, address, *, time_limit=TIME_LIMIT, workers=WORKERS, max_body=MAX_BODY, wait=WAIT):
+    def __init__(self, address, *, time_limit=TIME_LIMIT, workers=WORKERS, max_body=MAX_BODY, wait=WAIT, lang=None):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
@@ -458,7 +459,8 @@ class Server(ThreadingHTTPServer):
         self.pool = WorkerPool(workers, time_limit, wait)
         zoo_entries = [{"name": name, "description": zoo.describe(name).description,
                         "input": format_shape(zoo.describe(name).default_input)} for name in zoo.models()]
-        self.models = {"models": zoo_entries, "lang": _default_lang()}
+        self.lang = lang or _default_lang()  # the page's language when its URL names none
+        self.models = {"models": zoo_entries, "lang": self.lang}
 
     @property
     def url(self):
@@ -551,7 +553,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            request = parse_request(kind, body)
+            request = parse_request(kind, body, self.server.lang)
         except RequestError as exc:
             self._json(400, {"error": _one_line(exc)})
             return
@@ -599,16 +601,17 @@ class Handler(BaseHTTPRequestHandler):
             return
 
 
-def make_server(host=HOST, port=PORT, **budgets):
-    """A listening Server (not yet serving) with its worker pool started; ``budgets``: time_limit,
-    workers, max_body, wait. Port 0 picks a free port (``server.url`` says which)."""
-    return Server((host, port), **budgets)
+def make_server(host=HOST, port=PORT, **options):
+    """A listening Server (not yet serving) with its worker pool started; ``options``: time_limit,
+    workers, max_body, wait (the budgets) and lang (the default language). Port 0 picks a free port
+    (``server.url`` says which)."""
+    return Server((host, port), **options)
 
 
-def serve(host=HOST, port=PORT, open_browser=True, **budgets):
+def serve(host=HOST, port=PORT, open_browser=True, **options):
     """Serve the page until Ctrl-C; print its address; open it in the browser unless told not to. Returns 0."""
     try:
-        server = make_server(host, port, **budgets)
+        server = make_server(host, port, **options)
     except KeyboardInterrupt:  # Ctrl-C while the workers start
         return 0
     print(f"cnncalc serve: {server.url}  (Ctrl-C to stop)", flush=True)

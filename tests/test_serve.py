@@ -531,11 +531,23 @@ def test_busy_and_a_worker_that_dies_mid_analysis():
         _stop(server, thread)
 
 
-def test_lang_defaults_to_cnncalc_lang(monkeypatch):
+def test_lang_defaults_to_the_servers_then_cnncalc_lang(monkeypatch):
+    body = b'{"model": "alexnet", "index": 0}'
     monkeypatch.setenv("CNNCALC_LANG", "zh")
-    assert serve.parse_request("explain", b'{"model": "alexnet", "index": 0}')["lang"] == "zh"
+    assert serve.parse_request("explain", body)["lang"] == "zh"
+    assert serve.parse_request("explain", body, "en")["lang"] == "en"  # cnncalc serve --lang en
+    assert serve.parse_request("explain", b'{"model": "alexnet", "index": 0, "lang": "en"}', "zh")["lang"] == "en"
     monkeypatch.setenv("CNNCALC_LANG", "fr")
-    assert serve.parse_request("explain", b'{"model": "alexnet", "index": 0}')["lang"] == "en"
+    assert serve.parse_request("explain", body)["lang"] == "en"
+
+
+def test_serve_lang_option_sets_the_pages_default(monkeypatch):
+    seen = []
+    monkeypatch.setattr(serve.Server, "serve_forever", lambda self, poll_interval=0.5: seen.append(self.models["lang"]))
+    monkeypatch.delenv("CNNCALC_LANG", raising=False)
+    assert _cli("serve", "--port", "0", "--no-browser", "--lang", "zh").exit_code == 0
+    assert _cli("serve", "--port", "0", "--no-browser").exit_code == 0
+    assert seen == ["zh", "en"]
 
 
 def test_a_worker_killed_while_idle_is_replaced_without_an_error(client, server):
