@@ -132,6 +132,18 @@ def test_the_url_gives_the_view(page, server):
     assert _query(page) == {"model": "alexnet", "input": "3x227x227", "lang": "en"}
 
 
+def test_picking_a_model_from_the_list(page, server):
+    _open(page, server.url + "?model=alexnet")
+    assert page.get_attribute("#input", "placeholder") == "3x227x227"  # empty input: the model's own size
+    page.select_option("#model", "lenet5")
+    _settled(page)
+    assert _rows(page)[0] == ["c1", "Conv2d", "1x32x32", "6x28x28", "156", "117,600", "5/1"]
+    assert page.text_content("#model-description").startswith("LeNet-5")
+    assert page.get_attribute("#input", "placeholder") == "1x32x32"
+    page.wait_for_function("() => location.search.includes('model=lenet5')")
+    assert _query(page) == {"model": "lenet5", "lang": "en"}
+
+
 def test_typing_updates_the_table_and_the_url_debounced(page, server):
     _open(page, server.url + "?model=resnet18&input=3x224x224")
     assert _rows(page)[0][3] == "64x112x112"

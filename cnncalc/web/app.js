@@ -392,11 +392,10 @@ async function start() {
 document.addEventListener("DOMContentLoaded", () => {
   for (const tab of document.querySelectorAll("[data-mode]")) {
     tab.addEventListener("click", () => {
-      state.mode = tab.dataset.mode;
       state.layer = "";
+      edited("mode", tab.dataset.mode, false);
       showMode();
       showDescription();
-      edited("mode", state.mode, false);
     });
   }
   for (const button of document.querySelectorAll("[data-lang]")) {
@@ -411,9 +410,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   $("model").addEventListener("change", (event) => {
     state.layer = "";
-    state.model = event.target.value;
-    showDescription();
     edited("model", event.target.value, false);
+    showDescription();
   });
   $("source").addEventListener("input", (event) => edited("source", event.target.value));
   $("spec").addEventListener("input", (event) => edited("spec", event.target.value));
