@@ -544,6 +544,24 @@ def check_command(path, inline, fmt, layout, lang):
         raise click.exceptions.Exit(1)
 
 
+@cli.command("serve")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 127.0.0.1 keeps the page to this machine.")
+@click.option("--no-browser", is_flag=True, help="Do not open the page in the web browser.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="The page's language when its URL names none (default: CNNCALC_LANG, else en).")
+def serve_command(port, host, no_browser, lang):
+    """Serve an interactive page: pick or paste a model, type the input, see the table, formulas and pictures."""
+    from .serve import serve
+
+    try:
+        serve(host, port, open_browser=not no_browser, lang=lang)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def _small_input(name):
     """The smallest of 32, 64, ... 192 (below the default) at which a zoo model runs: keeps ``verify --all`` quick."""
     from . import zoo

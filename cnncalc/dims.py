@@ -234,4 +234,5 @@ def format_dim(x) -> str:
 
 
 def format_shape(shape, sep: str = "x") -> str:
-    return sep.join(format_dim(d) for d in shape)
+    """3x224x224; () for one number per sample."""
+    return sep.join(format_dim(d) for d in shape) if shape else "()"

@@ -199,6 +199,9 @@ MESSAGES = {
     "table.output": ("Output shape", "[[output_shape]]"),
     "table.rf_line": ("Receptive field: {size}, stride {stride}, start {start}",
                       "[[receptive_field]]：{size}，[[stride]] {stride}，起点 {start}"),
+    "table.local_rf": ("Local receptive field: {size}, stride {stride}, start {start}  (the convolution path, global "
+                       "operations left out)",
+                       "局部[[receptive_field]]：{size}，[[stride]] {stride}，起点 {start}（卷积路径，不计全局运算）"),
     "table.gate": ("  (it ends at the gate {gate}: its global pool lets every pixel reach every output)",
                    "  （在门控 {gate} 处结束：其全局池化让每个像素都能影响每个输出）"),
     "table.assumes": ("Assumes {text}", "假设 {text}"),

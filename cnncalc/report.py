@@ -86,7 +86,7 @@ class Row:
     @property
     def extra_ops(self) -> dict:
         if self.is_merge:
-            if self.kind in ("Add", "Mul"):
+            if self.kind in ("Add", "Sub", "Mul", "Div"):
                 return {self.kind.lower(): product(self.output_shape)}
             return {}
         return self.layer.extra_ops(self.input_shape, self.output_shape)

@@ -54,8 +54,9 @@ def rf_text(rf: ReceptiveField | None) -> str:
 
 
 def _pair(values) -> str:
-    a, b = (format_shape((v,)) for v in values)
-    return a if a == b else f"{a}x{b}"
+    """One value per axis, written once when every axis agrees: 7, or 3x7x7."""
+    texts = [format_shape((v,)) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
 def collapse(rows, depth):
@@ -168,6 +169,9 @@ def totals(report, dtype="float32", lang="en"):
     if rf is not None:
         lines.append(t("table.rf_line", size=_pair(rf.size), stride=_pair(rf.stride), start=_pair(rf.start)))
         lines += _gate_note(report, lang)
+    local = report.local_receptive_field
+    if local is not None and local != rf:
+        lines.append(t("table.local_rf", size=_pair(local.size), stride=_pair(local.stride), start=_pair(local.start)))
     lines += [t("table.assumes", text=i18n.translate(text, lang)) for text in report.assumptions]  # what symbols need
     lines += [
         "-" * 40,
