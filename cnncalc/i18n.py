@@ -99,8 +99,8 @@ MESSAGES = {
     "explain.cols": ("columns", "列"),
     "explain.sample": ("sample", "个采样点"),
     "explain.samples": ("samples", "个采样点"),
-    "explain.slice": ("slice", "帧"),
-    "explain.slices": ("slices", "帧"),
+    "explain.frame": ("frame", "帧"),
+    "explain.frames": ("frames", "帧"),
     "explain.ceil_rule": (
         "ceil_mode: the last window would start at {start} >= input {n} + left padding {p} = {limit}, outside the "
         "input, so PyTorch drops it (-1)",
@@ -411,7 +411,8 @@ def lang_from_argv(argv) -> str:
 # --- translating the engine's English errors and warnings ------------------------------------------------
 
 _AXES = {"height": "高度", "width": "宽度", "depth": "深度", "length": "长度"}
-_UNITS = {"row": "行", "rows": "行", "column": "列", "columns": "列", "pixel": "个像素", "pixels": "个像素"}
+_UNITS = {"row": "行", "rows": "行", "column": "列", "columns": "列", "pixel": "个像素", "pixels": "个像素",
+          "sample": "个采样点", "samples": "个采样点", "frame": "帧", "frames": "帧"}
 
 
 def _axis(match, name="axis"):

@@ -89,6 +89,8 @@ TRANSLATIONS = [
      "--input：形状 '3x-2x2' 无效：'-2' 既不是正整数也不是名字（应写成 3x224x224 或 3xHxW 这样）"),
     ("Conv2d: floor truncation drops the last 1 row of height 7 and the last 1 column of width 7 (no window reaches them)",
      "Conv2d：向下取整截断丢弃了高度 7 的最后 1 行和宽度 7 的最后 1 列（没有窗口覆盖它们）"),
+    ("features.1 (MaxPool1d): floor truncation drops the last 3 samples of length 3981 (no window reaches them)",
+     "features.1 (MaxPool1d)：向下取整截断丢弃了长度 3981 的最后 3 个采样点（没有窗口覆盖它们）"),
     ("something new and unknown", "something new and unknown"),
 ]
 

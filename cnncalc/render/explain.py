@@ -27,7 +27,7 @@ from ..layers import ConvNd, ConvTransposeNd, Layer, PoolNd, axis_names
 LANGS = i18n.LANGS
 FORMATS = ("text", "markdown", "latex")
 
-_AXIS_UNITS = {"length": "sample", "depth": "slice", "height": "row", "width": "col"}
+_AXIS_UNITS = {"length": "sample", "depth": "frame", "height": "row", "width": "col"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ROUND = {"floor": ("floor(", ")", r"\left\lfloor ", r" \right\rfloor"),
           "ceiling": ("ceil(", ")", r"\left\lceil ", r" \right\rceil")}
