@@ -24,6 +24,7 @@ from .dims import ShapeLike, as_shape, format_shape
 from .errors import ShapeError
 from . import i18n
 from .formulas import effective_kernel, tf_same_out
+from .layout import read_shape
 from .formulas import tf_same_padding as tf_same
 from .layers import Layer, Linear
 
@@ -269,12 +270,13 @@ def _evaluate(expr, sym, n):
     return expr if type(expr) is int else int(expr.subs(sym, n))
 
 
-def input_sizes(model: Layer, input_shape: ShapeLike, *, full_coverage: bool = False) -> SizeSet:
+def input_sizes(model: Layer, input_shape: ShapeLike, *, full_coverage: bool = False, layout: str | None = None) -> SizeSet:
     """Every size of the unknown in ``input_shape`` (e.g. "3xHxH") that the network accepts, exactly.
 
     With ``full_coverage`` only the sizes for which no layer's floor truncation drops input pixels
     (every pixel reaches some window): "H must be 32m for VGG16 to use every pixel".
     """
+    input_shape = read_shape(as_shape(input_shape), layout)  # HxHx3 with layout="hwc"
     shape, sym = _unknown(input_shape)
     general = analyze(model, shape, warn=False)
     period = _period(general)
@@ -336,9 +338,12 @@ def _last_at_most(expr, sym, limit, low):
     return low
 
 
-def input_for_output(model: Layer, input_shape: ShapeLike, output: int, *, layer: str | None = None) -> SizeSet:
+def input_for_output(model: Layer, input_shape: ShapeLike, output: int, *, layer: str | None = None,
+                     layout: str | None = None) -> SizeSet:
     """Every accepted size n of the unknown for which the output (or the named layer's output) has
-    size ``output`` along the unknown's axis, exactly: an interval, since sizes grow with n."""
+    size ``output`` along the unknown's axis, exactly: an interval, since sizes grow with n. ``layout="hwc"``
+    reads the shape channels last (HxHx3)."""
+    input_shape = read_shape(as_shape(input_shape), layout)
     shape, sym = _unknown(input_shape)
     output = _positive(output, "output")
     general = analyze(model, shape, warn=False)

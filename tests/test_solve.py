@@ -211,3 +211,9 @@ def test_sets_and_settings_in_chinese_and_latex():
     assert SizeSet(1, None, 16, (1, 3, 5), "H").text("zh") == "{H : H >= 1, H mod 16 ∈ {1, 3, 5}}"
     assert SizeSet(32, None, 32, (0,), "H")._repr_latex_() == r"$\{H : H \ge 32,\ H = 32m\}$"
     assert [s.text("zh") for s in conv_settings(32, 16, max_kernel=2)] == ["k=1，p=0：s ∈ {2}", "k=2，p=0：s ∈ {2}"]
+
+
+def test_solving_reads_a_channels_last_shape_when_told():
+    vgg = cnncalc.model("vgg16")
+    assert cnncalc.input_sizes(vgg, "HxHx3", layout="hwc", full_coverage=True) == cnncalc.input_sizes(vgg, "3xHxH", full_coverage=True)
+    assert str(cnncalc.input_for_output(vgg, "HxHx3", 7, layer="features.30", layout="hwc")) == "{H : 224 <= H <= 255}"

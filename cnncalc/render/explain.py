@@ -453,10 +453,10 @@ _STYLES: dict = {
     "text": dict(title="{model_word}{c}{model}   {input_word}{c}{shape}", heading="{name}{type}{c}{a} -> {b}",
                  gap=False, note="  ! {label}", plain="  {label}", equation="  {label}{c}{eq}", total="{total}{c2}",
                  escape=str, fmt="text"),
-    "markdown": dict(title="# {model_word}{c}`{model}`, {input_word} `{shape}`", heading="## `{name}`{type}{c}`{a}` → `{b}`",
+    "markdown": dict(title="# {model_word}{c}`{model}`{comma}{input_word} `{shape}`", heading="## `{name}`{type}{c}`{a}` → `{b}`",
                      gap=True, note="> **{note_word}{c2}** {label}", plain="- {label}", equation="- {label}{c}`{eq}`",
                      total="## {total}", escape=str, fmt="markdown"),
-    "latex": dict(title="\\section*{{{model_word}{c}\\texttt{{{model}}}, {input_word} ${shape}$}}",
+    "latex": dict(title="\\section*{{{model_word}{c}\\texttt{{{model}}}{comma}{input_word} ${shape}$}}",
                   heading="\\subsection*{{\\texttt{{{name}}}{type}{c}${a} \\to {b}$}}", gap=False,
                   note="\\emph{{{label}}}", plain="{label}", equation="{label}{c}\\[ {eq} \\]",
                   total="\\subsection*{{{total}}}", escape=_latex_escape, fmt="latex"),
@@ -498,7 +498,8 @@ def _render(ex):
     style, fmt, lang = _STYLES[ex.fmt], ex.fmt, ex.lang
     c = i18n.colon(lang)
     out = [style["title"].format(model_word=_word("model", lang), model=style["escape"](ex.model),
-                                 input_word=_word("input", lang), shape=_fmt_shape(ex.input_shape, fmt), c=c), ""]
+                                 input_word=_word("input", lang), shape=_fmt_shape(ex.input_shape, fmt), c=c,
+                                 comma="，" if lang == "zh" else ", "), ""]
     out += render_lines(ex.layers, lang, fmt)
     out.append(style["total"].format(total=_word("total", lang), c2=c.strip()))
     out.extend([""] if style["gap"] else [])
