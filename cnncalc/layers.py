@@ -1769,6 +1769,12 @@ class Linear(Layer):
         return shapes
 
     def infer(self, shape):
+        if _differ(shape[-1], self.in_features) and len(shape) > 1 and not _differ(product(shape), self.in_features):
+            # the map has exactly the features: it was not flattened (use Linear(7, ...) would be a wrong fix)
+            raise ShapeError(
+                f"expects {self.in_features} input features, receives a {format_shape(shape)} map: flatten it first "
+                f"({'*'.join(str(d) for d in shape)} = {self.in_features})"
+            )
         if _differ(shape[-1], self.in_features):
             hint = f" (flatten first: {format_shape(shape)} has {product(shape)} elements)" if len(shape) > 1 else ""
             raise ShapeError(

@@ -120,3 +120,12 @@ def test_the_calculation_displays_in_jupyter():
     html = calculators.conv("3x32x32", 64, 3, 2, tf_same=True)._repr_html_()
     assert "<th style='text-align:left'>Params</th><td>1,792</td>" in html
     assert r"\left\lceil{\frac{H_{in}}{s}}\right\rceil" in html and r"\left\lfloor \frac{30}{2} \right\rfloor" in html
+
+
+def test_a_linear_layer_on_an_unflattened_map_says_flatten_not_a_wrong_size():
+    import cnncalc
+
+    with pytest.raises(ShapeError, match=re.escape("receives a 512x7x7 map: flatten it first (512*7*7 = 25088)")):
+        cnncalc.analyze(cnncalc.Linear(25088, 4096), "512x7x7")
+    with pytest.raises(ShapeError, match=re.escape("receives 7: use Linear(7, 4096) (flatten first: 512x7x7 has 25088")):
+        cnncalc.analyze(cnncalc.Linear(100, 4096), "512x7x7")

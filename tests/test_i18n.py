@@ -91,6 +91,8 @@ TRANSLATIONS = [
      "Conv2d：向下取整截断丢弃了高度 7 的最后 1 行和宽度 7 的最后 1 列（没有窗口覆盖它们）"),
     ("features.1 (MaxPool1d): floor truncation drops the last 3 samples of length 3981 (no window reaches them)",
      "features.1 (MaxPool1d)：向下取整截断丢弃了长度 3981 的最后 3 个采样点（没有窗口覆盖它们）"),
+    ("Linear: expects 25088 input features, receives a 512x7x7 map: flatten it first (512*7*7 = 25088)",
+     "Linear：需要 25088 个输入特征，收到的是 512x7x7 的特征图：请先展平（512*7*7 = 25088）"),
     ("something new and unknown", "something new and unknown"),
 ]
 
