@@ -265,3 +265,17 @@ def test_python_results_speak_chinese_too():
 def test_the_checker_finds_english():
     assert english_words("输出尺寸：the answer is 5") == ["the", "answer", "is"]
     assert english_words("输出尺寸：H_out = floor((H_in - k + 2*p)/s) + 1 = 3，Conv2d(3, 8, kernel_size=3)") == []
+
+
+def test_every_command_takes_lang_and_every_shape_taking_command_takes_layout():
+    import click
+
+    commands = []
+    for name, command in cli.commands.items():
+        subcommands = command.commands.items() if isinstance(command, click.Group) else [("", command)]
+        commands += [(f"{name} {sub}".strip(), c) for sub, c in subcommands]
+    for name, command in commands:
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert "--lang" in options, name
+        if "--input" in options and name not in ("verify",):
+            assert "--layout" in options, name
