@@ -124,9 +124,6 @@ MESSAGES = {
     "explain.tf_out": ("output size ('same')", "[[output_size]]（'same'）"),
     "explain.tf_total": ("padding in all", "总[[padding]]"),
     "explain.tf_split": ("{before} before, {after} after", "前面 {before}，后面 {after}"),
-    "explain.pad_size": ("padded size", "[[padding]]后的尺寸"),
-    "explain.linear_map": ("a linear layer reads vectors: the {shape} map is flattened first",
-                           "全连接层读取的是向量：先把 {shape} 的[[feature_map]][[flatten]]"),
     # calculators: the summary above the derivation
     "calc.input": ("Input shape", "[[input_shape]]"),
     "calc.output": ("Output shape", "[[output_shape]]"),
@@ -157,8 +154,6 @@ MESSAGES = {
                      "{shape} 被读作 {c} 个[[channels]]、[[length]] {n} 的一维输入（{layer}）；{shape} 的图像应写成 "
                      "1x{shape}（灰度）或 3x{shape}（彩色）。"),
     "layout.result": ("{shape} and {params} params", "{shape}，[[params]] {params}"),
-    "layout.bad": ("--layout: choose chw (channels first) or hwc (channels last), got {value}",
-                   "--layout：只能是 chw（通道在前）或 hwc（通道在后），收到的是 {value}"),
     # symbols and padding words in numeric options
     "symbols.note": ("Note: {names} are symbols (unknown positive integers), not numbers: the results are formulas in "
                      "them.",
@@ -169,10 +164,6 @@ MESSAGES = {
     "symbols.typo": ("Note: {option} {value!r} is read as a symbol; did you mean {guess!r}?",
                      "注意：{option} 的值 {value!r} 被当作[[symbol]]；是想写 {guess!r} 吗？"),
     "same.note_valid": ("Note: padding 'valid' means no padding (p = 0).", "注意：'valid' 表示不[[padding]]（p = 0）。"),
-    "same.pool": ("{layer}: PyTorch pooling takes no padding='same' (only convolutions do, with stride 1); --tf-same "
-                  "gives TensorFlow's 'same' (output ceil(n/s))",
-                  "{layer}：PyTorch 的池化层不接受 padding='same'（只有卷积接受，且[[stride]]须为 1）；--tf-same 按 "
-                  "TensorFlow 的 'same' 计算（输出 ceil(n/s)）"),
     "same.strided": ("{layer}: padding='same' needs stride 1 in PyTorch (stride {stride}); --tf-same gives "
                      "TensorFlow's rule, output ceil(n/s)",
                      "{layer}：PyTorch 的 padding='same' 要求[[stride]]为 1（当前[[stride]] {stride}）；--tf-same 按 "
@@ -209,7 +200,7 @@ MESSAGES = {
     "table.input_mb": ("Input size (MB)", "输入大小（MB）"),
     "table.forward_mb": ("Forward pass size (MB)", "前向传播大小（MB）"),
     "table.backward_mb": ("Forward/backward pass size (MB)", "前向/反向传播大小（MB）"),
-    "table.params_mb": ("Params size (MB)", "[[params]]大小（MB）"),
+    "table.params_mb": ("Params size (MB)", "参数大小（MB）"),
     "table.total_mb": ("Estimated Total Size (MB)", "估计总大小（MB）"),
     "table.warning": ("Warning", "警告"),
     # check
@@ -220,7 +211,7 @@ MESSAGES = {
     "check.answer.flops": ("flops", "FLOPs"),
     "check.answer.receptive_field": ("receptive_field", "[[receptive_field]]"),
     "check.answer.jump": ("jump", "[[receptive_field]][[jump]]"),
-    "check.answer.params_memory": ("params_memory", "[[params]]内存"),
+    "check.answer.params_memory": ("params_memory", "参数内存"),
     "check.answer.activations": ("activations", "[[activations]]内存"),
     "check.right": ("right", "正确"),
     "check.wrong": ("wrong: the answer is {correct}", "错误：正确答案是 {correct}"),
@@ -281,10 +272,6 @@ MESSAGES = {
                       "{before} before, {after} after, output ceil({n}/{s}) = {out}",
                       "TensorFlow 的 'same'：n = {n} 时总[[padding]] max((ceil(n/s) - 1)*s + k_eff - n, 0) = {total}："
                       "前面 {before}，后面 {after}，输出 ceil({n}/{s}) = {out}"),
-    "solve.torch_same": ("padding='same' (PyTorch, stride 1): {before} before and {after} after (total d*(k - 1) = "
-                         "{total}), output n",
-                         "padding='same'（PyTorch，[[stride]]须为 1）：前面 {before}，后面 {after}（共 d*(k - 1) = {total}），"
-                         "输出为 n"),
     # verify
     "verify.ok": ("ok", "一致"),
     "verify.fail": ("FAIL ({failed} of {total} checks)", "不一致（{total} 项中有 {failed} 项）"),
@@ -323,9 +310,6 @@ MESSAGES = {
     "cli.model_or_all": ("give either a MODEL or --all", "给出一个模型或 --all，二者取其一"),
     "cli.columns": ("--columns: unknown column {unknown}; choose from {choices}",
                     "--columns：未知的列 {unknown}；可选 {choices}"),
-    "cli.lang": ("--lang: choose en or zh, got {value!r}", "--lang：只能是 en 或 zh，收到的是 {value!r}"),
-    "cli.rank": ("--input: {kind} takes a CxL, CxHxW or CxDxHxW map, got {shape}",
-                 "--input：{kind} 需要 C×L、C×H×W 或 C×D×H×W 的[[feature_map]]，收到的是 {shape}"),
 }
 
 
