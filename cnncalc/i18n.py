@@ -320,7 +320,14 @@ def _fill_terms(template: str, index: int) -> str:
     return _TERM.sub(lambda m: GLOSSARY[m.group(1)][index], template)
 
 
-_RESOLVED = {lang: {key: _fill_terms(pair[i], i) for key, pair in MESSAGES.items()} for i, lang in enumerate(LANGS)}
+_RESOLVED: dict = {}  # lang -> {key: message with its terms filled}, built on first use (start-up stays fast)
+
+
+def _resolved(lang: str) -> dict:
+    if lang not in _RESOLVED:
+        index = LANGS.index(lang)
+        _RESOLVED[lang] = {key: _fill_terms(pair[index], index) for key, pair in MESSAGES.items()}
+    return _RESOLVED[lang]
 
 
 def check_lang(lang) -> str:
@@ -336,7 +343,7 @@ def check_lang(lang) -> str:
 
 def text(key: str, lang: str = "en", **values) -> str:
     """The message ``key`` in ``lang`` with ``values`` filled in (``str.format`` fields)."""
-    template = _RESOLVED[lang if lang in LANGS else "en"][key]
+    template = _resolved(lang if lang in LANGS else "en")[key]
     return template.format(**values) if values else template
 
 
@@ -488,12 +495,29 @@ _REASONS: list = [
     (r"Got unexpected extra arguments? \((?P<args>.+)\)", "多余的参数（{args}）"),
     (r"(?P<opt>\S+) option requires an argument\.?", "{opt} 选项需要一个值"),
 ]
-_REASONS_COMPILED = [(re.compile(pattern + r"\Z"), out) for pattern, out in _REASONS]
-_LABEL = re.compile(r"(?P<label>(?:[\w.\-/]+ )?\([A-Za-z][A-Za-z0-9]*\)|[A-Z][A-Za-z0-9]*|--[a-z\-]+|[\w.\-/]+\.(?:py|ya?ml|json)(?::\d+)?|question \S+|'[^']*'): ")
+_COMPILED: list = []  # the patterns, compiled on the first translation
+
+
+def _compiled() -> list:
+    if not _COMPILED:
+        _COMPILED.extend((re.compile(pattern + r"\Z"), out) for pattern, out in _REASONS)
+    return _COMPILED
+
+
+_LABEL_PATTERN = (r"(?P<label>(?:[\w.\-/]+ )?\([A-Za-z][A-Za-z0-9]*\)|[A-Z][A-Za-z0-9]*|--[a-z\-]+|[\w.\-/]+\.(?:py|ya?ml|json)(?::\d+)?|question \S+|'[^']*'): ")
+
+
+_LABELS: list = []
+
+
+def _label():
+    if not _LABELS:
+        _LABELS.append(re.compile(_LABEL_PATTERN))
+    return _LABELS[0]
 
 
 def _reason(text: str) -> str | None:
-    for pattern, out in _REASONS_COMPILED:
+    for pattern, out in _compiled():
         match = pattern.match(text)
         if match is None:
             continue
@@ -513,7 +537,7 @@ def translate(message: str, lang: str) -> str:
         labels = []
         rest = clause
         while True:
-            match = _LABEL.match(rest)
+            match = _label().match(rest)
             if match is None:
                 break
             label = match.group("label")
