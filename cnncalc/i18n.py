@@ -17,8 +17,8 @@ import re
 
 LANGS = ("en", "zh")
 
-__all__ = ["LANGS", "GLOSSARY", "MESSAGES", "text", "term", "default_lang", "check_lang", "translate", "colon",
-           "lang_from_argv", "width", "ljust", "rjust"]
+__all__ = ["LANGS", "text", "term", "default_lang", "check_lang", "translate", "colon", "lang_from_argv", "width",
+           "ljust", "rjust"]  # GLOSSARY and MESSAGES are the data behind text() and term()
 
 # --- the glossary: one word per idea ---------------------------------------------------------------------
 
