@@ -156,13 +156,15 @@ def verify(
         checks.append(Check(row.name, row.type, "params", row.params, actual_params, row.params == actual_params))
         checks.append(Check(row.name, row.type, "macs", row.macs, step.macs, row.macs == step.macs))
 
-    work = []
-    if receptive_field:
-        work += _rf_work(model, shape, report, trace, rf_batch, rf_rows)
+    work = rf_jobs = _rf_work(model, shape, report, trace, rf_batch, rf_rows) if receptive_field else []
     if gradients:
-        work += _gradient_work(model, trace, drawn[0], gradient_layers, rtol, rng)
+        work = work + _gradient_work(model, trace, drawn[0], gradient_layers, rtol, rng)
     for done, job in enumerate(work, 1):
-        checks += job()
+        try:
+            checks += job()
+        except (ValueError, IndexError, TypeError) as exc:  # the reference itself broke: that is a disagreement
+            what = "receptive_field" if job in rf_jobs else "gradient"
+            checks.append(Check("input", "Input", what, "a run", f"{type(exc).__name__}: {exc}", False))
         if progress is not None:
             progress(done, len(work))
     order = {(r.name, r.type): i for i, r in enumerate(report.layers)}
@@ -421,7 +423,8 @@ def _finite_difference(label, kind, evaluate, jvp, margin, rtol, weight):
         values = [evaluate(s) for s in (h, -h, h / 2, -h / 2)]
         rounding = 2 * ROUNDING * sum(_norm(v) for v in values) / h
     if h <= 0 or rounding > FD_RESOLUTION * size and rounding > 0:
-        note = f"skipped: a kink lies {margin:.1e} tangent steps away, too close for a finite difference to resolve"
+        note = ("skipped: an input lies exactly on a kink, where the layer has no derivative" if margin == 0 else
+                f"skipped: a kink lies {margin:.1e} tangent steps away, too close for a finite difference to resolve")
         return Check(label, kind, "finite_difference", None, None, True, None, note)
     coarse = (values[0] - values[1]) / (2 * h)
     fine = (values[2] - values[3]) / h
