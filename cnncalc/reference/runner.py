@@ -235,6 +235,16 @@ def _bn_jvp(layer, x, t, p, u, b, mode, i):
                             u.get("weight"), u.get("bias"), training=_bn_training(layer, mode), eps=layer.eps)
 
 
+def _bn_margin(layer, x, t):
+    """BatchNorm is smooth, but in training a channel of small variance bends within a short step: a thousandth
+    of min over channels sqrt(var + eps) / max |t - mean(t)| keeps a finite difference in its near-linear range."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    spread = np.abs(t - t.mean(axis=axes, keepdims=True)).max(axis=axes)
+    radius = np.sqrt(x.var(axis=axes) + layer.eps)
+    moving = spread > 0
+    return float((radius[moving] / spread[moving]).min(initial=np.inf)) / 1000
+
+
 def _dropout_kwargs(layer, mode, i):
     return dict(p=layer.p, training=mode.training, seed=(mode.seed, i))
 
@@ -323,7 +333,7 @@ _LAYERS = {
         lambda layer, x, t, p, u, b, mode, i: R.adaptive_max_pool2d_jvp(x, t, layer.output_size),
         lambda layer, x, t: R.adaptive_max_pool2d_margin(x, t, layer.output_size),
     ),
-    "BatchNorm2d": Op(_bn_forward, _bn_backward, _bn_jvp),
+    "BatchNorm2d": Op(_bn_forward, _bn_backward, _bn_jvp, _bn_margin),
     "LocalResponseNorm": Op(
         *_stateless(R.local_response_norm, R.local_response_norm_backward,
                     lambda layer: dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k))[:2],
