@@ -10,9 +10,12 @@ exactly that number, at batch 1 and 2.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
+from tool_loader import load_tool
 
 import cnncalc
 from cnncalc import ShapeError
@@ -250,3 +253,34 @@ def test_torchinfo_estimate_follows_its_rule():
     memory = cnncalc.analyze(cnncalc.model("resnet50"), "3x224x224", warn=False).memory()
     assert f"{memory.forward_backward_bytes / 1e6:.2f}" == "177.83"
     assert f"{memory.total_bytes / 1e6:.2f}" == "280.66"
+
+
+# --- torchvision's networks: the recorded measurements (tools/make_golden_memory.py) ----------
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "saved_for_backward.json"
+needs_golden = pytest.mark.skipif(not GOLDEN.exists(), reason="tests/golden/saved_for_backward.json not recorded yet")
+
+
+def golden_zoo():
+    if not GOLDEN.exists():
+        return {}
+    data = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    return {name: facts for name, facts in data["models"].items() if name in cnncalc.models()}
+
+
+@needs_golden
+@pytest.mark.parametrize("name", sorted(golden_zoo()) or ["none"])
+def test_every_torchvision_zoo_network_saves_what_pytorch_saved(name):
+    facts = golden_zoo()[name]
+    report = cnncalc.analyze(cnncalc.model(name), tuple(facts["input_shape"]), warn=False)
+    for batch in ("1", "2"):
+        measured, mine = facts["batches"][batch], report.memory(batch=int(batch)).saved
+        assert (mine.total, mine.input, mine.buffers) == (measured["bytes"], measured["input_bytes"], measured["buffer_bytes"])
+
+
+@needs_golden
+def test_memory_page_table_is_rendered_from_the_measurements():
+    tool = load_tool("make_memory_docs")
+    page = (Path(__file__).resolve().parent.parent / "docs" / "memory.md").read_text(encoding="utf-8")
+    assert page == tool.fill_page(page, json.loads(GOLDEN.read_text(encoding="utf-8")))
+    assert "| resnet50 | 3x224x224 | 86,334,464 | 86,334,464 |" in page
