@@ -38,7 +38,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .dims import product
-from .errors import ShapeError
 from .graph import INPUT
 
 ITEMSIZE = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -150,10 +149,14 @@ def _view(op):
 
 def _merge(op):
     kind = op.layer.merge_kind()
-    if kind != "Mul":
+    if kind in ("Add", "Sub", "Concat", "Stack", "Resize"):
         return Saves()
-    # d(a*b)/da = b: an operand is saved when another operand requires a gradient
-    return Saves(tuple(("input", i) for i in range(len(op.inputs)) if any(g for j, g in enumerate(op.grads) if j != i)))
+    if kind in ("Mul", "MatMul"):
+        # d(a*b)/da = b: an operand is saved when another operand requires a gradient
+        return Saves(tuple(("input", i) for i in range(len(op.inputs)) if any(g for j, g in enumerate(op.grads) if j != i)))
+    if kind == "Div" and len(op.inputs) == 2:  # a/b: d/da needs b; d/db needs a and b
+        return Saves(((("input", 1),) if any(op.grads) else ()) + ((("input", 0),) if op.grads[1] else ()))
+    return None
 
 
 def _family(names, rule):
@@ -198,17 +201,13 @@ class Saved(NamedTuple):
         return self.activations + self.input + self.buffers
 
 
-def _rule(layer, name):
-    if not layer.is_leaf:
-        return _merge
-    rule = RULES.get(layer.type)
-    if rule is None:
-        raise ShapeError(f"{name or layer.type} ({layer.type}): no rule for what autograd saves for this layer")
-    return rule
+def _rule(layer):
+    return _merge if not layer.is_leaf else RULES.get(layer.type, lambda op: None)
 
 
-def saved(report, dtype="float32", batch=1) -> Saved:
-    """The bytes ``report``'s network keeps for backward in train mode at ``batch``, in ``dtype``."""
+def saved(report, dtype="float32", batch=1) -> Saved | None:
+    """The bytes ``report``'s network keeps for backward in train mode at ``batch``, in ``dtype``; None when a
+    layer has no rule here (``RULES``)."""
     size = ITEMSIZE[dtype]
     kinds = {"act": size, "stat": ITEMSIZE[ACCUMULATE.get(dtype, dtype)], "index": INDEX_BYTES}
     input_key = ("input",)
@@ -221,7 +220,9 @@ def saved(report, dtype="float32", batch=1) -> Saved:
         trains = bool(not row.is_merge and row.trainable and row.layer.parameter_shapes())
         op = Op(row.layer, tuple((batch,) + tuple(s) for s in row.input_shapes), (batch,) + tuple(row.output_shape),
                 grads, trains)
-        rule = _rule(row.layer, row.name)(op)
+        rule = _rule(row.layer)(op)
+        if rule is None:
+            return None
         out_key = sources[0][0] if rule.alias else ("node", i)
         storages.setdefault(out_key, product(op.output) * size)
         requires = any(grads) or trains

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .dims import as_dim, format_shape, product, to_json_value
+from .dims import Dim, as_dim, format_shape, product, to_json_value
 from .errors import ShapeError
 from .graph import INPUT
 from .receptive_field import ReceptiveField
@@ -86,7 +86,7 @@ class Row:
     @property
     def extra_ops(self) -> dict:
         if self.is_merge:
-            if self.kind in ("Add", "Mul"):
+            if self.kind in ("Add", "Sub", "Mul", "Div"):
                 return {self.kind.lower(): product(self.output_shape)}
             return {}
         return self.layer.extra_ops(self.input_shape, self.output_shape)
@@ -124,13 +124,13 @@ class Memory(NamedTuple):
     """
 
     dtype: str
-    batch: object
-    input_bytes: object
-    forward_bytes: object
-    forward_backward_bytes: object
-    params_bytes: object
-    buffers_bytes: object
-    total_bytes: object
+    batch: Dim
+    input_bytes: Dim
+    forward_bytes: Dim
+    forward_backward_bytes: Dim
+    params_bytes: Dim
+    buffers_bytes: Dim
+    total_bytes: Dim
     saved_for_backward: object = None
     saved: object = None  # memory.Saved: the activations, input and buffers in saved_for_backward
     gradient_bytes: object = 0  # one gradient per trainable parameter
@@ -243,7 +243,7 @@ class Report:
                 totals[kind] = totals.get(kind, 0) + count * self.batch
         return totals
 
-    def memory(self, dtype: str = "float32", batch=None) -> Memory:
+    def memory(self, dtype: str = "float32", batch: Dim | None = None) -> Memory:
         """Input, parameter and activation memory in bytes: torchinfo's estimate and what autograd saves
         for a training step (``Memory``, docs/memory.md)."""
         from . import memory
@@ -258,8 +258,8 @@ class Report:
         params = self.params * size
         buffers = self.buffers * size
         training = {}
-        if dtype != "int8":
-            kept = memory.saved(self, dtype, batch)
+        kept = memory.saved(self, dtype, batch) if dtype != "int8" else None  # None: int8, or a layer without a rule
+        if kept is not None:
             training = dict(saved_for_backward=kept.total, saved=kept, gradient_bytes=self.trainable_params * size,
                             parameter_tensors=memory.parameter_tensors(self),
                             batchnorm_counters=memory.num_batches_tracked(self))

@@ -350,3 +350,25 @@ def test_every_planted_bug_makes_verify_fail(net):
             except ShapeError as exc:  # a wrong shape formula can make the analysis reject the network outright
                 caught = "mismatched shapes" in str(exc) or "cannot concatenate" in str(exc)
             assert caught, bug
+
+
+# --- every zoo network ---------------------------------------------------------------------------
+
+ODD_SIZES = ((64, 64), (48, 40), (40, 56))
+ZOO = cnncalc.models()
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_zoo_network_verifies_at_its_verify_all_size_and_an_odd_size(name):
+    from cnncalc.cli import _small_input
+
+    small = _small_input(name)
+    odd = (small[0],) + ODD_SIZES[ZOO.index(name) % len(ODD_SIZES)]
+    for shape in (small, odd):
+        try:
+            cnncalc.analyze(cnncalc.model(name), shape, warn=False)
+        except ShapeError:  # too small for this network (AlexNet's paper layout needs 63 pixels)
+            continue
+        result = verify(cnncalc.model(name), shape)
+        assert result.ok, format_table(result)
+        assert all("kink" in c.note for c in result.skipped)

@@ -24,8 +24,11 @@ import re
 from collections import OrderedDict
 
 from .. import layers as L
+from ..analysis import analyze
+from ..dims import as_shape, format_shape
 from ..errors import ShapeError
 from ..graph import Sequential
+from .dataflow import Network
 
 ACTIVATIONS = {
     "relu": lambda: L.ReLU(),
@@ -138,8 +141,6 @@ class KerasModel:
 
     def build(self, reader, input_shape):
         """The cnncalc Sequential for ``input_shape`` (C, H, W)."""
-        from ..dims import as_shape, format_shape
-        from .source import Network
 
         if input_shape is None:
             raise ShapeError(
@@ -175,7 +176,6 @@ def _leaves(layer):
 
 
 def _output(layer, shape):
-    from ..analysis import analyze
 
     return analyze(layer, shape, warn=False).output_shape
 

@@ -17,7 +17,8 @@ from collections import OrderedDict
 from .. import layers as L
 from ..errors import ShapeError, ShapeWarning
 from ..graph import Sequential
-from .source import FUNCTIONAL, TORCH_LAYERS, Node, build, fold_cat, layer_arguments, mean_layers, to_network
+from .dataflow import FlowNode, build, fold_cat, to_network
+from .torch_names import FUNCTIONAL, TORCH_LAYERS, layer_arguments, mean_layers
 
 _SKIP = {"device", "dtype", "trainable"}
 
@@ -95,7 +96,7 @@ def _traced(module):
     batch, shape_marker = object(), object()
 
     def new(kind, parents, **fields):
-        node = Node(len(nodes), kind, parents, **fields)
+        node = FlowNode(len(nodes), kind, parents, **fields)
         nodes.append(node)
         return node
 
@@ -115,7 +116,7 @@ def _traced(module):
     for n in graph.nodes:
         args = [arg(a) for a in n.args]
         kwargs = {k: arg(v) for k, v in n.kwargs.items()}
-        tensors = [a for a in args if isinstance(a, Node)]
+        tensors = [a for a in args if isinstance(a, FlowNode)]
         if n.op == "placeholder":
             values[n] = new("input", [])
         elif n.op == "call_module":
@@ -136,7 +137,7 @@ def _traced(module):
             output = args[0]
     if unknown:
         raise ShapeError("cannot convert " + "; ".join(f"{u}: cnncalc has no such layer" for u in unknown))
-    if not isinstance(output, Node):
+    if not isinstance(output, FlowNode):
         raise ShapeError(f"{type(module).__name__}.forward must return one tensor")
     network = to_network(build(output, nodes[0]))
     network.model.unconverted = ()
