@@ -857,8 +857,9 @@ def _amount_right(given, answer, correct, truth, question, lang):
     if not right and binary is not None and binary.matches(correct):  # MB read as MiB, said so
         notes.append(i18n.text("check.mib", lang, value=_bytes(correct, binary.unit)))
         right = True
-    if not right and answer == "activations":
-        alternative = truth.report.memory(question.dtype, question.batch).forward_bytes
+    if not right and answer == "activations":  # every layer's output kept, ReLU's too, the input not
+        report = truth.report
+        alternative = sum(r.output_numel for r in report.layers) * DTYPE_BYTES[question.dtype] * report.batch
         if given.matches(alternative) or (binary is not None and binary.matches(alternative)):
             notes.append(i18n.text("check.activations_all", lang, value=_bytes(alternative, given.unit)))
             right = True

@@ -135,7 +135,7 @@ def test_results_display_rendered_in_a_real_kernel():
     assert shown["padding"]["text/html"] == "<div class='cnncalc-solve'>{1} maps 32 to 16 (kernel 3, stride 2)</div>"
     assert shown["sizes"]["text/latex"] == r"$\{H : H \ge 32,\ H = 32m\}$"
     assert "<td>11</td><td>0</td><td>1</td><td>\\(\\{4\\}\\)</td>" in shown["settings"]["text/html"]
-    assert "<th style='text-align:left'>params bytes</th><td>249,513,376 B = 249.51 MB = 237.95 MiB</td>" in shown["memory"]["text/html"]
+    assert "<th style='text-align:left'>params</th><td>249,513,376 B = 249.51 MB = 237.95 MiB</td>" in shown["memory"]["text/html"]
     assert "<th style='text-align:left'>Params</th><td>1,792</td>" in shown["calculator"]["text/html"]
     for name in ("explain", "check", "padding", "sizes", "calculator"):  # the plain text is the result, not a repr
         assert not shown[name]["text/plain"].startswith(("Explanation(", "Grade(", "PaddingAnswer(", "SizeSet(", "Calculation("))

@@ -69,6 +69,11 @@ def report_html(report) -> str:
     ]
     if rf is not None:
         totals.append(("Receptive field", f"size {_cell(rf.size)}, stride {_cell(rf.stride)}, start {_cell(rf.start)}"))
+    memory = report.memory()
+    if memory.saved_for_backward is not None:  # float32, the report's batch (docs/memory.md)
+        totals += [("Saved for backward (bytes)", _cell(memory.saved_for_backward)),
+                   ("Training step, SGD / Adam (bytes)",
+                    f"{_cell(memory.training_step('sgd'))} / {_cell(memory.training_step('adam'))}")]
     summary = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in totals)
     return (f"<div class='cnncalc-report'><strong>{escape(report.name)}</strong>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -110,21 +115,22 @@ def _shape_latex(shape) -> str:
 
 
 def memory_html(memory) -> str:
-    """A memory estimate (``Report.memory()``) as an HTML table: each field, bytes in MB and MiB."""
-    fields = memory._asdict() if hasattr(memory, "_asdict") else {
-        k: v for k, v in vars(memory).items() if not k.startswith("_")}
-    rows = []
-    for key, value in fields.items():
-        if isinstance(value, str) or key == "batch" or callable(value):
-            shown = escape(str(value)) if not _is_symbolic(value) or isinstance(value, str) else f"\\({_latex(value)}\\)"
-        elif isinstance(value, int):
-            shown = f"{value:,} B = {value / 1e6:,.2f} MB = {value / 2**20:,.2f} MiB"
-        elif _is_symbolic(value):
-            shown = f"\\({_latex(value)}\\) B"
+    """A memory estimate (``Report.memory()``) as an HTML table: dtype and batch, then every byte count in B, MB and
+    MiB (the ``*_bytes`` fields, what autograd saves, a training step per optimizer where known)."""
+    fields = memory._asdict()
+    rows = [("dtype", escape(str(memory.dtype))), ("batch", _cell(memory.batch))]
+    sizes = [(key.removesuffix("_bytes"), value) for key, value in fields.items() if key.endswith("_bytes")]
+    if fields.get("saved_for_backward") is not None:
+        sizes.append(("saved for backward", fields["saved_for_backward"]))
+        for optimizer in ("sgd", "momentum", "adam"):
+            sizes.append((f"training step ({optimizer})", memory.training_step(optimizer)))
+    for key, value in sizes:
+        if _is_symbolic(value):
+            rows.append((key, f"\\({_latex(value)}\\) B"))
         else:
-            shown = escape(str(value))
-        rows.append(f"<tr><th style='text-align:left'>{escape(key.replace('_', ' '))}</th><td>{shown}</td></tr>")
-    return f"<table class='cnncalc-memory'>{''.join(rows)}</table>"
+            rows.append((key, f"{value:,} B = {value / 1e6:,.2f} MB = {value / 2**20:,.2f} MiB"))
+    body = "".join(f"<tr><th style='text-align:left'>{escape(k.replace('_', ' '))}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"<table class='cnncalc-memory'>{body}</table>"
 
 
 def install(report_cls, rf_cls, memory_cls=None):

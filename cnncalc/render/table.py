@@ -177,11 +177,15 @@ def totals(report, dtype="float32", lang="en"):
         "-" * 40,
         t("table.dtype", dtype=dtype, batch=report.batch),
         f"{t('table.input_mb')}{c}{megabytes(mem.input_bytes)}",
-        f"{t('table.forward_mb')}{c}{megabytes(mem.forward_bytes)}",
         f"{t('table.backward_mb')}{c}{megabytes(mem.forward_backward_bytes)}",
         f"{t('table.params_mb')}{c}{megabytes(mem.params_bytes)}",
-        f"{t('table.total_mb')}{c}{megabytes(mem.total_bytes)}",
+        f"{t('table.total_mb')}{c}{megabytes(mem.total_bytes)}{t('table.torchinfo')}",
     ]
+    if mem.saved_for_backward is not None:  # docs/memory.md: what autograd keeps in a training step
+        lines += [
+            f"{t('table.saved_mb')}{c}{megabytes(mem.saved_for_backward)}",
+            f"{t('table.training_mb')}{c}{megabytes(mem.training_step('sgd'))} / {megabytes(mem.training_step('adam'))}",
+        ]
     return lines
 
 
