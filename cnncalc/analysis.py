@@ -13,7 +13,7 @@ import warnings
 from .dims import as_dim, as_shape, known
 from .errors import ShapeError, ShapeWarning
 from .graph import INPUT, flow
-from .layers import axis_names
+from .layers import Layer, axis_names
 from .receptive_field import ReceptiveField
 from .report import Report, Row
 
@@ -21,7 +21,13 @@ __all__ = ["analyze"]
 
 
 def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
-    """Analyse ``model`` (a layer or container) on an unbatched ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
+    """Analyse ``model`` (a layer or container, or a live ``torch.nn.Module``) on an unbatched
+    ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
+    if not isinstance(model, Layer) and type(model).__module__.split(".")[0] != "cnncalc":
+        from .frontends.live import analyze_module, is_torch_module
+
+        if is_torch_module(model):  # its traced data flow (cnncalc.frontends.live)
+            return analyze_module(model, input_shape, batch=batch, name=name, warn=warn)
     input_dims = as_shape(input_shape)
     batch = as_dim(batch, "batch")
     # only a feature map (C, *spatial) with 1 to 3 spatial axes has a spatial mapping

@@ -18,41 +18,42 @@ from ..errors import ShapeError
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def load_file(path, cls=None):
-    """A model file read into an object with ``.model``, ``.name`` and ``.input_shape`` (or None)."""
+def load_file(path, cls=None, args=(), kwargs=None):
+    """A model file read into an object with ``.model``, ``.name`` and ``.input_shape`` (or None);
+    for a Python file ``cls`` picks the model and ``args``/``kwargs`` are its constructor arguments."""
     suffix = Path(path).suffix.lower()
     if suffix == ".py":
         from .source import load_source
 
-        return load_source(Path(path), cls)
+        return load_source(Path(path), cls, args, kwargs)
     if suffix in _SPEC_SUFFIXES:
         from .spec import load_spec
 
-        if cls is not None:
-            raise ShapeError(f"{path}: --class applies to Python files only")
+        if cls is not None or args or kwargs:
+            raise ShapeError(f"{path}: --class and --args apply to Python files only")
         return load_spec(path)
     raise ShapeError(f"{path}: unknown model file type {suffix or '(none)'}: expected .py, .yaml, .yml or .json")
 
 
-def analyze_file(path, input_shape=None, cls=None, **analyze_kwargs):
+def analyze_file(path, input_shape=None, cls=None, args=(), kwargs=None, **analyze_kwargs):
     """Analyse a model file; a ShapeError names the file and line of the first layer that breaks.
 
     ``input_shape`` defaults to the file's own (a spec's ``input_shape``, Keras's ``input_shape=``);
     ``analyze_kwargs`` go to ``cnncalc.analyze`` (batch, name, warn).
     """
-    return load_file(path, cls).analyze(input_shape, **analyze_kwargs)
+    return load_file(path, cls, args, kwargs).analyze(input_shape, **analyze_kwargs)
 
 
-def from_source(text_or_path, cls=None, input_shape=None):
+def from_source(text_or_path, cls=None, args=(), kwargs=None, input_shape=None):
     from .source import from_source as read
 
-    return read(text_or_path, cls, input_shape)
+    return read(text_or_path, cls, args, kwargs, input_shape)
 
 
-def from_torch(module, trace=False):
+def from_torch(module, trace=True, input_shape=None):
     from .live import from_torch as convert
 
-    return convert(module, trace)
+    return convert(module, trace, input_shape)
 
 
 def from_spec(spec_or_path):

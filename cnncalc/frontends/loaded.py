@@ -59,18 +59,22 @@ class Origin:
 class Loaded:
     """A model read from a file: ``.model``, ``.name``, ``.input_shape`` (from Keras ``input_shape=``, else None)."""
 
-    def __init__(self, name, path, kind, builder, input_shape=None):
+    def __init__(self, name, path, kind, builder, input_shape=None, shape_dependent=False):
         self.name = name
         self.path = path
         self.kind = kind
         self._builder = builder
         self.input_shape = input_shape
+        self._shape_dependent = shape_dependent or kind == "keras"
         self._built = {}
 
     def network(self, input_shape=None):
-        """The converted network with its origins; Keras models are built for ``input_shape``."""
-        shape = input_shape if self.kind == "keras" and input_shape is not None else self.input_shape
-        key = repr(shape) if self.kind == "keras" else None
+        """The converted network with its origins, built for ``input_shape`` (Keras layers need it; PyTorch
+        code may read sizes such as ``x.size(2)``)."""
+        shape = input_shape if input_shape is not None else self.input_shape
+        if shape is not None:
+            shape = as_shape(shape)
+        key = repr(shape) if self._shape_dependent else None
         if key not in self._built:
             self._built[key] = self._builder(shape)
         return self._built[key]

@@ -1,71 +1,227 @@
-"""PyTorch's names cnncalc understands: ``torch.nn`` layer classes and functional calls, shared by the
-source interpreter (``interpreter``) and the live-module converter (``live``)."""
+"""PyTorch's names cnncalc understands, shared by the source interpreter (``interpreter``) and the
+live-module converter (``live``): ``torch.nn`` layer classes, and tensor operations (``F.relu(x)``,
+``torch.flatten(x, 1)``, ``x.view(...)``, ``F.pad``, ``x.mean((2, 3))``) as cnncalc layers.
+
+Mapping an operation to a layer is one table entry: a ``torch.nn`` class with the same constructor is
+found by name in ``cnncalc.layers`` (``TORCH_LAYERS``); a functional call is a row of ``FUNCTIONAL``
+(layer class name, the call's argument names after the input); anything else a handler in ``_OPS``.
+A name whose layer cnncalc does not have yet is refused with a message saying so.
+"""
 
 from __future__ import annotations
 
 from .. import layers as L
 from ..errors import ShapeError
+from .values import BATCH
 
-# torch.nn classes cnncalc implements with the same constructor arguments.
-TORCH_LAYERS = {
-    name: getattr(L, name)
-    for name in (
-        "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
-        "BatchNorm2d", "LocalResponseNorm", "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU",
-        "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
-        "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-    )
-}
+__all__ = ["TORCH_LAYERS", "FUNCTIONAL", "ops_for", "known_op", "layer_class"]
 
-# torch.nn.functional (and torch.*) calls: layer class and the argument names after ``input``.
+# torch.nn classes cnncalc implements with the same constructor arguments (those present in cnncalc.layers).
+_TORCH_NN = (
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LocalResponseNorm", "Linear",
+    "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "Embedding",
+    "MultiheadAttention", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Unflatten",
+    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid",
+    "Hardtanh", "Sigmoid", "Tanh", "Softplus", "Softsign", "Softmax", "LogSoftmax", "Softmax2d",
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Flatten", "Identity",
+    "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+    "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+)
+TORCH_LAYERS = {name: getattr(L, name) for name in _TORCH_NN if isinstance(getattr(L, name, None), type)}
+
+# torch.nn.functional (and torch.*, x.*) calls: layer class name and the argument names after ``input``.
 FUNCTIONAL = {
     "relu": ("ReLU", ("inplace",)),
     "relu_": ("ReLU", ()),
     "relu6": ("ReLU6", ("inplace",)),
     "elu": ("ELU", ("alpha", "inplace")),
+    "selu": ("SELU", ("inplace",)),
+    "celu": ("CELU", ("alpha", "inplace")),
     "leaky_relu": ("LeakyReLU", ("negative_slope", "inplace")),
     "gelu": ("GELU", ("approximate",)),
     "silu": ("SiLU", ("inplace",)),
+    "mish": ("Mish", ("inplace",)),
     "hardswish": ("Hardswish", ("inplace",)),
     "hardsigmoid": ("Hardsigmoid", ("inplace",)),
+    "hardtanh": ("Hardtanh", ("min_val", "max_val", "inplace")),
+    "softplus": ("Softplus", ("beta", "threshold")),
+    "softsign": ("Softsign", ()),
     "sigmoid": ("Sigmoid", ()),
     "tanh": ("Tanh", ()),
-    "softmax": ("Softmax", ("dim",)),
+    "softmax": ("Softmax", ("dim", "_stacklevel", "dtype")),
+    "log_softmax": ("LogSoftmax", ("dim", "_stacklevel", "dtype")),
+    "max_pool1d": ("MaxPool1d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")),
     "max_pool2d": ("MaxPool2d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")),
+    "max_pool3d": ("MaxPool3d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")),
+    "avg_pool1d": ("AvgPool1d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")),
     "avg_pool2d": ("AvgPool2d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")),
+    "avg_pool3d": ("AvgPool3d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")),
+    "adaptive_avg_pool1d": ("AdaptiveAvgPool1d", ("output_size",)),
     "adaptive_avg_pool2d": ("AdaptiveAvgPool2d", ("output_size",)),
+    "adaptive_avg_pool3d": ("AdaptiveAvgPool3d", ("output_size",)),
+    "adaptive_max_pool1d": ("AdaptiveMaxPool1d", ("output_size", "return_indices")),
     "adaptive_max_pool2d": ("AdaptiveMaxPool2d", ("output_size", "return_indices")),
+    "adaptive_max_pool3d": ("AdaptiveMaxPool3d", ("output_size", "return_indices")),
     "dropout": ("Dropout", ("p", "training", "inplace")),
+    "dropout1d": ("Dropout1d", ("p", "training", "inplace")),
     "dropout2d": ("Dropout2d", ("p", "training", "inplace")),
+    "dropout3d": ("Dropout3d", ("p", "training", "inplace")),
+    "alpha_dropout": ("AlphaDropout", ("p", "training", "inplace")),
     "local_response_norm": ("LocalResponseNorm", ("size", "alpha", "beta", "k")),
+    "pixel_shuffle": ("PixelShuffle", ("upscale_factor",)),
+    "pixel_unshuffle": ("PixelUnshuffle", ("downscale_factor",)),
+    "channel_shuffle": ("ChannelShuffle", ("groups",)),
     "interpolate": ("Upsample", ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")),
     "upsample": ("Upsample", ("size", "scale_factor", "mode", "align_corners")),
     "upsample_nearest": ("UpsamplingNearest2d", ("size", "scale_factor")),
     "upsample_bilinear": ("UpsamplingBilinear2d", ("size", "scale_factor")),
     "flatten": ("Flatten", ("start_dim", "end_dim")),
 }
-_IGNORED_ARGS = {"training"}  # functional arguments with no effect on shapes at inference
+_IGNORED_ARGS = {"training", "_stacklevel", "dtype", "recompute_scale_factor"}  # no effect on shapes at inference
+# the same operation spelled differently
+_ALIASES = {"relu_": "relu", "sigmoid_": "sigmoid", "tanh_": "tanh", "hardtanh_": "hardtanh", "elu_": "elu",
+            "leaky_relu_": "leaky_relu", "silu_": "silu"}
+# tensor methods that change nothing cnncalc counts
+_IDENTITY = {"contiguous", "clone", "detach", "to", "float", "double", "half", "type_as", "cpu", "cuda",
+             "requires_grad_", "bfloat16"}
 
 
-def mean_layers(args, kwargs):
-    """The layers of x.mean(dim=(2, 3), keepdim=False) (``args``, ``kwargs`` after x): global average
-    pooling, then a flatten unless keepdim; other dims are refused."""
-    dims = args[0] if args else kwargs.get("dim")
-    keepdim = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
-    if not isinstance(dims, (list, tuple)) or sorted(d % 4 for d in dims) != [2, 3] or not isinstance(keepdim, bool):
-        raise ShapeError("only the mean over H and W, dim=(2, 3), is understood")
-    return [L.AdaptiveAvgPool2d(1)] + ([] if keepdim else [L.Flatten()])
+def layer_class(name):
+    """The cnncalc layer class called ``name`` (torch's name), or None while cnncalc has none."""
+    cls = getattr(L, name, None)
+    return cls if isinstance(cls, type) and issubclass(cls, L.Layer) else None
 
 
+def known_op(name):
+    name = _ALIASES.get(name, name)
+    return name in FUNCTIONAL or name in _OPS or name in _IDENTITY
 
-def layer_arguments(name, bound, function):
-    """A functional call's arguments as its layer's: without those of no effect; torch.flatten(x)
-    (``function``, not x.flatten()) flattens the batch too, which Flatten refuses."""
+
+def ops_for(name, args, kwargs, *, function, shape=None):
+    """The cnncalc layers (in order) for torch operation ``name`` on a tensor whose unbatched shape is
+    ``shape`` (None when unknown); ``args``/``kwargs`` are the arguments after the tensor, with
+    ``values.BATCH`` for ``x.size(0)``. ``function``: spelled torch.name(x)/F.name(x), not x.name()."""
+    name = _ALIASES.get(name, name)
+    if name in _IDENTITY:
+        return []
+    if name in _OPS:
+        return _OPS[name](args, kwargs, function=function, shape=shape)
+    if name in FUNCTIONAL:
+        return [_functional(name, args, kwargs, function)]
+    raise ShapeError(f"{name}() is not understood")
+
+
+def _functional(name, args, kwargs, function):
+    cls_name, names = FUNCTIONAL[name]
+    if len(args) > len(names):
+        raise ShapeError("too many arguments")
+    bound = dict(zip(names, args))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise ShapeError(f"unexpected argument {key!r}")
+        if key in bound:
+            raise ShapeError(f"got multiple values for {key!r}")
+        bound[key] = value
     bound = {k: v for k, v in bound.items() if k not in _IGNORED_ARGS}
+    if bound.pop("return_indices", False):
+        raise ShapeError("return_indices=True is not supported")
     if bound.pop("antialias", False):
         raise ShapeError("antialias=True is not supported")
     if name == "flatten" and function and "start_dim" not in bound:
-        bound["start_dim"] = 0
-    return bound
-TORCH_FUNCTIONS = {"relu", "sigmoid", "tanh", "flatten", "softmax"}  # also spelled torch.relu, ...
-TENSOR_METHODS = {"relu", "sigmoid", "tanh", "flatten", "softmax"}  # also spelled x.relu(), ...
+        bound["start_dim"] = 0  # torch.flatten(x) flattens the batch too, which Flatten refuses
+    cls = layer_class(cls_name)
+    if cls is None:
+        raise ShapeError(f"cnncalc has no {cls_name} layer yet")
+    return cls(**bound)
+
+
+def _spatial_rank(shape, default=2):
+    return len(shape) - 1 if shape is not None else default
+
+
+def _mean(args, kwargs, *, function, shape):
+    """x.mean(dim=(2, 3), keepdim=False) over every spatial axis: global average pooling, then a
+    flatten that drops the 1x1 axes unless keepdim; other dims are refused."""
+    dims = args[0] if args else kwargs.get("dim")
+    keepdim = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+    if isinstance(dims, int):
+        dims = (dims,)
+    rank = _spatial_rank(shape, None)
+    if rank is None:  # without the shape: the usual spellings of H and W (and D, H, W)
+        rank = len(dims) if isinstance(dims, (list, tuple)) and all(d >= 2 for d in dims) else 2
+    batched = rank + 2
+    if not isinstance(dims, (list, tuple)) or not isinstance(keepdim, bool) or not 1 <= rank <= 3 or \
+            sorted(d % batched for d in dims) != list(range(2, batched)):
+        raise ShapeError("only the mean over every spatial axis (dim=(2, 3) for a (C, H, W) map) is understood")
+    pool = layer_class(f"AdaptiveAvgPool{rank}d")
+    return [pool(1)] + ([] if keepdim else [L.Flatten()])
+
+
+def _reshape(method):
+    def handler(args, kwargs, *, function, shape):
+        sizes = list(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else list(args)
+        if "shape" in kwargs:
+            sizes = list(kwargs["shape"])
+        for s in sizes:
+            if isinstance(s, int) and s < -1:
+                raise ShapeError(f"invalid shape dimension {s}")
+        if sizes.count(-1) == 1 and 0 in sizes:
+            raise ShapeError(f"shape {_text(sizes)} is invalid: -1 cannot be inferred with a 0 size")
+        return [L.Reshape(*[None if s is BATCH else s for s in sizes], method=method)]
+    return handler
+
+
+def _text(sizes):
+    return "[" + ", ".join("x.size(0)" if s is BATCH else str(s) for s in sizes) + "]"
+
+
+_PAD_MODES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad"}
+
+
+def _pad(args, kwargs, *, function, shape):
+    """F.pad(x, pad, mode='constant', value=0): the pad layer of the input's rank (sizes for the last
+    axes first, as torch lists them)."""
+    pad = args[0] if args else kwargs.get("pad")
+    mode = args[1] if len(args) > 1 else kwargs.get("mode", "constant")
+    value = args[2] if len(args) > 2 else kwargs.get("value")
+    if not isinstance(pad, (list, tuple)) or len(pad) % 2 or not pad:
+        raise ShapeError("pad must list two sizes per padded axis")
+    if mode not in _PAD_MODES:
+        raise ShapeError(f"mode={mode!r} is not supported")
+    k = len(pad) // 2
+    rank = _spatial_rank(shape, k)
+    if k > rank:
+        raise ShapeError(f"padding {k} axes of a map with {rank} spatial axes (the channels too) is not supported")
+    pad = tuple(pad) + (0, 0) * (rank - k)
+    if mode == "constant" and not value:
+        name = f"ZeroPad{rank}d"
+        arguments = (pad,)
+    else:
+        name = f"{_PAD_MODES[mode]}{rank}d"
+        arguments = (pad, value) if mode == "constant" else (pad,)
+    cls = layer_class(name)
+    if cls is None:
+        raise ShapeError(f"cnncalc has no {name} layer yet")
+    return [cls(*arguments)]
+
+
+def _getitem(args, kwargs, *, function, shape):
+    key = args[0]
+    parts = key if isinstance(key, tuple) else (key,)
+    if all(p == slice(None) or p is Ellipsis for p in parts):
+        return []  # x[:, :], x[...]: the tensor itself
+    raise ShapeError("indexing or slicing a tensor is not supported yet")
+
+
+_OPS = {
+    "mean": _mean,
+    "view": _reshape("view"),
+    "reshape": _reshape("reshape"),
+    "pad": _pad,
+    "__getitem__": _getitem,
+}
