@@ -1026,6 +1026,11 @@ class Softmax(_Elementwise):
 
 
 @dataclass(frozen=True)
+class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``dim`` (the canonical MNIST classifier's last step)."""
+
+
+@dataclass(frozen=True)
 class Dropout(_Elementwise):
     """Zeroes elements with probability p while training; identity at inference."""
 

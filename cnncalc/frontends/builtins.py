@@ -8,7 +8,7 @@ import ast
 from ..errors import ShapeError
 from .keras import KerasModel, KerasTensor
 from .values import (
-    OPAQUE, Builtin, ClassInfo, Function, Instance, LeafMod, Method, ModuleRef, Partial, SeqMod, Super,
+    OPAQUE, Builtin, ClassInfo, Ext, Function, Instance, LeafMod, Method, ModuleRef, Partial, SeqMod, Super,
     Symbolic, Tensor, Unknown, is_module,
 )
 
@@ -97,8 +97,11 @@ def _builtin(reader, name, args, kwargs, node, env):
     if name == "range":
         _unknown_in(reader, args, node)
         plain = [reader.number(a, node) for a in args]
+        for a in plain:
+            if hasattr(a, "free_symbols") and not a.is_number:
+                raise reader.symbols_needed(a, node)
         if not all(type(a) is int for a in plain):
-            raise reader.error(node, f"cannot evaluate {_describe(node)}: range() needs known integers")
+            raise reader.error(node, f"cannot evaluate {_describe(node)}: range() needs integers")
         return range(*plain)
     if name in ("int", "float", "round", "abs", "divmod", "pow", "bool", "str", "repr", "ord", "chr", "hash", "format"):
         return _conversion(reader, name, args, kwargs, node)
@@ -192,6 +195,8 @@ def _builtin(reader, name, args, kwargs, node, env):
     if name == "type":
         if args and isinstance(args[0], Instance):
             return args[0].cls
+        if args and isinstance(args[0], Partial):
+            return Ext("functools.partial")
         raise reader.error(node, f"cannot follow {_describe(node)}")
     if name == "id":
         return id(args[0])
@@ -291,6 +296,13 @@ def _method(reader, obj, name, args, kwargs, node):
         if name == "forward":
             return reader.forward_of_base(obj, args, kwargs, node)
         bases = obj.cls.external_bases()
+        if name == "__init__" and isinstance(obj.instance, Instance):
+            from .interpreter import _decorator_name
+
+            for base in obj.cls.mro()[1:]:
+                if any(_decorator_name(d) in ("dataclass", "dataclasses.dataclass") for d in base.node.decorator_list):
+                    reader.dataclass_init(base, obj.instance, args, kwargs, node)
+                    return None
         if isinstance(obj.instance, Instance) and (args or kwargs):
             if "torch.nn.Sequential" in bases:
                 reader.register_sequential(obj.instance, args, kwargs, node)

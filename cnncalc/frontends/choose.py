@@ -85,6 +85,8 @@ def candidates(reader):
     used = set()
     for cls in torch_classes.values():
         used |= _names_in(cls.node, cls.name)
+    for name, f in builders.items():  # a class a builder makes is not itself the model
+        used |= _names_in(f.node, name)
     for name in chosen:
         value = g[name]
         if isinstance(value, Function):

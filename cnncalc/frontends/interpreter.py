@@ -111,7 +111,7 @@ _MODULE_METHODS = {"add_module", "register_module", "items", "values", "keys", "
 # calls whose result is discarded and that cannot build or change a module: skipped when unreadable
 _HARMLESS_PREFIXES = ("print", "logging.", "warnings.", "torch.manual_seed", "torch.cuda.", "torch.backends.",
                       "numpy.random.", "random.", "os.", "sys.", "time.", "torch.set_", "torch.hub.", "tf.random.",
-                      "keras.utils.", "tensorflow.random.", "np.random.")
+                      "keras.utils.", "tensorflow.random.", "np.random.", "torch._C.", "torch.jit.", "torch.utils.")
 _MATH = {
     "floor": math.floor, "ceil": math.ceil, "sqrt": math.sqrt, "log": math.log, "log2": math.log2, "log10": math.log10,
     "exp": math.exp, "pow": math.pow, "gcd": math.gcd, "isqrt": math.isqrt, "prod": math.prod, "fabs": math.fabs,
@@ -183,8 +183,12 @@ class Reader:
     def located(self, exc):
         """A one-line ShapeError with ``file:line: `` in front (the node where the interpreter stopped)."""
         if isinstance(exc, Unsupported):
-            return ShapeError(one_line(f"{exc.where}: {exc.message}"))
-        return ShapeError(one_line(str(exc)))
+            error = ShapeError(one_line(f"{exc.where}: {exc.message}"))
+        else:
+            error = ShapeError(one_line(str(exc)))
+        if getattr(exc, "root", None):
+            error.root = exc.root
+        return error
 
     def origin(self, node, receiver=None):
         return Origin(self.module.path, node, self.module.source, receiver)
@@ -193,7 +197,13 @@ class Reader:
         """The error for an Unknown value the model needs: where it came from, once."""
         use = f"{self.module.path}:{getattr(node, 'lineno', 0)}"
         suffix = "" if value.root.startswith(use + ":") else f" (needed at {use})"
-        return ShapeError(one_line(value.root + suffix))
+        error = ShapeError(one_line(value.root + suffix))
+        error.root = value.root
+        return error
+
+    def root_of(self, exc):
+        """The message an Unknown keeps for a failure: the first cause, never wrapped again."""
+        return getattr(exc, "root", None) or str(self.located(exc))
 
     def model_variable(self, value):
         """The module-level variable name holding ``value``, if the file builds it at module level."""
@@ -233,9 +243,9 @@ class Reader:
             except OverBudget:
                 raise
             except ShapeError as exc:
-                root = self.located(exc)
+                root = self.root_of(exc)
                 for name in names:
-                    g[name] = Unknown(str(root), name)
+                    g[name] = Unknown(root, name)
                 return
             for name in names:
                 value = g.get(name)
@@ -262,7 +272,7 @@ class Reader:
                 except OverBudget:
                     raise
                 except ShapeError as exc:
-                    value = Unknown(str(self.located(exc)))
+                    value = Unknown(self.root_of(exc))
                 for t in targets:
                     info.attrs[t.id] = value
         env[stmt.name] = info
@@ -340,7 +350,7 @@ class Reader:
             except ShapeError as exc:
                 if not self.lenient_assignment(stmt, env):
                     raise
-                value = Unknown(str(self.located(exc)))
+                value = Unknown(self.root_of(exc))
             for target in stmt.targets:
                 self.assign(target, value, env)
         elif isinstance(stmt, ast.AnnAssign):
@@ -396,7 +406,10 @@ class Reader:
 
     def lenient_assignment(self, stmt, env):
         """An assignment that cannot be read (``self.device = torch.device(...)``) leaves its targets
-        Unknown instead of failing, unless it builds layers: those must be read or refused."""
+        Unknown instead of failing, unless it builds layers (those must be read or refused) or runs in a
+        forward (whose every step is the model)."""
+        if self.scopes:
+            return False
         return not any(isinstance(n, ast.Call) and _builds_layer(self, n.func, env) for n in ast.walk(stmt.value))
 
     def harmless(self, call, env):
@@ -441,7 +454,9 @@ class Reader:
             raise self.unknown(value, node)
         if isinstance(value, Symbolic):
             raise self.unknown_argument(value, node)
-        if isinstance(value, (Tensor, ShapeOf, Batch)) or hasattr(value, "free_symbols"):
+        if hasattr(value, "free_symbols"):
+            raise self.symbols_needed(value, node)
+        if isinstance(value, (Tensor, ShapeOf, Batch)):
             raise self.error(node, f"cannot decide the condition {_describe(node)}: it depends on an unknown value")
         if isinstance(value, SeqMod):
             return bool(value.children)
@@ -507,8 +522,8 @@ class Reader:
                 self.set_attribute(obj, target.attr, value)
             elif isinstance(obj, ClassInfo):
                 obj.attrs[target.attr] = value
-            elif isinstance(obj, (Unknown, Opaque)):
-                pass  # an attribute of something the model does not need
+            elif isinstance(obj, (Unknown, Opaque, LeafMod)):
+                pass  # an attribute of something the model does not need, or a note on a layer (fc.stddev)
             elif isinstance(obj, KerasModel) and target.attr in ("trainable", "name"):
                 pass
             else:
@@ -739,10 +754,18 @@ class Reader:
         if not isinstance(value, (int, float)) and not hasattr(value, "free_symbols"):
             raise self.error(node, f"{_describe(node)} is not a number")
 
+    def symbols_needed(self, value, node):
+        """A size that depends on a constructor argument without a default, needed as a known number."""
+        names = sorted(str(s) for s in value.free_symbols)
+        return self.error(node, f"{_describe(node)} needs the value of {', '.join(names)}, a constructor argument "
+                                "without a default: give it (--args, or args=/kwargs= in Python)")
+
     def require_plain(self, value, node):
         if isinstance(value, Symbolic):
             raise self.unknown_argument(value, node)
-        if isinstance(value, (Tensor, ShapeOf, Batch)) or hasattr(value, "free_symbols"):
+        if hasattr(value, "free_symbols") and not getattr(value, "is_number", False):
+            raise self.symbols_needed(value, node)
+        if isinstance(value, (Tensor, ShapeOf, Batch)):
             raise self.error(node, f"cannot compare {_describe(node)}: it depends on an unknown value")
 
     def plain(self, value, node):
@@ -825,23 +848,30 @@ class Reader:
                 return obj.attrs[name]
             value, owner = obj.cls.lookup(name)
             if isinstance(value, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                if any(isinstance(d, ast.Name) and d.id == "property" for d in value.decorator_list):
+                kind = _decorator(value)
+                if kind == "property":
                     return self.call_function(value, [obj], {}, owner, node)
-                if any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in value.decorator_list):
-                    return Bound(value, owner, None)
-                return Bound(value, owner, obj)
+                return Bound(value, owner, None if kind == "staticmethod" else obj.cls if kind == "classmethod" else obj)
             if value is not None:
                 return value
             if name in _MODULE_METHODS:
                 return Method(obj, name)
+            if name == "__class__":
+                return obj.cls
+            if name == "__module__":
+                return obj.cls.module.name
             raise self.error(node, f"{obj.cls.name} has no attribute {name!r} set before it is used")
         if isinstance(obj, ClassInfo):
             value, owner = obj.lookup(name)
             if value is None:
-                if name == "__name__":
+                if name in ("__name__", "__qualname__"):
                     return obj.name
+                if name == "__module__":
+                    return obj.module.name
                 raise self.error(node, f"class {obj.name} has no attribute {name!r}")
-            return Bound(value, owner, None) if isinstance(value, ast.FunctionDef) else value
+            if isinstance(value, ast.FunctionDef):
+                return Bound(value, owner, obj if _decorator(value) == "classmethod" else None)
+            return value
         if isinstance(obj, Super):
             for cls in obj.cls.mro()[1:]:
                 if name in cls.methods:
@@ -880,6 +910,8 @@ class Reader:
             return Method(obj, name)
         if isinstance(obj, Function) and name == "__name__":
             return obj.name
+        if isinstance(obj, Partial) and name in ("func", "args", "keywords"):
+            return {"func": obj.func, "args": tuple(obj.args), "keywords": dict(obj.kwargs)}[name]
         raise self.error(node, f"cannot follow {_describe(node)}")
 
     def unknown_argument(self, value, node):
@@ -985,6 +1017,9 @@ class Reader:
         if isinstance(func, Instance) and isinstance(func.cls.lookup("forward")[0], ast.FunctionDef):
             return self.forward(func, list(args), node, kwargs)  # its own forward takes what it takes
         if is_module(func):
+            for a in args:
+                if isinstance(a, Unknown):
+                    raise self.unknown(a, node)
             if len(args) != 1 or kwargs or not isinstance(args[0], Tensor):
                 raise self.error(node, f"cannot follow {_describe(node)}: a module is called with one tensor")
             return self.forward(func, args[0], node)
@@ -1092,14 +1127,44 @@ class Reader:
         return inst
 
     def plain_instance(self, cls, args, kwargs, node):
-        """An instance of a plain class of the file (a config object, a namedtuple-like record)."""
+        """An instance of a plain class of the file (a config object, a dataclass, a record)."""
         inst = Instance(cls, self.origin(node))
         init, owner = cls.lookup("__init__")
         if isinstance(init, ast.FunctionDef):
             self.call_function(init, [inst] + list(args), kwargs, owner, node)
+        elif any(_decorator_name(d) in ("dataclass", "dataclasses.dataclass") for c in cls.mro() for d in c.node.decorator_list):
+            self.dataclass_init(cls, inst, args, kwargs, node)
         elif args or kwargs:
             raise self.error(node, f"class {cls.name} is not an nn.Module and has no __init__")
         return inst
+
+    def dataclass_init(self, cls, inst, args, kwargs, node):
+        """The __init__ a @dataclass writes: its annotated fields in order, with their defaults."""
+        fields = []
+        for c in reversed(cls.mro()):
+            for stmt in c.node.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                    fields = [f for f in fields if f[0] != stmt.target.id] + [(stmt.target.id, stmt.value, c)]
+        if len(args) > len(fields):
+            raise self.error(node, f"{cls.name}() takes {len(fields)} arguments, {len(args)} given")
+        values = dict(zip((f[0] for f in fields), args))
+        for key, value in kwargs.items():
+            if key not in (f[0] for f in fields) or key in values:
+                raise self.error(node, f"{cls.name}() got an unexpected or repeated argument {key!r}")
+            values[key] = value
+        for name, default, owner in fields:
+            if name not in values:
+                if default is None:
+                    raise self.error(node, f"{cls.name}() is missing the argument {name!r}")
+                previous, self.module = self.module, owner.module
+                try:
+                    values[name] = self.eval(default, owner.module.globals)
+                finally:
+                    self.module = previous
+        inst.attrs.update(values)
+        post, owner = cls.lookup("__post_init__")
+        if isinstance(post, ast.FunctionDef):
+            self.call_function(post, [inst], {}, owner, node)
 
     def register_sequential(self, inst, args, kwargs, node):
         seq = self.make_sequential("Sequential", args, node)
@@ -1157,6 +1222,9 @@ class Reader:
                 if isinstance(value, _PY_TYPES[cls.name]) and not (cls.name == "int" and isinstance(value, bool)):
                     return True
             elif isinstance(cls, Ext):
+                kind = cls.qualname.rsplit(".", 1)[-1]
+                if kind in _ABSTRACT and isinstance(value, _ABSTRACT[kind]):
+                    return True
                 continue  # a class of another library: not one of the values the reader builds
             else:
                 raise self.error(node, f"isinstance() against {_describe(node.args[1])} is not understood")
@@ -1184,6 +1252,8 @@ class Reader:
             if name in TORCH_LAYERS:
                 return LeafMod(self.construct(TORCH_LAYERS[name], args, kwargs, node), self.origin(node))
             raise self.error(node, f"{_describe(node.func)} ({q}) is not supported by cnncalc")
+        if q in _EXTERNAL_LAYERS:
+            return LeafMod(self.construct(_EXTERNAL_LAYERS[q], args, kwargs, node), self.origin(node))
         if q.startswith("torch.nn.functional."):
             return self.torch_op(q.rsplit(".", 1)[1], args, kwargs, node, function=True)
         if q.startswith("torch.") and q.count(".") == 1:
@@ -1202,6 +1272,8 @@ class Reader:
             return tuple(args[0]) if args else ()
         if q == "torch._assert":
             return self.torch_assert(args, node)
+        if q == "typing.cast":
+            return args[1] if len(args) > 1 else None
         if q.startswith("typing.") or q == "torch.jit.is_scripting" or q == "torch.jit.is_tracing":
             return False if q.startswith("torch.jit") else None
         raise self.error(node, f"{_describe(node.func)} ({q}) is not understood")
@@ -1454,11 +1526,18 @@ class Reader:
         except RecursionError:
             raise ShapeError(f"{self.path}: {name} nests modules too deeply to follow") from None
         out = _single_output(out)
+        if isinstance(out, Unknown):
+            raise self.unknown(out, root.origin.node if root.origin else None)
         if not isinstance(out, Tensor):
             raise ShapeError(f"{self.path}: {name}.forward does not return a tensor")
         return to_network(build(out.node, x.node))
 
 
+# layers of other libraries cnncalc has, by the name the model file imports
+_EXTERNAL_LAYERS = {"torchvision.ops.StochasticDepth": L.StochasticDepth,
+                    "torchvision.ops.stochastic_depth.StochasticDepth": L.StochasticDepth}
+_ABSTRACT = {"Sequence": (list, tuple, str), "List": list, "Tuple": tuple, "Mapping": dict, "Dict": dict,
+             "Iterable": (list, tuple, dict, str, range), "MutableSequence": list, "Callable": (Function, Bound, Partial)}
 _PY_TYPES = {"int": int, "float": float, "list": list, "tuple": tuple, "dict": dict, "str": str, "bool": bool,
              "set": set}
 
@@ -1541,9 +1620,28 @@ def _builds_layer(reader, func_node, env):
         text = _describe(func_node)
         return text.startswith(("nn.", "torch.nn.", "layers.", "keras.")) or text[:1].isupper()
     if isinstance(func, Ext):
-        return func.qualname.startswith(("torch.nn.", "keras.")) and not func.qualname.startswith(
+        last = func.qualname.rsplit(".", 1)[-1]
+        return last[:1].isupper() or func.qualname.startswith(("torch.nn.", "keras.")) and not func.qualname.startswith(
             ("torch.nn.functional.", "torch.nn.init."))
     return isinstance(func, (ClassInfo, Function, Bound, Partial))
+
+
+def _decorator_name(d):
+    if isinstance(d, ast.Call):
+        d = d.func
+    try:
+        return ast.unparse(d)
+    except (RecursionError, ValueError):
+        return ""
+
+
+def _decorator(fdef):
+    """"property", "staticmethod", "classmethod" or None."""
+    for d in fdef.decorator_list:
+        name = d.id if isinstance(d, ast.Name) else d.attr if isinstance(d, ast.Attribute) else None
+        if name in ("property", "staticmethod", "classmethod", "cached_property"):
+            return "property" if name == "cached_property" else name
+    return None
 
 
 def _fresh(layer):

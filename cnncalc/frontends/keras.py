@@ -351,6 +351,11 @@ def _output(layer, shape):
 def keras_call(reader, q, args, kwargs, node):
     """A call to something under ``keras.``: a layer, ``Sequential`` or ``Input``."""
     name = q.rsplit(".", 1)[1]
+    if q.startswith("keras.backend.") or q == "keras.config.image_data_format":
+        if name == "image_data_format":
+            return "channels_last"  # Keras's default
+        if name in ("set_image_data_format", "clear_session", "set_floatx"):
+            return None
     if q in ("keras.Sequential", "keras.models.Sequential"):
         items = list(args[0]) if args else list(kwargs.get("layers") or [])
         for item in items:

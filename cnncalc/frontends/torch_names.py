@@ -211,10 +211,25 @@ def _pad(args, kwargs, *, function, shape):
 
 
 def _getitem(args, kwargs, *, function, shape):
+    """x[:, :], x[...] and slices covering whole axes (a crop by 0) are the tensor itself."""
     key = args[0]
     parts = key if isinstance(key, tuple) else (key,)
-    if all(p == slice(None) or p is Ellipsis for p in parts):
-        return []  # x[:, :], x[...]: the tensor itself
+    sizes = (None,) + tuple(shape) if shape is not None else None
+    for axis, part in enumerate(parts):
+        if part is Ellipsis:
+            if any(p is not Ellipsis and p != slice(None) for p in parts[axis + 1:]):
+                break
+            return []
+        if not isinstance(part, slice) or part.step not in (None, 1):
+            break
+        if part == slice(None):
+            continue
+        size = sizes[axis] if sizes is not None and axis < len(sizes) else None
+        if not isinstance(size, int) or part.start not in (None, 0) or part.stop is None or \
+                not isinstance(part.stop, int) or part.stop < size:
+            break
+    else:
+        return []
     raise ShapeError("indexing or slicing a tensor is not supported yet")
 
 

@@ -23,6 +23,12 @@ class Ext:
     def __repr__(self):
         return self.qualname
 
+    def __eq__(self, other):
+        return isinstance(other, Ext) and other.qualname == self.qualname
+
+    def __hash__(self):
+        return hash(self.qualname)
+
 
 def _normalise(qualname):
     for prefix, short in (("tensorflow.keras", "keras"), ("tensorflow.python.keras", "keras"), ("tf.keras", "keras")):

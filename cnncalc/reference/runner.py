@@ -246,6 +246,7 @@ _LAYERS = {
     "Sigmoid": _stateless(R.sigmoid, R.sigmoid_backward),
     "Tanh": _stateless(R.tanh, R.tanh_backward),
     "Softmax": _stateless(R.softmax, R.softmax_backward, lambda layer: dict(dim=layer.dim)),
+    "LogSoftmax": _stateless(R.log_softmax, R.log_softmax_backward, lambda layer: dict(dim=layer.dim)),
     "Dropout": (
         lambda layer, x, p, b, mode, i: R.dropout(x, **_dropout_kwargs(layer, mode, i)),
         lambda layer, x, p, b, g, mode, i: (R.dropout_backward(x, g, **_dropout_kwargs(layer, mode, i)), {}),
