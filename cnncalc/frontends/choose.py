@@ -56,6 +56,10 @@ def _returns_model(fdef, makers):
     return any(_model_call(r, makers) or isinstance(r, ast.Name) and r.id in built for r in returns)
 
 
+def _returns_value(fdef):
+    return any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(fdef))
+
+
 def candidates(reader):
     """[(name, value)] in order of preference: models the file builds at module level, then builder
     functions (no required arguments, returning a model), then module classes nothing else uses."""
@@ -85,8 +89,9 @@ def candidates(reader):
     used = set()
     for cls in torch_classes.values():
         used |= _names_in(cls.node, cls.name)
-    for name, f in builders.items():  # a class a builder makes is not itself the model
-        used |= _names_in(f.node, name)
+    for name, f in functions.items():  # a class a builder or factory makes is not itself the model
+        if name in builders or _returns_value(f.node):
+            used |= _names_in(f.node, name)
     for name in chosen:
         value = g[name]
         if isinstance(value, Function):

@@ -64,6 +64,10 @@ def _node_shape(node, input_shape):
         return None
     try:
         if node.kind == "leaf":
+            if not node.layer.is_leaf:  # a block converted whole (a Keras layer with its activation)
+                from ..analysis import analyze
+
+                return tuple(analyze(node.layer, shapes[0], warn=False).output_shape)
             return tuple(node.layer.infer(shapes[0]))
         if node.kind == "cat":
             return Concat(Identity()).merge(shapes)

@@ -41,7 +41,7 @@ from .budget import Budget
 from .dataflow import Recorder, build, shape_of, to_network
 from .imports import SourceModule, resolve
 from .keras import KerasLayer, KerasModel, KerasTensor, keras_call
-from .loaded import Origin
+from .loaded import Origin, refuse_upstream
 from .torch_names import TORCH_LAYERS, known_op, ops_for
 from .values import (
     BATCH, OPAQUE, SHAPE, Batch, Bound, Break, Builtin, ClassInfo, Continue, Ext, Function, Instance, LeafMod,
@@ -1069,7 +1069,7 @@ class Reader:
         if len(args) > len(params) and spec.vararg is None:
             raise self.error(node, f"{name}() takes {len(params)} positional arguments, {len(args)} given")
         for param, value in zip(params, args):
-            local[param] = value
+            local[param] = value.named(param, True) if isinstance(value, Unknown) and value.name is None else value
         if spec.vararg is not None:
             local[spec.vararg.arg] = tuple(args[len(params):])
         extra = {}
@@ -1078,7 +1078,7 @@ class Reader:
             if key in params or key in keyword_only:
                 if key in local:
                     raise self.error(node, f"{name}() got multiple values for {key!r}")
-                local[key] = value
+                local[key] = value.named(key, True) if isinstance(value, Unknown) and value.name is None else value
             elif spec.kwarg is not None:
                 extra[key] = value
             else:
@@ -1346,8 +1346,8 @@ class Reader:
 
     def layer_argument(self, value, node):
         if isinstance(value, Unknown):
-            if value.name and value.name.isidentifier():
-                return symbol(value.name)  # num_classes = len(dataset.classes): a size symbol
+            if value.argument and value.name and value.name.isidentifier():
+                return symbol(value.name)  # Net(num_classes=len(dataset.classes)): a size symbol
             raise self.unknown(value, node)
         if isinstance(value, (list, tuple)):
             return type(value)(self.layer_argument(v, node) for v in value)
@@ -1415,8 +1415,9 @@ class Reader:
         x = args[0]
         rest = [self.op_argument(a, node) for a in args[1:]]
         kw = {k: self.op_argument(v, node) for k, v in kwargs.items()}
+        shape = self.shape(x)
         try:
-            layers = ops_for(name, rest, kw, function=function, shape=self.shape(x))
+            layers = ops_for(name, rest, kw, function=function, shape=shape)
         except ShapeError as exc:
             raise self.error(node, f"{_describe(node)}: {exc}") from None
         except (TypeError, ValueError, OverflowError) as exc:
@@ -1442,6 +1443,8 @@ class Reader:
             raise self.error(node, f"{_describe(node)}: expected a list of tensors")
         shape = self.shape(tensors[0])
         rank = len(shape) + 1 if shape is not None else None
+        if isinstance(dim, Unknown):
+            raise self.unknown(dim, node)
         if dim not in (1, -3) and not (rank is not None and isinstance(dim, int) and dim < 0 and dim + rank == 1):
             raise self.error(node, f"{_describe(node)}: only concatenation along channels (dim=1) is understood")
         if len(tensors) == 1:
@@ -1466,10 +1469,14 @@ class Reader:
     # --- tensor shapes --------------------------------------------------------------------------
 
     def shape(self, x):
-        """The unbatched shape of tensor ``x`` when the input shape is known, else None."""
+        """The unbatched shape of tensor ``x`` when the input shape is known, else None; when a layer
+        before it refuses its input, that layer's diagnosis (file:line) is raised."""
         if self.input_shape is None:
             return None
-        return shape_of(x.node, self.input_shape)
+        shape = shape_of(x.node, self.input_shape)
+        if shape is None:
+            refuse_upstream(x.node, self.recorder.nodes[0], self.input_shape, self.path)
+        return shape
 
     def tensor_size(self, x, dim, node):
         """``x.size()``, ``x.shape`` (a tuple whose first item is the batch) or ``x.size(dim)``."""
@@ -1496,8 +1503,9 @@ class Reader:
         return len(shape) + 1
 
     def tensor_index(self, x, key, node):
+        shape = self.shape(x)
         try:
-            layers = ops_for("__getitem__", [key], {}, function=False, shape=self.shape(x))
+            layers = ops_for("__getitem__", [key], {}, function=False, shape=shape)
         except ShapeError as exc:
             raise self.error(node, f"cannot follow {_describe(node)}: {exc}") from None
         origin = self.origin(node)

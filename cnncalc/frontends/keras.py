@@ -31,6 +31,7 @@ from ..dims import as_shape, format_shape
 from ..errors import ShapeError
 from ..graph import Sequential
 from .dataflow import Network, Recorder, build, shape_of, to_network
+from .loaded import refuse_upstream
 
 ACTIVATIONS = {
     "relu": lambda: L.ReLU(),
@@ -241,8 +242,9 @@ class KerasModel:
             if t.kind == "layer":
                 received = shape_of(parents[0], shape)
                 if received is None:  # a merge before it refuses its inputs: say which, where
-                    _refuse_upstream(parents[0], flow[id(self.inputs)] if id(self.inputs) in flow else None, shape,
-                                     reader.path)
+                    if id(self.inputs) not in flow:
+                        raise ShapeError(f"{reader.path}: the model's tensors do not come from its keras.Input")
+                    refuse_upstream(parents[0], flow[id(self.inputs)], shape, reader.path)
                 layer = _converted(t.layer, received, name)
                 flow[id(t)] = recorder.new("leaf", parents, layer=layer, name=name, origin=t.origin)
             else:
@@ -264,19 +266,6 @@ class KerasModel:
                 for leaf in _leaves(node.layer):
                     network.origins[id(leaf)] = node.origin
         return network
-
-
-def _refuse_upstream(node, start, shape, path):
-    from .loaded import diagnose
-
-    if start is None:
-        raise ShapeError(f"{path}: the model's tensors do not come from its keras.Input")
-    network = to_network(build(node, start))
-    try:
-        analyze(network.model, shape, warn=False)
-    except ShapeError as exc:
-        raise ShapeError(diagnose(network, exc, path)) from None
-    raise ShapeError(f"{path}: a tensor's shape cannot be computed")
 
 
 def _is_item(value):

@@ -11,7 +11,7 @@ from ..analysis import analyze
 from ..dims import as_shape, format_shape
 from ..errors import ShapeError
 
-__all__ = ["Loaded", "Origin", "diagnose", "read_text"]
+__all__ = ["Loaded", "Origin", "diagnose", "read_text", "refuse_upstream"]
 
 
 class Origin:
@@ -118,6 +118,19 @@ def read_text(text_or_path):
             raise ShapeError(f"{text_or_path}: cannot read: {exc.strerror}") from None
     return text_or_path, "<source>"
 
+
+
+def refuse_upstream(node, start, shape, path):
+    """Raise the diagnosis of the layer that refuses its input on the way from ``start`` to ``node``
+    (a recorded forward whose sizes are read after a layer that does not fit)."""
+    from .dataflow import build, to_network
+
+    network = to_network(build(node, start))
+    try:
+        analyze(network.model, shape, warn=False)
+    except ShapeError as exc:
+        raise ShapeError(diagnose(network, exc, path)) from None
+    raise ShapeError(f"{path}: a tensor's shape cannot be computed")
 
 
 def diagnose(network, exc, path="<source>"):

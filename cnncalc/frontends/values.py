@@ -48,14 +48,15 @@ class Unknown:
     """A value the reader could not compute (data loading, devices, training code). Harmless until the
     model needs it; then the error names the line that could not be read and why (``root``), once."""
 
-    __slots__ = ("root", "name")
+    __slots__ = ("root", "name", "argument")
 
-    def __init__(self, root, name=None):
+    def __init__(self, root, name=None, argument=False):
         self.root = root  # "file:line: what could not be read"
         self.name = name  # the variable it was assigned to, if any
+        self.argument = argument  # passed as a constructor/function argument: usable as a size symbol
 
-    def named(self, name):
-        return Unknown(self.root, name)
+    def named(self, name, argument=False):
+        return Unknown(self.root, name, argument)
 
 
 class LeafMod:
