@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 
 from ..errors import ShapeError
+from . import interpreter as _I
 from .keras import KerasModel, KerasTensor
 from .values import (
     OPAQUE, Builtin, ClassInfo, Ext, Function, Instance, LeafMod, Method, ModuleRef, Partial, SeqMod, Super,
@@ -19,7 +20,8 @@ _EXCEPTION_NAMES = {"NotImplementedError", "ValueError", "TypeError", "RuntimeEr
 
 
 def call_builtin(reader, name, args, kwargs, node, env):
-    from .interpreter import _describe, _reason
+    _describe = _I._describe
+    _reason = _I._reason
 
     try:
         return _builtin(reader, name, args, kwargs, node, env)
@@ -42,7 +44,7 @@ _SEES_UNKNOWN = {"super", "print", "isinstance", "issubclass", "hasattr", "getat
 
 
 def _builtin(reader, name, args, kwargs, node, env):
-    from .interpreter import _describe
+    _describe = _I._describe
 
     if name not in _SEES_UNKNOWN:
         unknown = next((a for a in list(args) + list(kwargs.values()) if isinstance(a, Unknown)), None)
@@ -221,7 +223,7 @@ def _bounded(reader, items, node):
 
 
 def _conversion(reader, name, args, kwargs, node):
-    from .interpreter import _describe
+    _describe = _I._describe
 
     _unknown_in(reader, args, node)
     if name == "str" and args and isinstance(args[0], (int, float, str, bool, type(None))):
@@ -276,7 +278,7 @@ def _hasattr(reader, obj, name, node):
 
 
 def _kind(value):
-    from .interpreter import _kind as kind
+    kind = _I._kind
 
     return kind(value)
 
@@ -288,7 +290,8 @@ _STR_METHODS = {"lower", "upper", "startswith", "endswith", "strip", "lstrip", "
 
 
 def call_method(reader, obj, name, args, kwargs, node):
-    from .interpreter import _describe, _reason
+    _describe = _I._describe
+    _reason = _I._reason
 
     try:
         return _method(reader, obj, name, args, kwargs, node)
@@ -299,7 +302,8 @@ def call_method(reader, obj, name, args, kwargs, node):
 
 
 def _method(reader, obj, name, args, kwargs, node):
-    from .interpreter import _describe, named_modules
+    _describe = _I._describe
+    named_modules = _I.named_modules
 
     if isinstance(obj, Super):  # super().__init__(...): nn.Sequential subclasses register their layers
         if name == "forward":
@@ -400,7 +404,7 @@ def _seq_method(reader, seq, name, args, node):
 
 
 def _list_method(reader, obj, name, args, kwargs, node):
-    from .interpreter import _describe
+    _describe = _I._describe
 
     if name == "append":
         obj.append(args[0])
@@ -430,7 +434,7 @@ def _list_method(reader, obj, name, args, kwargs, node):
 
 
 def _dict_method(reader, obj, name, args, kwargs, node):
-    from .interpreter import _describe
+    _describe = _I._describe
 
     if name in ("items", "keys", "values"):
         return list(getattr(obj, name)())
@@ -450,7 +454,7 @@ def _dict_method(reader, obj, name, args, kwargs, node):
 
 
 def _str_method(reader, obj, name, args, kwargs, node):
-    from .interpreter import _describe
+    _describe = _I._describe
 
     if name == "format":
         reader.check_format(obj, node)
@@ -483,7 +487,7 @@ _PASS_THROUGH = {"contiguous", "clone", "detach", "to", "float", "double", "half
 
 
 def tensor_method(reader, x, name, args, kwargs, node):
-    from .interpreter import _describe
+    _describe = _I._describe
 
     receiver = ast.unparse(node.func.value) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else "x"
     if name == "size":

@@ -583,10 +583,16 @@ class Reader:
         return value
 
     def _eval(self, node, env):
-        if isinstance(node, ast.Constant):
-            return self.check_size(node.value, node)
-        if isinstance(node, ast.Name):
+        kind = type(node)
+        if kind is ast.Name:
             return self.lookup(node.id, env, node)
+        if kind is ast.Attribute:
+            return self.attribute(self.eval(node.value, env), node.attr, node)
+        if kind is ast.Call:
+            return self.call(node, env)
+        if kind is ast.Constant:
+            value = node.value
+            return value if type(value) is not int and type(value) is not str else self.check_size(value, node)
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             items = []
             for elt in node.elts:
@@ -1197,9 +1203,7 @@ class Reader:
         return items
 
     def call_builtin(self, name, args, kwargs, node, env):
-        from .builtins import call_builtin
-
-        return call_builtin(self, name, args, kwargs, node, env)
+        return _builtins.call_builtin(self, name, args, kwargs, node, env)
 
     def is_instance(self, value, classes, node):
         """isinstance() of a module value against torch.nn classes or classes of the file."""
@@ -1462,9 +1466,7 @@ class Reader:
                                "tensor * tensor (a gate) are understood")
 
     def call_method(self, obj, name, args, kwargs, node):
-        from .builtins import call_method
-
-        return call_method(self, obj, name, args, kwargs, node)
+        return _builtins.call_method(self, obj, name, args, kwargs, node)
 
     # --- tensor shapes --------------------------------------------------------------------------
 
@@ -1688,3 +1690,6 @@ def _load(target):
         if hasattr(n, "ctx"):
             n.ctx = ast.Load()
     return node
+
+
+from . import builtins as _builtins  # noqa: E402  (it reads this module's helpers at call time)

@@ -167,17 +167,8 @@ def _reshape(method):
         sizes = list(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else list(args)
         if "shape" in kwargs:
             sizes = list(kwargs["shape"])
-        for s in sizes:
-            if isinstance(s, int) and s < -1:
-                raise ShapeError(f"invalid shape dimension {s}")
-        if sizes.count(-1) == 1 and 0 in sizes:
-            raise ShapeError(f"shape {_text(sizes)} is invalid: -1 cannot be inferred with a 0 size")
         return [L.Reshape(*[None if s is BATCH else s for s in sizes], method=method)]
     return handler
-
-
-def _text(sizes):
-    return "[" + ", ".join("x.size(0)" if s is BATCH else str(s) for s in sizes) + "]"
 
 
 _PAD_MODES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad"}
