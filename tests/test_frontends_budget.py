@@ -134,3 +134,14 @@ def test_budget_from_the_environment():
     with pytest.raises(ShapeError, match=r"^CNNCALC_MAX_ITEMS='many': expected a positive integer$"):
         Budget.from_env({"CNNCALC_MAX_ITEMS": "many"})
     assert set(LIMITS) == {"steps", "int_digits", "items", "calls", "nesting", "files"}
+
+
+def test_the_documented_limits_are_the_budget_s():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "model-files.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| ") and "CNNCALC_MAX_" in line]
+    assert [(r.split("|")[2].strip(), r.split("|")[3].strip(" `")) for r in rows] == [
+        (f"{default:,}", variable) for default, variable, _ in LIMITS.values()]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert all(variable in readme for _, variable, _ in LIMITS.values())

@@ -11,6 +11,7 @@ YAML/JSON specs, ``live`` converts torch modules; ``dataflow`` turns a recorded 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import ShapeError
@@ -44,6 +45,45 @@ def analyze_file(path, input_shape=None, cls=None, args=(), kwargs=None, **analy
     return load_file(path, cls, args, kwargs).analyze(input_shape, **analyze_kwargs)
 
 
+_BUILDER = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
+_MAX_ARGS_TEXT = 10_000
+
+
+def is_builder_spec(text):
+    """``package.module:callable`` (an installed builder, such as ``torchvision.models:resnet50``)."""
+    return bool(_BUILDER.fullmatch(text))
+
+
+def parse_arguments(text):
+    """(args, kwargs) from ``--args`` text such as ``"'VGG16', num_classes=10"``: Python literals only,
+    parsed with ``ast.literal_eval`` (never evaluated as code)."""
+    import ast
+
+    if len(text) > _MAX_ARGS_TEXT:
+        raise ShapeError(f"--args: longer than {_MAX_ARGS_TEXT:,} characters")
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+        if not isinstance(call, ast.Call) or any(isinstance(a, ast.Starred) for a in call.args) or \
+                any(k.arg is None for k in call.keywords):
+            raise ValueError("expected positional and keyword arguments")
+        args = tuple(ast.literal_eval(a) for a in call.args)
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, SyntaxError) else str(exc) or type(exc).__name__
+        raise ShapeError(f"--args {text!r}: not Python literals ({' '.join(reason.split())[:120]}): "
+                         "write e.g. --args \"'VGG16', num_classes=10\"") from None
+    return args, kwargs
+
+
+def load_builder(spec, args=(), kwargs=None):
+    """An installed package's model builder (``torchvision.models:resnet50``), imported and called with
+    ``args``/``kwargs`` (the user's explicit choice; needs torch), as a ``Loaded`` whose network comes
+    from the traced module."""
+    from .live import load_builder as load
+
+    return load(spec, args, kwargs or {})
+
+
 def from_source(text_or_path, cls=None, args=(), kwargs=None, input_shape=None):
     from .source import from_source as read
 
@@ -68,4 +108,5 @@ def to_spec(model, name=None, input_shape=None):
     return dump(model, name, input_shape)
 
 
-__all__ = ["load_file", "analyze_file", "from_source", "from_torch", "from_spec", "to_spec"]
+__all__ = ["load_file", "analyze_file", "from_source", "from_torch", "from_spec", "to_spec", "load_builder",
+           "parse_arguments", "is_builder_spec"]

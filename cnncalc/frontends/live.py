@@ -106,8 +106,38 @@ def analyze_module(module, input_shape, **analyze_kwargs):
     from ..analysis import analyze
 
     shape = as_shape(input_shape)
-    analyze_kwargs.setdefault("name", type(module).__name__)
+    if analyze_kwargs.get("name") is None:
+        analyze_kwargs["name"] = type(module).__name__
     return analyze(convert(module, shape), shape, **analyze_kwargs)
+
+
+def load_builder(spec, args, kwargs):
+    """``package.module:callable`` imported and called: a ``Loaded`` of the module it returns."""
+    import importlib
+
+    from .dataflow import Network
+    from .loaded import Loaded
+
+    module_name, _, attribute = spec.partition(":")
+    try:
+        import torch
+    except ImportError:
+        raise ShapeError(f"{spec}: analysing an installed builder needs PyTorch: pip install torch "
+                         f"(and the package that defines {module_name.split('.')[0]})") from None
+    try:
+        package = importlib.import_module(module_name)
+    except Exception as exc:  # any import failure of the user's package is one line
+        raise ShapeError(f"{spec}: cannot import {module_name}: {_first_line(exc)}") from None
+    builder = getattr(package, attribute, None)
+    if not callable(builder):
+        raise ShapeError(f"{spec}: {module_name} has no callable {attribute}")
+    try:
+        module = builder(*args, **kwargs)
+    except Exception as exc:  # the builder's own argument checks
+        raise ShapeError(f"{spec}: {attribute}() failed: {_first_line(exc)}") from None
+    if not isinstance(module, torch.nn.Module):
+        raise ShapeError(f"{spec}: {attribute}() returned {type(module).__name__}, not a torch.nn.Module")
+    return Loaded(attribute, spec, "live", lambda shape: Network(convert(module, shape), {}), shape_dependent=True)
 
 
 # --- tracing ------------------------------------------------------------------------------------
@@ -129,6 +159,11 @@ def _tracer():
 
 def convert(module, input_shape=None):
     """The cnncalc network (a Sequential) of ``module``'s traced forward, its parameters accounted for."""
+    layer = convert_layer(module)
+    if layer is not None:  # a single layer: nothing to trace
+        model = Sequential(layer)
+        model.unconverted = ()
+        return model
     was_training = module.training
     module.eval()
     try:
@@ -491,4 +526,4 @@ def _walk(module, path, unknown, walked):
     return Sequential(OrderedDict(pairs))
 
 
-__all__ = ["from_torch", "convert", "convert_layer", "analyze_module", "is_torch_module"]
+__all__ = ["from_torch", "convert", "convert_layer", "analyze_module", "is_torch_module", "load_builder"]
