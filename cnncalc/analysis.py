@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 
-from .dims import as_dim, as_shape, known
+from .dims import Dim, ShapeLike, as_dim, as_shape, known
 from .errors import ShapeError, ShapeWarning
 from .graph import INPUT, flow
 from .layers import Layer, axis_names
@@ -20,7 +20,7 @@ from .report import Report, Row
 __all__ = ["analyze"]
 
 
-def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
+def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str | None = None, warn: bool = True) -> Report:
     """Analyse ``model`` (a layer or container, or a live ``torch.nn.Module``) on an unbatched
     ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
     if not isinstance(model, Layer) and type(model).__module__.split(".")[0] != "cnncalc":
@@ -75,17 +75,20 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
         kind = layer.merge_kind()
         try:
             out = layer.merge(shapes)
+            macs = layer.merge_macs(shapes, out)
         except ShapeError as exc:
             raise _refused(exc, layer, row_name or "model", kind, shapes) from None
         for got, expected in layer.requires(shapes):
             if type(got) is not int or type(expected) is not int:
                 _assume(assumptions, row_name, kind, got, expected)
         rfs = [v[1] for v in values]
-        new_rf = None if any(rf is None for rf in rfs) else _join(rfs)
+        new_rf = None if any(rf is None for rf in rfs) else layer.merge_rf(rfs, shapes)
         locals_ = [v[2] for v in values if v[2] is not None]  # a global branch (a gate) leaves the local field
-        new_local = new_rf if new_rf is not None else _join(locals_) if locals_ else None
+        new_local = new_rf if new_rf is not None else layer.merge_rf(locals_, shapes) if locals_ else None
         fork = input_dims if node.fork == INPUT else rows[node.fork].output_shape
-        rows.append(Row(row_name or kind.lower(), layer, fork, out, 0, 0, new_rf, kind, inputs=node.inputs,
+        if batch != 1:
+            macs = macs * batch
+        rows.append(Row(row_name or kind.lower(), layer, fork, out, 0, macs, new_rf, kind, inputs=node.inputs,
                         input_shapes=shapes, rf_in=rfs[0], local_rf=new_local, spans=node.spans))
     if upsampled:
         _trace_upsampled(rows)
@@ -102,13 +105,6 @@ def _refused(exc, layer, label, kind, received):
     error = ShapeError(f"{label} ({kind}): {exc}" if label else f"{kind}: {exc}")
     error.layer, error.input_shape, error.reason = layer, received, str(exc)
     return error
-
-
-def _join(fields):
-    out = fields[0]
-    for other in fields[1:]:
-        out = out.join(other)
-    return out
 
 
 def _model_rf(rows, start):

@@ -168,7 +168,7 @@ def _draw_pictures(report, svg_path, plots):
     """(path, SVG text) for --svg and each --plot."""
     if not svg_path and not plots:
         return []
-    from . import svg
+    from .render import svg
 
     jobs = ([(svg.svg, svg_path)] if svg_path else []) + [(svg.rf_plot, path) for _, path in plots]
     return [(path, draw(report)) for draw, path in jobs]
@@ -284,30 +284,25 @@ _LAYER_KINDS = ("conv", "convtranspose", "pool", "linear")
 
 
 def _explained_layer(kind, shape, out, kernel, stride, padding, dilation, groups, pool_type, ceil_mode):
-    """The single layer ``cnncalc explain conv|convtranspose|pool|linear`` describes."""
-    from .layers import AvgPool2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
+    """The single layer ``cnncalc explain conv|convtranspose|pool|linear`` describes: the calculator's."""
+    from . import calculators
 
     if kind == "linear":
         if out is None:
             raise CliError("explain linear: --out-channels/-o (the output features) is required")
-        features = 1
-        for d in shape:
-            features *= d
-        return Linear(features, _dim(out, "--out-channels"))
+        return calculators.linear(shape, _dim(out, "--out-channels")).layer
     if kernel is None:
         raise CliError(f"explain {kind}: --kernel-size/-k is required")
+    if out is None and kind != "pool":
+        raise CliError(f"explain {kind}: --out-channels/-o is required")
     k, p = _dim_pair(kernel, "--kernel-size"), _non_negative_pair(padding, "--padding")
     if kind == "pool":
         s = None if stride is None else _dim_pair(stride, "--stride")
-        if pool_type == "avg":
-            return AvgPool2d(k, s, p, ceil_mode=ceil_mode)
-        return MaxPool2d(k, s, p, _dim_pair(dilation, "--dilation"), ceil_mode=ceil_mode)
-    if out is None:
-        raise CliError(f"explain {kind}: --out-channels/-o is required")
+        return calculators.pool(shape, k, s, p, _dim_pair(dilation, "--dilation"), ceil_mode, pool_type).layer
     s, d, g = _dim_pair(stride or "1", "--stride"), _dim_pair(dilation, "--dilation"), _dim(groups, "--groups")
     if kind == "conv":
-        return Conv2d(shape[0], _dim(out, "--out-channels"), k, s, p, d, g)
-    return ConvTranspose2d(shape[0], _dim(out, "--out-channels"), k, s, p, groups=g, dilation=d)
+        return calculators.conv(shape, _dim(out, "--out-channels"), k, s, p, d, g).layer
+    return calculators.conv_transpose(shape, _dim(out, "--out-channels"), k, s, p, 0, d, g).layer
 
 
 @cli.command("explain")
@@ -331,7 +326,7 @@ def _explained_layer(kind, shape, out, kernel, stride, padding, dilation, groups
 def explain_command(target, input_text, lang, fmt, out, kernel, stride, padding, dilation, groups, pool_type,
                     ceil_mode, cls, args_text):
     """Explain every layer step by step: formula, numbers, floor/ceil, params, MACs, receptive field."""
-    from .explain import explain
+    from .render.explain import explain
 
     if target in _LAYER_KINDS:
         if input_text is None:
@@ -448,6 +443,24 @@ def check_command(path, inline, lang, fmt):
     click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) if fmt == "json" else result.render(), nl=fmt == "json")
     if not result.all_right:
         raise click.exceptions.Exit(1)
+
+
+@cli.command("serve")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 127.0.0.1 keeps the page to this machine.")
+@click.option("--no-browser", is_flag=True, help="Do not open the page in the web browser.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="The page's language when its URL names none (default: CNNCALC_LANG, else en).")
+def serve_command(port, host, no_browser, lang):
+    """Serve an interactive page: pick or paste a model, type the input, see the table, formulas and pictures."""
+    from .serve import serve
+
+    try:
+        serve(host, port, open_browser=not no_browser, lang=lang)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _small_input(name):

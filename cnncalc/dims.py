@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Any, Sequence, Union
 
 from .errors import ShapeError
 
@@ -16,7 +17,13 @@ _SEPARATORS = re.compile(r"[xX×]")
 _INTEGER = re.compile(r"[0-9]+")
 
 
-def symbol(name: str):
+# A dimension: an int, or a sympy expression whose symbols are positive integers (typed loosely, as sympy
+# is imported only when a symbol appears). A shape as users give it: "3x224x224", (3, 224, 224), ("C", 32, 32).
+Dim = Any
+ShapeLike = Union[str, Sequence[Any], int]
+
+
+def symbol(name: str) -> Dim:
     """A positive-integer sympy symbol called ``name`` (any valid Python identifier)."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ShapeError(f"invalid dimension name {name!r}: a symbol must be an identifier such as H or width")
@@ -227,4 +234,5 @@ def format_dim(x) -> str:
 
 
 def format_shape(shape, sep: str = "x") -> str:
-    return sep.join(format_dim(d) for d in shape)
+    """3x224x224; () for one number per sample."""
+    return sep.join(format_dim(d) for d in shape) if shape else "()"

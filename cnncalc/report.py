@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .dims import as_dim, format_shape, product, to_json_value
+from .dims import Dim, as_dim, format_shape, product, to_json_value
 from .errors import ShapeError
 from .graph import INPUT
 from .receptive_field import ReceptiveField
@@ -86,7 +86,7 @@ class Row:
     @property
     def extra_ops(self) -> dict:
         if self.is_merge:
-            if self.kind in ("Add", "Mul"):
+            if self.kind in ("Add", "Sub", "Mul", "Div"):
                 return {self.kind.lower(): product(self.output_shape)}
             return {}
         return self.layer.extra_ops(self.input_shape, self.output_shape)
@@ -115,13 +115,13 @@ class Memory(NamedTuple):
     """Bytes for one dtype and batch, torchinfo's conventions: forward+backward keeps each output twice."""
 
     dtype: str
-    batch: object
-    input_bytes: object
-    forward_bytes: object
-    forward_backward_bytes: object
-    params_bytes: object
-    buffers_bytes: object
-    total_bytes: object
+    batch: Dim
+    input_bytes: Dim
+    forward_bytes: Dim
+    forward_backward_bytes: Dim
+    params_bytes: Dim
+    buffers_bytes: Dim
+    total_bytes: Dim
 
 
 class Report:
@@ -181,7 +181,7 @@ class Report:
                 totals[kind] = totals.get(kind, 0) + count * self.batch
         return totals
 
-    def memory(self, dtype: str = "float32", batch=None) -> Memory:
+    def memory(self, dtype: str = "float32", batch: Dim | None = None) -> Memory:
         """Input, activation and parameter memory in bytes, as torchinfo estimates it."""
         if dtype not in DTYPE_BYTES:
             raise ShapeError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPE_BYTES)}")

@@ -214,7 +214,7 @@ def _rf_work(model, shape, report, trace, batch, count):
     rows = [
         (index, row, step, reach)
         for index, (row, step, reach) in enumerate(zip(report.layers, trace.steps, _reaches(model, report, shape)))
-        if row.receptive_field is not None and len(row.output_shape) == 3
+        if row.receptive_field is not None and len(row.output_shape) == 3 and row.receptive_field.channels_first
     ]
     rows = _sample(rows, count)
     if not rows:

@@ -14,12 +14,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Any
+
+from ..dims import ShapeLike
 from ..errors import ShapeError
+from ..layers import Layer
+
+if TYPE_CHECKING:  # the readers are imported on first use
+    from ..report import Report
+    from .loaded import Loaded
 
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def load_file(path, cls=None, args=(), kwargs=None):
+def load_file(path: str | Path, cls: str | None = None, args: tuple = (), kwargs: dict | None = None) -> Loaded:
     """A model file read into an object with ``.model``, ``.name`` and ``.input_shape`` (or None);
     for a Python file ``cls`` picks the model and ``args``/``kwargs`` are its constructor arguments."""
     suffix = Path(path).suffix.lower()
@@ -36,7 +44,8 @@ def load_file(path, cls=None, args=(), kwargs=None):
     raise ShapeError(f"{path}: unknown model file type {suffix or '(none)'}: expected .py, .yaml, .yml or .json")
 
 
-def analyze_file(path, input_shape=None, cls=None, args=(), kwargs=None, **analyze_kwargs):
+def analyze_file(path: str | Path, input_shape: ShapeLike | None = None, cls: str | None = None, args: tuple = (),
+                 kwargs: dict | None = None, **analyze_kwargs) -> Report:
     """Analyse a model file; a ShapeError names the file and line of the first layer that breaks.
 
     ``input_shape`` defaults to the file's own (a spec's ``input_shape``, Keras's ``input_shape=``);
@@ -49,12 +58,12 @@ _BUILDER = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
 _MAX_ARGS_TEXT = 10_000
 
 
-def is_builder_spec(text):
+def is_builder_spec(text: str) -> bool:
     """``package.module:callable`` (an installed builder, such as ``torchvision.models:resnet50``)."""
     return bool(_BUILDER.fullmatch(text))
 
 
-def parse_arguments(text):
+def parse_arguments(text: str) -> tuple[tuple, dict]:
     """(args, kwargs) from ``--args`` text such as ``"'VGG16', num_classes=10"``: Python literals only,
     parsed with ``ast.literal_eval`` (never evaluated as code)."""
     import ast
@@ -75,7 +84,7 @@ def parse_arguments(text):
     return args, kwargs
 
 
-def load_builder(spec, args=(), kwargs=None):
+def load_builder(spec: str, args: tuple = (), kwargs: dict | None = None) -> Loaded:
     """An installed package's model builder (``torchvision.models:resnet50``), imported and called with
     ``args``/``kwargs`` (the user's explicit choice; needs torch), as a ``Loaded`` whose network comes
     from the traced module."""
@@ -84,25 +93,26 @@ def load_builder(spec, args=(), kwargs=None):
     return load(spec, args, kwargs or {})
 
 
-def from_source(text_or_path, cls=None, args=(), kwargs=None, input_shape=None):
+def from_source(text_or_path: str | Path, cls: str | None = None, args: tuple = (), kwargs: dict | None = None,
+                input_shape: ShapeLike | None = None) -> Layer:
     from .source import from_source as read
 
     return read(text_or_path, cls, args, kwargs, input_shape)
 
 
-def from_torch(module, trace=True, input_shape=None):
+def from_torch(module: Any, trace: bool = True, input_shape: ShapeLike | None = None) -> Layer:
     from .live import from_torch as convert
 
     return convert(module, trace, input_shape)
 
 
-def from_spec(spec_or_path):
+def from_spec(spec_or_path: dict | str | Path) -> Layer:
     from .spec import from_spec as read
 
     return read(spec_or_path)
 
 
-def to_spec(model, name=None, input_shape=None):
+def to_spec(model: Layer, name: str | None = None, input_shape: ShapeLike | None = None) -> dict:
     from .spec import to_spec as dump
 
     return dump(model, name, input_shape)

@@ -48,12 +48,8 @@ _SKIP_FIELDS = {"device", "dtype"}
 
 
 def layer_types():
-    """Leaf layer classes by name: every public ``cnncalc.layers`` class that is a Layer."""
-    return {
-        name: cls
-        for name, cls in vars(L).items()
-        if isinstance(cls, type) and issubclass(cls, L.Layer) and cls is not L.Layer and not name.startswith("_")
-    }
+    """Leaf layer classes by name (``cnncalc.layers.layer_types``)."""
+    return L.layer_types()
 
 
 class SpecOrigin:

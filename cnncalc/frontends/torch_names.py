@@ -16,23 +16,9 @@ from .values import BATCH
 
 __all__ = ["TORCH_LAYERS", "FUNCTIONAL", "ops_for", "known_op", "layer_class"]
 
-# torch.nn classes cnncalc implements with the same constructor arguments (those present in cnncalc.layers).
-_TORCH_NN = (
-    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-    "AdaptiveMaxPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LocalResponseNorm", "Linear",
-    "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "Embedding",
-    "MultiheadAttention", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Unflatten",
-    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid",
-    "Hardtanh", "Sigmoid", "Tanh", "Softplus", "Softsign", "Softmax", "LogSoftmax", "Softmax2d",
-    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Flatten", "Identity",
-    "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
-    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
-    "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
-    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-)
-TORCH_LAYERS = {name: getattr(L, name) for name in _TORCH_NN if isinstance(getattr(L, name, None), type)}
+# torch.nn classes cnncalc implements with the same constructor arguments: every layer that is one.
+TORCH_LAYERS = {name: cls for name, cls in L.layer_types().items() if cls.torch_module}
+
 
 # torch.nn.functional (and torch.*, x.*) calls: layer class name and the argument names after ``input``.
 FUNCTIONAL = {

@@ -22,7 +22,7 @@ from .. import formulas as F
 
 # --- helpers ------------------------------------------------------------------------------------
 
-_COUNTERS = []
+_COUNTERS: list = []
 
 
 class count_macs:

@@ -22,7 +22,7 @@ from . import functional as R
 class Step(NamedTuple):
     """What one leaf or merge step actually did: the analysis row it should agree with."""
 
-    index: int  # position in graph.flow(model) (the analysis row's index)
+    index: int  # type: ignore[assignment]  # position in graph.flow(model) (the analysis row's index)
     name: str
     type: str
     output_shape: tuple  # per sample, without the batch axis

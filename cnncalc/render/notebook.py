@@ -7,8 +7,10 @@ Symbolic values are written as inline LaTeX ``\\(...\\)`` inside the HTML, which
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
-from .dims import format_shape, known
+from ..dims import format_shape, known
+from ..report import Report
 
 COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "rf_size", "rf_stride", "rf_start")
 
@@ -114,7 +116,7 @@ def install(report_cls, rf_cls):
     rf_cls._repr_latex_ = rf_latex
 
 
-def to_pandas(report):
+def to_pandas(report: Report) -> Any:
     """The layer rows as a pandas DataFrame (needs the optional ``pandas`` extra); symbols stay sympy."""
     try:
         import pandas
