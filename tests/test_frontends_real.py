@@ -192,9 +192,9 @@ def test_messages_name_the_root_cause(name, path, shape, cls, args, message):
     ("import torch.nn as nn\nx = foo(\n  1,\n  2)\nmodel = nn.Sequential(nn.Linear(x, 2))\n",
      r"^<source>:2: unknown name 'foo'$"),
     ("import torch.nn as nn\nclass N(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-     "        self.c = nn.Conv2d(3, 3, 1)\n    def forward(self, x):\n        return self.c(x) @ x\n",
-     r"^<source>:7: cannot follow self.c\(x\) @ x: only tensor \+ tensor"),
-], ids=["name_before_definition", "multi_line_statement", "matmul"])
+     "        self.c = nn.Conv2d(3, 3, 1)\n    def forward(self, x):\n        return self.c(x) % x\n",
+     r"^<source>:7: cannot follow self.c\(x\) % x: only tensor \+ tensor"),
+], ids=["name_before_definition", "multi_line_statement", "modulo"])
 def test_message_shapes(snippet, message):
     with pytest.raises(ShapeError, match=message) as info:
         c.analyze(c.from_source(snippet), "3x4x4")

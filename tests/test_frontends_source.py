@@ -300,10 +300,10 @@ UNSUPPORTED = [
     ("size_condition", "        self.c = nn.Conv2d(3, 3, 1)\n", "        if x.size(1) > 3:\n            x = self.c(x)\n        return x",
      r"^<source>:12: cannot follow x.size\(1\): x.size\(1\) needs the input shape \(give one\); without it only "
      r"the batch size x.size\(0\) is understood"),
-    ("scale", "        self.c = nn.Conv2d(3, 3, 1)\n", "        return self.c(x) * 2",
-     r"^<source>:12: cannot follow self.c\(x\) \* 2: only tensor \+ tensor"),
-    ("cat_dim", "        self.c = nn.Conv2d(3, 3, 1)\n", "        return torch.cat([x, self.c(x)], 2)",
-     r"^<source>:12: torch.cat\(\[x, self.c\(x\)\], 2\): only concatenation along channels"),
+    ("floor_division", "        self.c = nn.Conv2d(3, 3, 1)\n", "        return self.c(x) // 2",
+     r"^<source>:12: cannot follow self.c\(x\) // 2: only tensor \+ tensor"),
+    ("cat_not_a_list", "        self.c = nn.Conv2d(3, 3, 1)\n", "        return torch.cat(self.c(x), 1)",
+     r"^<source>:12: torch.cat\(self.c\(x\), 1\): expected a list of tensors"),
     ("unknown_name", "        self.c = nn.Conv2d(3, WIDTH, 1)\n", "        return self.c(x)",
      r"^<source>:9: unknown name 'WIDTH'$"),
     ("bad_layer_args", "        self.c = nn.Conv2d(3, 8)\n", "        return self.c(x)",
@@ -604,8 +604,12 @@ def test_sources_match_torch(path, cls, shape):
     assert report.output_shape == tuple(out.shape[1:])
 
 
-def test_tensor_times_a_number_is_not_a_gate(tmp_path):
+def test_tensor_times_a_number_is_a_scalar_op_not_a_gate(tmp_path):
     path = tmp_path / "scale.py"
-    path.write_text("import torch.nn as nn\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x * 2\n")
-    with pytest.raises(ShapeError, match=r"scale.py:5: cannot follow x \* 2: only tensor \+ tensor"):
-        analyze_file(path, "3x8x8")
+    path.write_text("import torch.nn as nn\n\nclass Net(nn.Module):\n    def forward(self, x):\n"
+                    "        return (x * 2 + 1) / 6 - x.relu()\n")
+    report = analyze_file(path, "3x8x8")
+    assert [(r.name, r.type) for r in report.layers if r.type != "Sub"] == [
+        ("mul", "ScalarOp"), ("add", "ScalarOp"), ("div", "ScalarOp"), ("relu", "ReLU")]
+    assert [r.layer.op for r in report.layers if r.type == "ScalarOp"] == ["mul", "add", "div"]
+    assert report.layers[-1].type == "Sub" and report.output_shape == (3, 8, 8)

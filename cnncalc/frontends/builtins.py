@@ -8,8 +8,9 @@ import ast
 from ..errors import ShapeError
 from . import interpreter as _I
 from .keras import KerasModel, KerasTensor
+from .torch_names import SPLITS
 from .values import (
-    OPAQUE, Builtin, ClassInfo, Ext, Function, Instance, LeafMod, Method, ModuleRef, Partial, SeqMod, Super,
+    OPAQUE, Builtin, ClassInfo, ConstTensor, Ext, Function, ParamValue, Instance, LeafMod, Method, ModuleRef, Partial, SeqMod, Super,
     Symbolic, Tensor, Unknown, is_module,
 )
 
@@ -326,6 +327,14 @@ def _method(reader, obj, name, args, kwargs, node):
         return None
     if isinstance(obj, Tensor):
         return tensor_method(reader, obj, name, args, kwargs, node)
+    if isinstance(obj, (ParamValue, ConstTensor)):
+        if name in ("expand", "expand_as", "repeat") and isinstance(obj, ParamValue):
+            return ParamValue(obj.shape, obj.trainable, obj.name, expanded=True)
+        if name in ("size", "dim"):
+            return obj.shape if name == "size" and not args else len(obj.shape) if name == "dim" else obj.shape[args[0]]
+        if name.endswith("_") or name in ("to", "float", "detach", "clone"):
+            return obj  # in-place initialisation (normal_, zero_, uniform_) and conversions
+        raise reader.error(node, f"cannot follow {_describe(node)}: a parameter's {name}() is not understood")
     if isinstance(obj, ModuleRef):
         raise reader.error(node, f"cannot follow {_describe(node)}")
     if is_module(obj) and name in ("modules", "named_modules", "apply", "parameters", "named_parameters", "buffers",
@@ -499,10 +508,13 @@ def tensor_method(reader, x, name, args, kwargs, node):
         raise reader.error(node, f"cannot follow {_describe(node)}: x.numel() counts the batch too")
     if name in _PASS_THROUGH:
         return x
-    if name in ("add", "mul") and len(args) == 1 and isinstance(args[0], Tensor):
-        return reader.merge(name, [x, args[0]], node)
-    if name in ("add_", "mul_") and len(args) == 1 and isinstance(args[0], Tensor):
-        return reader.merge(name[:-1], [x, args[0]], node)
+    base = name.rstrip("_")
+    if base in ("add", "mul", "sub", "div", "matmul", "pow") and len(args) == 1 and not kwargs:
+        op = {"add": ast.Add(), "mul": ast.Mult(), "sub": ast.Sub(), "div": ast.Div(), "matmul": ast.MatMult(),
+              "pow": ast.Pow()}[base]
+        return reader.tensor_binop(op, x, args[0], node)
+    if name in SPLITS:
+        return reader.split(name, x, list(args), kwargs, node)
     return reader.torch_op(name, [x] + list(args), kwargs, node, function=False, receiver=receiver)
 
 

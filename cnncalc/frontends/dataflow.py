@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..errors import ShapeError
-from ..graph import Concat, Residual, Sequential
+from ..graph import Concat, Merge, Residual, Sequential
 from ..layers import Identity
 
 __all__ = ["FlowNode", "Network", "Recorder", "build", "shape_of", "to_network"]
@@ -17,11 +17,12 @@ class FlowNode:
     """One step of the forward data flow. ``dom`` is its immediate dominator (the latest node every
     path from the input passes through: a merge's fork), ``depth`` its depth in the dominator tree."""
 
-    __slots__ = ("id", "kind", "parents", "layer", "name", "origin", "scope", "dom", "depth", "shape")
+    __slots__ = ("id", "kind", "parents", "layer", "name", "origin", "scope", "dom", "depth", "shape", "op")
 
-    def __init__(self, id_, kind, parents, layer=None, name="", origin=None, scope=""):
+    def __init__(self, id_, kind, parents, layer=None, name="", origin=None, scope="", op=None):
         self.id = id_
-        self.kind = kind  # "input", "leaf", "add", "mul", "cat"
+        self.kind = kind  # "input", "leaf", "add", "mul", "cat" (channels), or "merge" (any other ``graph.Merge``)
+        self.op = op  # a "merge": dict(op=..., dim=..., mode=...) for graph.Merge
         self.parents = parents
         self.layer = layer
         self.name = name
@@ -71,6 +72,8 @@ def _node_shape(node, input_shape):
             return tuple(node.layer.infer(shapes[0]))
         if node.kind == "cat":
             return Concat(Identity()).merge(shapes)
+        if node.kind == "merge":
+            return Merge(*[Identity() for _ in shapes], **node.op).merge(shapes)
         return Residual(Identity(), op=node.kind).merge(shapes)
     except (ShapeError, TypeError, ValueError, ZeroDivisionError):
         return None
@@ -226,6 +229,8 @@ def _assemble(items, prefix, origins):
                 main_seq, short_seq, short = short_seq, main_seq, main
             block = Residual(main_seq, short_seq if short else None, shortcut_name="_shortcut", merge_name=merge_name,
                              op=node.kind)
+        elif node.kind == "merge":
+            block = Merge(OrderedDict((f"_{i}", s) for i, s in enumerate(seqs)), merge_name=merge_name, **node.op)
         else:
             block = Concat(OrderedDict((f"_{i}", s) for i, s in enumerate(seqs)), merge_name=merge_name)
         origins[id(block)] = node.origin

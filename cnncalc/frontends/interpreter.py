@@ -42,9 +42,9 @@ from .dataflow import Recorder, build, shape_of, to_network
 from .imports import SourceModule, resolve
 from .keras import KerasLayer, KerasModel, KerasTensor, keras_call
 from .loaded import Origin, refuse_upstream
-from .torch_names import TORCH_LAYERS, known_op, ops_for
+from .torch_names import SPLITS, TORCH_LAYERS, known_op, merge_op, ops_for, scalar_layer, split_layers
 from .values import (
-    BATCH, OPAQUE, SHAPE, Batch, Bound, Break, Builtin, ClassInfo, Continue, Ext, Function, Instance, LeafMod,
+    BATCH, OPAQUE, SHAPE, Batch, Bound, Break, Builtin, ClassInfo, ConstTensor, Continue, Ext, ParamValue, Function, Instance, LeafMod,
     Method, ModuleRef, Opaque, Partial, Return, SeqMod, ShapeOf, Super, Symbolic, Tensor, Unknown, is_module,
 )
 
@@ -547,6 +547,8 @@ class Reader:
             raise self.error(target, f"cannot assign to {_describe(target)}")
 
     def set_attribute(self, obj, name, value):
+        if isinstance(value, ParamValue) and value.name is None:
+            value.name = name
         if is_module(value):
             obj.modules[name] = value
             obj.attrs.pop(name, None)
@@ -625,6 +627,8 @@ class Reader:
                 return not self.truth(value, node.operand)
             if isinstance(value, Unknown):
                 return value
+            if isinstance(value, Tensor) and isinstance(node.op, ast.USub):
+                return self.leaf(value, scalar_layer("neg", None), self.name_in_scope("neg"), self.origin(node))
             self.require_number(value, node.operand)
             value = self.number(value, node)
             if isinstance(node.op, ast.USub):
@@ -792,6 +796,10 @@ class Reader:
             return left if isinstance(left, Unknown) else right
         if isinstance(left, Tensor) or isinstance(right, Tensor):
             return self.tensor_binop(op, left, right, node)
+        if isinstance(left, ConstTensor) or isinstance(right, ConstTensor):
+            if isinstance(left, ConstTensor) and isinstance(right, ConstTensor) and left.shape != right.shape:
+                raise self.error(node, f"cannot evaluate {_describe(node)}: tensors of different shapes")
+            return left if isinstance(left, ConstTensor) else right
         if isinstance(left, Batch) or isinstance(right, Batch):
             raise self.error(node, f"cannot follow {_describe(node)}: arithmetic on the batch size x.size(0)")
         if type(op) not in _ARITHMETIC:
@@ -889,6 +897,12 @@ class Reader:
             raise self.error(node, f"cannot follow super().{name}")
         if isinstance(obj, Opaque):
             return obj
+        if isinstance(obj, (ParamValue, ConstTensor)):
+            if name == "shape":
+                return obj.shape
+            if name in ("data", "requires_grad"):
+                return obj if name == "data" else getattr(obj, "trainable", False)
+            return Method(obj, name)
         if isinstance(obj, LeafMod):
             if name in ("weight", "bias"):
                 return OPAQUE
@@ -1249,6 +1263,14 @@ class Reader:
             return self.copy_value(args[0], node)
         if q.startswith(("numpy.", "np.")):
             return self.numpy(q.split(".", 1)[1], args, kwargs, node)
+        if q == "torch.nn.functional.scaled_dot_product_attention" and len(args) >= 3 and \
+                all(isinstance(a, Tensor) for a in args[:3]):
+            return self.general_merge({"op": "attention"}, list(args[:3]), node)
+        if q in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
+            data = args[0] if args else kwargs.get("data")
+            if not isinstance(data, ConstTensor):
+                raise self.error(node, f"{_describe(node)}: the parameter's shape is not known")
+            return ParamValue(data.shape, kwargs.get("requires_grad", args[1] if len(args) > 1 else True) is not False)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             name = q[len("torch.nn."):]
             if name in ("Sequential", "ModuleList", "ModuleDict"):
@@ -1266,6 +1288,21 @@ class Reader:
                 return self.cat(args, kwargs, node)
             if name in ("add", "mul") and len(args) == 2 and not kwargs and all(isinstance(a, Tensor) for a in args):
                 return self.merge(name, args, node)
+            if name in ("sub", "div", "matmul", "bmm") and len(args) == 2 and all(isinstance(a, Tensor) for a in args):
+                return self.general_merge(merge_op(name), args, node)
+            if name == "stack":
+                tensors = args[0] if args else kwargs.get("tensors")
+                if not isinstance(tensors, (list, tuple)) or not all(isinstance(t, Tensor) for t in tensors):
+                    raise self.error(node, f"{_describe(node)}: expected a list of tensors")
+                return self.general_merge(merge_op("stack", args[1] if len(args) > 1 else kwargs.get("dim", 0)),
+                                          list(tensors), node)
+            if name in SPLITS and args and isinstance(args[0], Tensor):
+                return self.split(name, args[0], args[1:], kwargs, node)
+            if name in ("zeros", "ones", "randn", "rand", "empty", "full") and (args or kwargs.get("size")):
+                sizes = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+                if name == "full":
+                    sizes = args[0]
+                return ConstTensor(tuple(self.layer_argument(v, node) for v in sizes))
             if args and isinstance(args[0], Tensor):
                 return self.torch_op(name, args, kwargs, node, function=True)
             if name in ("device", "cuda", "is_tensor"):
@@ -1443,27 +1480,69 @@ class Reader:
     def cat(self, args, kwargs, node):
         tensors = args[0] if args else kwargs.get("tensors")
         dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis", 0))
-        if not isinstance(tensors, (list, tuple)) or not all(isinstance(t, Tensor) for t in tensors):
-            raise self.error(node, f"{_describe(node)}: expected a list of tensors")
-        shape = self.shape(tensors[0])
-        rank = len(shape) + 1 if shape is not None else None
         if isinstance(dim, Unknown):
             raise self.unknown(dim, node)
-        if dim not in (1, -3) and not (rank is not None and isinstance(dim, int) and dim < 0 and dim + rank == 1):
-            raise self.error(node, f"{_describe(node)}: only concatenation along channels (dim=1) is understood")
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise self.error(node, f"{_describe(node)}: the dim must be a known integer")
+        if isinstance(tensors, (list, tuple)) and len(tensors) == 2 and any(isinstance(t, ParamValue) for t in tensors) \
+                and any(isinstance(t, Tensor) for t in tensors):  # a class token: cat((cls_tokens, x), dim=1)
+            param = next(t for t in tensors if isinstance(t, ParamValue))
+            return self.parameter_op("cat", param, next(t for t in tensors if isinstance(t, Tensor)), node, dim)
+        if not isinstance(tensors, (list, tuple)) or not tensors or not all(isinstance(t, Tensor) for t in tensors):
+            raise self.error(node, f"{_describe(node)}: expected a list of tensors")
         if len(tensors) == 1:
             return tensors[0]  # cat of one tensor is that tensor (DenseNet's first layer)
-        return self.merge("cat", list(tensors), node)
+        shape = self.shape(tensors[0])
+        rank = len(shape) + 1 if shape is not None else None
+        if dim in (1, -3) and (rank in (None, 4) or dim == 1) or rank is not None and dim < 0 and dim + rank == 1:
+            return self.merge("cat", list(tensors), node)
+        return self.general_merge({"op": "cat", "dim": dim}, list(tensors), node)
 
     def merge(self, kind, tensors, node):
         parents = [t.node for t in tensors]
         return self.new_node(kind, parents, origin=self.origin(node), scope=self.current_scope())
 
     def tensor_binop(self, op, left, right, node):
-        if isinstance(left, Tensor) and isinstance(right, Tensor) and isinstance(op, (ast.Add, ast.Mult)):
-            return self.merge("add" if isinstance(op, ast.Add) else "mul", [left, right], node)
-        raise self.error(node, f"cannot follow {_describe(node)}: only tensor + tensor (a residual add) and "
-                               "tensor * tensor (a gate) are understood")
+        kind = _TENSOR_OPS.get(type(op))
+        if isinstance(left, Tensor) and isinstance(right, Tensor):
+            if kind in ("add", "mul"):
+                return self.merge(kind, [left, right], node)
+            if kind in ("sub", "div", "matmul"):
+                return self.general_merge({"op": kind}, [left, right], node)
+        tensor, other = (left, right) if isinstance(left, Tensor) else (right, left)
+        if isinstance(other, ParamValue) and kind in ("add", "mul") and not other.expanded:
+            return self.parameter_op(kind, other, tensor, node)
+        if kind in ("add", "sub", "mul", "div", "pow") and isinstance(other, (int, float)) and not isinstance(other, bool):
+            try:
+                layer = scalar_layer(kind, other, tensor_first=tensor is left)
+            except ShapeError as exc:
+                raise self.error(node, f"cannot follow {_describe(node)}: {exc}") from None
+            return self.leaf(tensor, layer, self.name_in_scope(kind), self.origin(node))
+        raise self.error(node, f"cannot follow {_describe(node)}: only tensor + tensor (a residual add), "
+                               "tensor * tensor (a gate), -, /, @ and arithmetic with numbers are understood")
+
+    def general_merge(self, op, tensors, node):
+        return self.new_node("merge", [t.node for t in tensors], op=op, origin=self.origin(node),
+                             scope=self.current_scope())
+
+    def parameter_op(self, kind, param, tensor, node, dim=1):
+        layer = L.ParameterOp(kind, param.shape, dim) if kind == "cat" else L.ParameterOp(kind, param.shape)
+        if not param.trainable:
+            layer = layer.freeze()
+        scope = self.current_scope()
+        name = f"{scope}.{param.name}" if scope and param.name else param.name or self.name_in_scope("parameter")
+        return self.leaf(tensor, layer, name, self.origin(node))
+
+    def split(self, name, x, args, kwargs, node):
+        """x.chunk(2, 1), torch.split(x, 4, 1), x.unbind(1): a tuple of pieces, each an Index of x."""
+        shape = self.shape(x)
+        rest = [self.op_argument(a, node) for a in args]
+        try:
+            layers = split_layers(name, rest, kwargs, shape)
+        except ShapeError as exc:
+            raise self.error(node, f"cannot follow {_describe(node)}: {exc}") from None
+        origin = self.origin(node)
+        return tuple(self.leaf(x, layer, self.name_in_scope(name), origin) for layer in layers)
 
     def call_method(self, obj, name, args, kwargs, node):
         return _builtins.call_method(self, obj, name, args, kwargs, node)
@@ -1546,6 +1625,8 @@ class Reader:
 # layers of other libraries cnncalc has, by the name the model file imports
 _EXTERNAL_LAYERS = {"torchvision.ops.StochasticDepth": L.StochasticDepth,
                     "torchvision.ops.stochastic_depth.StochasticDepth": L.StochasticDepth}
+_TENSOR_OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.MatMult: "matmul",
+               ast.Pow: "pow"}
 _ABSTRACT = {"Sequence": (list, tuple, str), "List": list, "Tuple": tuple, "Mapping": dict, "Dict": dict,
              "Iterable": (list, tuple, dict, str, range), "MutableSequence": list, "Callable": (Function, Bound, Partial)}
 _PY_TYPES = {"int": int, "float": float, "list": list, "tuple": tuple, "dict": dict, "str": str, "bool": bool,

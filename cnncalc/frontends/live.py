@@ -29,7 +29,7 @@ from ..dims import as_shape
 from ..errors import ShapeError, ShapeWarning
 from ..graph import Sequential
 from .dataflow import FlowNode, Recorder, build, shape_of, to_network
-from .torch_names import TORCH_LAYERS, known_op, ops_for
+from .torch_names import MERGES, SPLITS, TORCH_LAYERS, known_op, merge_op, ops_for, scalar_layer, split_layers
 from .values import BATCH
 
 _SKIP = {"device", "dtype", "trainable"}
@@ -37,6 +37,7 @@ _SKIP = {"device", "dtype", "trainable"}
 # modules outside torch.nn cnncalc has a layer for: qualified class name -> converter
 SPECIAL = {
     "torchvision.ops.stochastic_depth.StochasticDepth": lambda m: L.StochasticDepth(m.p, m.mode),
+    "torchvision.models.convnext.LayerNorm2d": lambda m: _from_attributes(L.LayerNorm2d, m),
 }
 
 
@@ -62,6 +63,11 @@ def convert_layer(module):
     cls = TORCH_LAYERS[base.__name__]
     if cls is L.Identity:
         return L.Identity()
+    return _from_attributes(cls, module)
+
+
+def _from_attributes(cls, module):
+    """A cnncalc layer built from the module's attributes of the same names as its constructor's."""
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in _SKIP or not hasattr(module, f.name):
@@ -69,6 +75,8 @@ def convert_layer(module):
         value = getattr(module, f.name)
         if f.name == "bias" and not isinstance(value, bool):
             value = value is not None
+        if f.name == "_qkv_same_embed_dim":
+            continue
         kwargs[f.name] = value
     layer = cls(**kwargs)
     params = list(module.parameters(recurse=False))
@@ -174,7 +182,7 @@ def convert(module, input_shape=None):
         module.train(was_training)
     converter = _Converter(module, input_shape)
     network = converter.run(graph)
-    _account(module, network.model, converter.called)
+    _account(module, network.model, converter.called, converter.params_used)
     network.model.unconverted = ()
     return network.model
 
@@ -201,6 +209,7 @@ class _Converter:
         self.layers = {}
         self.unknown = []
         self.called = set()
+        self.params_used = set()
         self.counts = {}
 
     def fname(self, base):
@@ -267,13 +276,20 @@ class _Converter:
         if layer is None:
             self.unknown.append(f"{n.target} ({type(sub).__name__})")
             return args[0] if args else None
-        tensors = [a for a in args if isinstance(a, FlowNode)]
-        if len(tensors) != 1:
-            raise ShapeError(f"{n.target} ({type(sub).__name__}) is called with {len(tensors)} tensors")
+        tensors = [a for a in list(args) + [kwargs.get(k) for k in ("query", "key", "value")] if isinstance(a, FlowNode)]
+        if not tensors or any(t is not tensors[0] for t in tensors):
+            raise ShapeError(f"{n.target} ({type(sub).__name__}) is called with {len(tensors)} different tensors: "
+                             "only self-attention (query = key = value) is understood" if len(tensors) > 1 else
+                             f"{n.target} ({type(sub).__name__}) is called without a tensor")
         for a in list(args) + list(kwargs.values()):
             if isinstance(a, _Param):
                 a.refuse(n.target)
-        return self.new("leaf", [tensors[0]], layer=layer, name=n.target)
+        node = self.new("leaf", [tensors[0]], layer=layer, name=n.target)
+        if isinstance(layer, L.MultiheadAttention):
+            if kwargs.get("need_weights", True) and kwargs.get("average_attn_weights", True) is not None:
+                return (node, _NoWeights(n.target))
+            return (node, None)
+        return node
 
     def call(self, n, args, kwargs):
         target = n.target if n.op == "call_method" else getattr(n.target, "__name__", str(n.target))
@@ -295,16 +311,30 @@ class _Converter:
             if args[0] is False:
                 raise ShapeError(f"the model refuses this input: {args[1] if len(args) > 1 else 'torch._assert'}")
             return None
-        if target == "expand" and params and args[0] is params[0]:
+        if target in ("expand", "expand_as", "repeat") and params and args[0] is params[0]:
             return _Param(params[0].target, params[0].tensor, expanded=True)
-        if params:
-            params[0].refuse(f"{target}()")
         if target in ("cat", "concat", "concatenate"):
             return self.cat(n, args, kwargs)
+        if params and target in ("add", "mul") and len(args) == 2:
+            return self.arithmetic(n, target, args)
+        if params:
+            params[0].refuse(f"{target}()")
+        if target == "stack":
+            return self.new("merge", list(args[0]), op=merge_op("stack", args[1] if len(args) > 1 else kwargs.get("dim", 0)),
+                            scope=None)
+        if target in MERGES and len(tensors) >= 2:
+            return self.new("merge", tensors, op=merge_op(target), scope=None)
         if not tensors or args[0] is not tensors[0]:
             raise ShapeError(f"{n.name}: {n.op} {target} is not understood")
         if target in ("add", "mul") and len(tensors) == 2:
             return self.new(target, tensors[:2], scope=None)
+        if target in SPLITS:
+            return self.split(n, target, args, kwargs)
+        if target in _SCALAR_METHODS and len(args) == 2 and isinstance(args[1], (int, float)):
+            return self.new("leaf", [args[0]], layer=scalar_layer(_SCALAR_METHODS[target], args[1]),
+                            name=self.fname(target))
+        if target in ("neg", "neg_") and len(args) == 1:
+            return self.new("leaf", [args[0]], layer=scalar_layer("neg", None), name=self.fname("neg"))
         if not known_op(target):
             raise ShapeError(f"{n.name}: {target}() is not understood")
         rest = list(args[1:])
@@ -320,6 +350,13 @@ class _Converter:
             value = self.new("leaf", [value], layer=layer, name=self.fname(target.rstrip("_")))
         return value
 
+    def split(self, n, target, args, kwargs):
+        try:
+            layers = split_layers(target, args[1:], kwargs, self.shape(args[0]))
+        except ShapeError as exc:
+            raise ShapeError(f"{n.name}: {target}(): {exc}") from None
+        return tuple(self.new("leaf", [args[0]], layer=layer, name=self.fname(target)) for layer in layers)
+
     def python(self, n, args):
         try:
             return _PYTHON[n.target](*args)
@@ -331,14 +368,24 @@ class _Converter:
         if isinstance(a, FlowNode) and isinstance(b, FlowNode):
             if kind in ("add", "mul"):
                 return self.new(kind, [a, b], scope=None)
+            if kind in ("sub", "truediv", "matmul"):
+                return self.new("merge", [a, b], op=merge_op(kind), scope=None)
             raise ShapeError(f"{n.name}: {kind} of two tensors is not understood")
+        tensor, other = (a, b) if isinstance(a, FlowNode) else (b, a)
+        if isinstance(tensor, FlowNode) and isinstance(other, _Param) and kind in ("add", "mul") and not other.expanded:
+            layer = L.ParameterOp(kind, tuple(other.tensor.shape))  # a position embedding, a layer scale
+            if not other.tensor.requires_grad:
+                layer = layer.freeze()
+            self.params_used.add(other.target)
+            return self.new("leaf", [tensor], layer=layer, name=other.target)
         for v in (a, b):
             if isinstance(v, _Param):
                 v.refuse(f"{kind} with a tensor")
         if isinstance(a, FlowNode) or isinstance(b, FlowNode):
-            if all(isinstance(v, (FlowNode, int, float)) for v in (a, b)):
-                return a if isinstance(a, FlowNode) else b  # scaling or shifting by a number: no layer, no count
-            raise ShapeError(f"{n.name}: {kind} of a tensor and {_describe(b if isinstance(a, FlowNode) else a)}")
+            if isinstance(other, (int, float)) and not isinstance(other, bool) and kind in _SCALAR_KINDS:
+                layer = scalar_layer(_SCALAR_KINDS[kind], other, tensor_first=tensor is a)
+                return self.new("leaf", [tensor], layer=layer, name=self.fname(kind))
+            raise ShapeError(f"{n.name}: {kind} of a tensor and {_describe(other)}")
         if a is BATCH or b is BATCH:
             raise ShapeError(f"{n.name}: arithmetic on the batch size is not understood")
         return _ARITH[kind](a, b)
@@ -392,20 +439,39 @@ class _Converter:
     def cat(self, n, args, kwargs):
         tensors = list(args[0])
         dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-        for t in tensors:
-            if isinstance(t, _Param):
-                t.refuse("torch.cat")
-        shape = self.shape(tensors[0])
-        rank = len(shape) + 1 if shape is not None else None
-        if dim not in (1, -3) and not (rank is not None and dim < 0 and dim + rank == 1):
-            raise ShapeError(f"{n.name}: only concatenation along channels (dim=1) is understood")
+        params = [t for t in tensors if isinstance(t, _Param)]
+        nodes = [t for t in tensors if isinstance(t, FlowNode)]
+        if params:  # a class token: cat([token.expand(n, -1, -1), x], dim=1)
+            if len(params) != 1 or len(nodes) != 1 or len(tensors) != 2:
+                params[0].refuse("torch.cat with several tensors")
+            param = params[0]
+            layer = L.ParameterOp("cat", tuple(param.tensor.shape), dim)
+            self.params_used.add(param.target)
+            return self.new("leaf", nodes, layer=layer, name=param.target)
         if len(tensors) == 1:
             return tensors[0]
-        return self.new("cat", tensors, scope=None)
+        shape = self.shape(tensors[0])
+        rank = len(shape) + 1 if shape is not None else None
+        if dim in (1, -3) and (rank in (None, 4) or dim == 1) or rank is not None and dim < 0 and dim + rank == 1:
+            return self.new("cat", tensors, scope=None)
+        return self.new("merge", tensors, op={"op": "cat", "dim": dim}, scope=None)
 
 
 class _Size(tuple):
     """x.shape / x.size(): the batch marker, then the unbatched sizes."""
+
+
+class _NoWeights:
+    """The attention weights a MultiheadAttention returns beside its output (not followed)."""
+
+    def __init__(self, target):
+        self.target = target
+
+
+_SCALAR_KINDS = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "pow": "pow"}
+_SCALAR_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "truediv": "div", "pow": "pow",
+                   "add_": "add", "mul_": "mul", "div_": "div", "sub_": "sub", "__add__": "add", "__mul__": "mul",
+                   "__sub__": "sub", "__truediv__": "div", "__pow__": "pow"}
 
 
 _PYTHON = {operator.add: operator.add, operator.sub: operator.sub, operator.mul: operator.mul,
@@ -414,9 +480,9 @@ _PYTHON = {operator.add: operator.add, operator.sub: operator.sub, operator.mul:
            operator.gt: operator.gt, operator.ge: operator.ge, operator.neg: operator.neg, operator.pow: operator.pow}
 _MERGE_NAMES = {"add": "add", "iadd": "add", "__add__": "add", "__radd__": "add", "mul": "mul", "imul": "mul",
                 "__mul__": "mul", "__rmul__": "mul", "sub": "sub", "isub": "sub", "truediv": "truediv",
-                "div": "truediv", "floordiv": "floordiv"}
+                "itruediv": "truediv", "div": "truediv", "floordiv": "floordiv", "matmul": "matmul", "pow": "pow"}
 _ARITH = {"add": operator.add, "mul": operator.mul, "sub": operator.sub, "truediv": operator.truediv,
-          "floordiv": operator.floordiv}
+          "floordiv": operator.floordiv, "matmul": operator.matmul, "pow": operator.pow}
 
 
 def _fetch(module, target):
@@ -450,7 +516,7 @@ def _first_line(exc):
     return (text[0] if text else type(exc).__name__)[:200]
 
 
-def _account(module, model, called):
+def _account(module, model, called, params_used=()):
     """Every parameter of ``module`` is in ``model`` or in a module forward never calls (a warning);
     anything else is an error naming what is not accounted for."""
     for target in sorted(called):
@@ -464,7 +530,7 @@ def _account(module, model, called):
     counted = model.params
     if counted == total:
         return
-    used = set()
+    used = {id(_fetch(module, target)) for target in params_used}
     for target in called:
         used |= {id(p) for p in module.get_submodule(target).parameters()}
     unused = []

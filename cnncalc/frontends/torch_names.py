@@ -14,7 +14,8 @@ from .. import layers as L
 from ..errors import ShapeError
 from .values import BATCH
 
-__all__ = ["TORCH_LAYERS", "FUNCTIONAL", "ops_for", "known_op", "layer_class"]
+__all__ = ["TORCH_LAYERS", "FUNCTIONAL", "ops_for", "known_op", "layer_class", "scalar_layer", "split_layers",
+           "SPLITS", "MERGES", "merge_op"]
 
 # torch.nn classes cnncalc implements with the same constructor arguments: every layer that is one.
 TORCH_LAYERS = {name: cls for name, cls in L.layer_types().items() if cls.torch_module}
@@ -130,22 +131,119 @@ def _spatial_rank(shape, default=2):
     return len(shape) - 1 if shape is not None else default
 
 
-def _mean(args, kwargs, *, function, shape):
-    """x.mean(dim=(2, 3), keepdim=False) over every spatial axis: global average pooling, then a
-    flatten that drops the 1x1 axes unless keepdim; other dims are refused."""
-    dims = args[0] if args else kwargs.get("dim")
-    keepdim = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
-    if isinstance(dims, int):
-        dims = (dims,)
-    rank = _spatial_rank(shape, None)
-    if rank is None:  # without the shape: the usual spellings of H and W (and D, H, W)
-        rank = len(dims) if isinstance(dims, (list, tuple)) and all(d >= 2 for d in dims) else 2
-    batched = rank + 2
-    if not isinstance(dims, (list, tuple)) or not isinstance(keepdim, bool) or not 1 <= rank <= 3 or \
-            sorted(d % batched for d in dims) != list(range(2, batched)):
-        raise ShapeError("only the mean over every spatial axis (dim=(2, 3) for a (C, H, W) map) is understood")
-    pool = layer_class(f"AdaptiveAvgPool{rank}d")
-    return [pool(1)] + ([] if keepdim else [L.Flatten()])
+def _reduce(op):
+    def handler(args, kwargs, *, function, shape):
+        """x.mean(dim, keepdim) and the other reductions; the mean over every spatial axis of a map is
+        global average pooling (then a flatten that drops the 1x1 axes unless keepdim)."""
+        dims = args[0] if args else kwargs.get("dim")
+        keepdim = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+        listed = (dims,) if isinstance(dims, int) else dims
+        rank = _spatial_rank(shape, None)
+        if rank is None and isinstance(listed, (list, tuple)):  # without the shape: the spellings of H, W (D, H, W)
+            rank = len(listed) if all(isinstance(d, int) and d >= 2 for d in listed) else None
+        if op == "mean" and isinstance(listed, (list, tuple)) and isinstance(keepdim, bool) and rank and 1 <= rank <= 3 \
+                and all(isinstance(d, int) for d in listed) and sorted(d % (rank + 2) for d in listed) == list(range(2, rank + 2)):
+            pool = layer_class(f"AdaptiveAvgPool{rank}d")
+            return [pool(1)] + ([] if keepdim else [L.Flatten()])
+        return [L.Reduce(op, tuple(dims) if isinstance(dims, list) else dims, keepdim)]
+    return handler
+
+
+def _permute(args, kwargs, *, function, shape):
+    dims = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args if args else kwargs.get("dims")
+    return [L.Permute(tuple(dims))]
+
+
+def _transpose(args, kwargs, *, function, shape):
+    d0 = args[0] if args else kwargs.get("dim0")
+    d1 = args[1] if len(args) > 1 else kwargs.get("dim1")
+    return [L.Transpose(d0, d1)]
+
+
+def _unflatten(args, kwargs, *, function, shape):
+    dim = args[0] if args else kwargs.get("dim")
+    sizes = args[1] if len(args) > 1 else kwargs.get("sizes", kwargs.get("unflattened_size"))
+    return [L.Unflatten(dim, tuple(sizes))]
+
+
+def _squeeze(args, kwargs, *, function, shape):
+    dim = args[0] if args else kwargs.get("dim")
+    return [L.Squeeze(tuple(dim) if isinstance(dim, list) else dim)]
+
+
+def _unsqueeze(args, kwargs, *, function, shape):
+    return [L.Unsqueeze(args[0] if args else kwargs.get("dim"))]
+
+
+def scalar_layer(op, value, tensor_first=True):
+    """``x + 2``, ``2 - x``, ``x / 6``, ``x ** 2``, ``-x`` as a ScalarOp (op: add, sub, mul, div, pow, neg)."""
+    if op == "neg":
+        return L.ScalarOp("neg")
+    if not tensor_first and op in ("sub", "div"):
+        op = "r" + op
+    elif not tensor_first and op == "pow":
+        raise ShapeError("a number to the power of a tensor is not supported")
+    return L.ScalarOp(op, value)
+
+
+# operations whose outputs are several tensors: name -> the Index layers taking each piece of x
+SPLITS = {"chunk", "split", "tensor_split", "unbind", "split_with_sizes"}
+
+
+def split_layers(name, args, kwargs, shape):
+    """x.chunk(n, dim), x.split(size or sizes, dim), x.unbind(dim): one Index per piece (the shape is needed)."""
+    if shape is None:
+        raise ShapeError(f"{name}() needs the input shape to know its pieces")
+    full = (None,) + tuple(shape)
+    if name == "unbind":
+        dim = args[0] if args else kwargs.get("dim", 0)
+        count, axis = _axis_size(full, dim)
+        return [L.Index.of((slice(None),) * axis + (i,)) for i in range(count)]
+    amount = args[0] if args else kwargs.get("chunks", kwargs.get("split_size_or_sections", kwargs.get("sections",
+                                                                                            kwargs.get("split_size"))))
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    n, axis = _axis_size(full, dim)
+    if not isinstance(n, int):
+        raise ShapeError(f"{name}() of a symbolic size {n} is not supported")
+    if name == "chunk":
+        step = -(-n // amount)
+        bounds = [(i, min(i + step, n)) for i in range(0, n, step)]
+    elif isinstance(amount, (list, tuple)):
+        if name == "tensor_split":  # split points
+            points = [0] + list(amount) + [n]
+            bounds = list(zip(points[:-1], points[1:]))
+        else:
+            if sum(amount) != n:
+                raise ShapeError(f"split sizes {list(amount)} do not add up to {n}")
+            starts = [sum(amount[:i]) for i in range(len(amount))]
+            bounds = [(a, a + b) for a, b in zip(starts, amount)]
+    elif name == "tensor_split":
+        q, r = divmod(n, amount)
+        sizes = [q + 1] * r + [q] * (amount - r)
+        starts = [sum(sizes[:i]) for i in range(amount)]
+        bounds = [(a, a + b) for a, b in zip(starts, sizes)]
+    else:
+        bounds = [(i, min(i + amount, n)) for i in range(0, n, amount)]
+    return [L.Index.of((slice(None),) * axis + (slice(a, b),)) for a, b in bounds]
+
+
+def _axis_size(full, dim):
+    rank = len(full)
+    if not isinstance(dim, int) or not -rank <= dim < rank or dim % rank == 0:
+        raise ShapeError(f"dim {dim} is not an axis of the sample (batched rank {rank})")
+    axis = dim % rank
+    return full[axis], axis
+
+
+# tensor-with-tensor operations as graph.Merge ops (add and mul are Residual blocks)
+MERGES = {"sub": "sub", "isub": "sub", "__sub__": "sub", "div": "div", "truediv": "div", "__truediv__": "div",
+          "matmul": "matmul", "__matmul__": "matmul", "bmm": "matmul", "scaled_dot_product_attention": "attention",
+          "stack": "stack"}
+
+
+def merge_op(name, dim=1):
+    op = MERGES[name]
+    return {"op": op, "dim": dim} if op in ("stack", "cat") else {"op": op}
 
 
 def _reshape(method):
@@ -188,7 +286,8 @@ def _pad(args, kwargs, *, function, shape):
 
 
 def _getitem(args, kwargs, *, function, shape):
-    """x[:, :], x[...] and slices covering whole axes (a crop by 0) are the tensor itself."""
+    """x[:, :], x[...] and slices covering whole axes (a crop by 0) are the tensor itself; any other
+    basic index is an Index layer."""
     key = args[0]
     parts = key if isinstance(key, tuple) else (key,)
     sizes = (None,) + tuple(shape) if shape is not None else None
@@ -207,11 +306,17 @@ def _getitem(args, kwargs, *, function, shape):
             break
     else:
         return []
-    raise ShapeError("indexing or slicing a tensor is not supported yet")
+    for part in parts:
+        if part is not None and part is not Ellipsis and not isinstance(part, (int, slice)) or isinstance(part, bool):
+            raise ShapeError("indexing with a tensor or a list is not supported (only integers, slices, ... and None)")
+    return [L.Index.of(key)]
 
 
 _OPS = {
-    "mean": _mean,
+    "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("amax"), "amin": _reduce("amin"),
+    "prod": _reduce("prod"),
+    "permute": _permute, "transpose": _transpose, "swapaxes": _transpose, "swapdims": _transpose,
+    "unflatten": _unflatten, "squeeze": _squeeze, "unsqueeze": _unsqueeze,
     "view": _reshape("view"),
     "reshape": _reshape("reshape"),
     "pad": _pad,

@@ -8,7 +8,7 @@ from collections import OrderedDict
 __all__ = [
     "Ext", "Symbolic", "Unknown", "LeafMod", "SeqMod", "ClassInfo", "Instance", "Bound", "Function", "Partial",
     "Super", "Method", "Builtin", "Opaque", "OPAQUE", "Batch", "BATCH", "ShapeOf", "SHAPE", "Tensor", "ModuleRef",
-    "Return", "Break", "Continue", "is_module",
+    "Return", "Break", "Continue", "is_module", "ConstTensor", "ParamValue",
 ]
 
 
@@ -228,6 +228,24 @@ class Tensor:
 
     def __init__(self, node):
         self.node = node
+
+
+class ConstTensor:
+    """A tensor made in ``__init__`` (``torch.zeros(1, 1, 768)``): its shape only."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
+class ParamValue:
+    """``nn.Parameter(torch.zeros(...))`` held by a module: used in ``forward`` it becomes a
+    ``ParameterOp`` row (a class token, a position embedding, a layer scale)."""
+
+    def __init__(self, shape, trainable=True, name=None, expanded=False):
+        self.shape = tuple(shape)
+        self.trainable = trainable
+        self.name = name
+        self.expanded = expanded
 
 
 class ModuleRef:
