@@ -20,16 +20,21 @@ _EXCEPTION_NAMES = {"NotImplementedError", "ValueError", "TypeError", "RuntimeEr
                     "Exception"}
 
 
-def call_builtin(reader, name, args, kwargs, node, env):
-    _describe = _I._describe
-    _reason = _I._reason
+def _guarded(function):
+    """Python errors of a built-in or a method become the interpreter's one-line error at ``node``."""
+    def run(reader, *args):
+        node = args[-2] if function is _builtin else args[-1]
+        try:
+            return function(reader, *args)
+        except ShapeError:
+            raise
+        except (TypeError, ValueError, OverflowError, IndexError, KeyError, ZeroDivisionError, AttributeError) as exc:
+            raise reader.error(node, f"cannot evaluate {_I._describe(node)}: {_I._reason(exc)}") from None
+    return run
 
-    try:
-        return _builtin(reader, name, args, kwargs, node, env)
-    except ShapeError:
-        raise
-    except (TypeError, ValueError, OverflowError, IndexError, KeyError, ZeroDivisionError, AttributeError) as exc:
-        raise reader.error(node, f"cannot evaluate {_describe(node)}: {_reason(exc)}") from None
+
+def call_builtin(reader, name, args, kwargs, node, env):
+    return _guarded(_builtin)(reader, name, args, kwargs, node, env)
 
 
 def _unknown_in(reader, values, node):
@@ -291,15 +296,7 @@ _STR_METHODS = {"lower", "upper", "startswith", "endswith", "strip", "lstrip", "
 
 
 def call_method(reader, obj, name, args, kwargs, node):
-    _describe = _I._describe
-    _reason = _I._reason
-
-    try:
-        return _method(reader, obj, name, args, kwargs, node)
-    except ShapeError:
-        raise
-    except (TypeError, ValueError, OverflowError, IndexError, KeyError, ZeroDivisionError, AttributeError) as exc:
-        raise reader.error(node, f"cannot evaluate {_describe(node)}: {_reason(exc)}") from None
+    return _guarded(_method)(reader, obj, name, args, kwargs, node)
 
 
 def _method(reader, obj, name, args, kwargs, node):

@@ -427,19 +427,23 @@ class Reader:
         return isinstance(func, Ext) and func.qualname.startswith(_HARMLESS_PREFIXES)
 
     def for_loop(self, stmt, env):
-        for item in self.iterate(self.eval(stmt.iter, env), stmt.iter):
-            self.tick(stmt)
-            self.assign(stmt.target, item, env)
-            try:
-                self.execute(stmt.body, env)
-            except Continue:
-                continue
-            except Break:
-                return
-        self.execute(stmt.orelse, env)
+        def turns():
+            for item in self.iterate(self.eval(stmt.iter, env), stmt.iter):
+                self.assign(stmt.target, item, env)
+                yield
+
+        self.loop(stmt, turns(), env)
 
     def while_loop(self, stmt, env):
-        while self.truth(self.eval(stmt.test, env), stmt.test):
+        def turns():
+            while self.truth(self.eval(stmt.test, env), stmt.test):
+                yield
+
+        self.loop(stmt, turns(), env)
+
+    def loop(self, stmt, turns, env):
+        """Run the body once per turn (each a step of the budget); ``else`` unless a ``break`` ended it."""
+        for _ in turns:
             self.tick(stmt)
             try:
                 self.execute(stmt.body, env)
