@@ -88,7 +88,7 @@ def load_builder(spec: str, args: tuple = (), kwargs: dict | None = None) -> Loa
     """An installed package's model builder (``torchvision.models:resnet50``), imported and called with
     ``args``/``kwargs`` (the user's explicit choice; needs torch), as a ``Loaded`` whose network comes
     from the traced module."""
-    from .live import load_builder as load
+    from .builders import load_builder as load
 
     return load(spec, args, kwargs or {})
 

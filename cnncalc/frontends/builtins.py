@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 
 from ..errors import ShapeError
-from . import interpreter as _I
+from .common import decorator_name, describe, kind, named_modules, reason
 from .keras import KerasModel, KerasTensor
 from .torch_names import SPLITS
 from .values import (
@@ -29,7 +29,7 @@ def _guarded(function):
         except ShapeError:
             raise
         except (TypeError, ValueError, OverflowError, IndexError, KeyError, ZeroDivisionError, AttributeError) as exc:
-            raise reader.error(node, f"cannot evaluate {_I._describe(node)}: {_I._reason(exc)}") from None
+            raise reader.error(node, f"cannot evaluate {describe(node)}: {reason(exc)}") from None
     return run
 
 
@@ -50,7 +50,6 @@ _SEES_UNKNOWN = {"super", "print", "isinstance", "issubclass", "hasattr", "getat
 
 
 def _builtin(reader, name, args, kwargs, node, env):
-    _describe = _I._describe
 
     if name not in _SEES_UNKNOWN:
         unknown = next((a for a in list(args) + list(kwargs.values()) if isinstance(a, Unknown)), None)
@@ -91,7 +90,7 @@ def _builtin(reader, name, args, kwargs, node, env):
         elif isinstance(target, ClassInfo):
             target.attrs[key] = value
         elif not isinstance(target, Unknown):
-            raise reader.error(node, f"cannot follow {_describe(node)}")
+            raise reader.error(node, f"cannot follow {describe(node)}")
         return None
     if name == "globals":
         return reader.module.globals
@@ -109,7 +108,7 @@ def _builtin(reader, name, args, kwargs, node, env):
         if isinstance(value, range):
             return len(value)
         if not isinstance(value, (list, tuple, dict, str, set, frozenset)):
-            raise reader.error(node, f"cannot evaluate {_describe(node)}: len() of {_kind(value)}")
+            raise reader.error(node, f"cannot evaluate {describe(node)}: len() of {kind(value)}")
         return len(value)
     if name == "range":
         _unknown_in(reader, args, node)
@@ -118,7 +117,7 @@ def _builtin(reader, name, args, kwargs, node, env):
             if hasattr(a, "free_symbols") and not a.is_number:
                 raise reader.symbols_needed(a, node)
         if not all(type(a) is int for a in plain):
-            raise reader.error(node, f"cannot evaluate {_describe(node)}: range() needs integers")
+            raise reader.error(node, f"cannot evaluate {describe(node)}: range() needs integers")
         return range(*plain)
     if name in ("int", "float", "round", "abs", "divmod", "pow", "bool", "str", "repr", "ord", "chr", "hash", "format"):
         return _conversion(reader, name, args, kwargs, node)
@@ -143,7 +142,7 @@ def _builtin(reader, name, args, kwargs, node, env):
         tensors = [t for t in items if isinstance(t, Tensor)]
         if tensors:  # sum of feature maps: successive adds
             if len(tensors) != len(items):
-                raise reader.error(node, f"cannot follow {_describe(node)}: a sum of tensors and numbers")
+                raise reader.error(node, f"cannot follow {describe(node)}: a sum of tensors and numbers")
             out = tensors[0]
             for t in tensors[1:]:
                 out = reader.merge("add", [out, t], node)
@@ -201,20 +200,20 @@ def _builtin(reader, name, args, kwargs, node, env):
             if not iterator:
                 if len(args) > 1:
                     return args[1]
-                raise reader.error(node, f"cannot evaluate {_describe(node)}: the iterator is empty")
+                raise reader.error(node, f"cannot evaluate {describe(node)}: the iterator is empty")
             return iterator.pop(0)
         try:
             return next(iter(iterator))
         except StopIteration:
             if len(args) > 1:
                 return args[1]
-            raise reader.error(node, f"cannot evaluate {_describe(node)}: the iterator is empty") from None
+            raise reader.error(node, f"cannot evaluate {describe(node)}: the iterator is empty") from None
     if name == "type":
         if args and isinstance(args[0], Instance):
             return args[0].cls
         if args and isinstance(args[0], Partial):
             return Ext("functools.partial")
-        raise reader.error(node, f"cannot follow {_describe(node)}")
+        raise reader.error(node, f"cannot follow {describe(node)}")
     if name == "id":
         return id(args[0])
     raise reader.error(node, f"cannot call {name}()")
@@ -229,7 +228,6 @@ def _bounded(reader, items, node):
 
 
 def _conversion(reader, name, args, kwargs, node):
-    _describe = _I._describe
 
     _unknown_in(reader, args, node)
     if name == "str" and args and isinstance(args[0], (int, float, str, bool, type(None))):
@@ -249,12 +247,12 @@ def _conversion(reader, name, args, kwargs, node):
             return sympy.floor(values[0])
         if name == "abs":
             return abs(values[0])
-        raise reader.error(node, f"cannot evaluate {_describe(node)}: it depends on an unknown size")
+        raise reader.error(node, f"cannot evaluate {describe(node)}: it depends on an unknown size")
     if name in ("int", "float") and args and isinstance(args[0], str):
         return {"int": int, "float": float}[name](args[0][:64])
     for v in values:
         if not isinstance(v, (int, float)):
-            raise reader.error(node, f"cannot evaluate {_describe(node)}: {_kind(v)} is not a number")
+            raise reader.error(node, f"cannot evaluate {describe(node)}: {kind(v)} is not a number")
     if name == "pow" and len(values) >= 2:
         reader.check_power(ast.Pow(), values[0], values[1], node)
     fn = {"int": int, "float": float, "round": round, "abs": abs, "divmod": divmod, "pow": pow, "str": str,
@@ -283,12 +281,6 @@ def _hasattr(reader, obj, name, node):
     return hasattr(obj, name) and not name.startswith("_")
 
 
-def _kind(value):
-    kind = _I._kind
-
-    return kind(value)
-
-
 # --- methods ------------------------------------------------------------------------------------
 
 _STR_METHODS = {"lower", "upper", "startswith", "endswith", "strip", "lstrip", "rstrip", "split", "rsplit", "isdigit",
@@ -300,18 +292,14 @@ def call_method(reader, obj, name, args, kwargs, node):
 
 
 def _method(reader, obj, name, args, kwargs, node):
-    _describe = _I._describe
-    named_modules = _I.named_modules
 
     if isinstance(obj, Super):  # super().__init__(...): nn.Sequential subclasses register their layers
         if name == "forward":
             return reader.forward_of_base(obj, args, kwargs, node)
         bases = obj.cls.external_bases()
         if name == "__init__" and isinstance(obj.instance, Instance):
-            from .interpreter import _decorator_name
-
             for base in obj.cls.mro()[1:]:
-                if any(_decorator_name(d) in ("dataclass", "dataclasses.dataclass") for d in base.node.decorator_list):
+                if any(decorator_name(d) in ("dataclass", "dataclasses.dataclass") for d in base.node.decorator_list):
                     reader.dataclass_init(base, obj.instance, args, kwargs, node)
                     return None
         if isinstance(obj.instance, Instance) and (args or kwargs):
@@ -331,9 +319,9 @@ def _method(reader, obj, name, args, kwargs, node):
             return obj.shape if name == "size" and not args else len(obj.shape) if name == "dim" else obj.shape[args[0]]
         if name.endswith("_") or name in ("to", "float", "detach", "clone"):
             return obj  # in-place initialisation (normal_, zero_, uniform_) and conversions
-        raise reader.error(node, f"cannot follow {_describe(node)}: a parameter's {name}() is not understood")
+        raise reader.error(node, f"cannot follow {describe(node)}: a parameter's {name}() is not understood")
     if isinstance(obj, ModuleRef):
-        raise reader.error(node, f"cannot follow {_describe(node)}")
+        raise reader.error(node, f"cannot follow {describe(node)}")
     if is_module(obj) and name in ("modules", "named_modules", "apply", "parameters", "named_parameters", "buffers",
                                    "children", "named_children"):
         if name in ("children", "named_children"):
@@ -392,7 +380,7 @@ def _method(reader, obj, name, args, kwargs, node):
             return None
     if isinstance(obj, (KerasModel, KerasTensor)):
         return obj.method(reader, name, args, kwargs, node)
-    raise reader.error(node, f"cannot follow {_describe(node)}")
+    raise reader.error(node, f"cannot follow {describe(node)}")
 
 
 def _seq_method(reader, seq, name, args, node):
@@ -410,7 +398,6 @@ def _seq_method(reader, seq, name, args, node):
 
 
 def _list_method(reader, obj, name, args, kwargs, node):
-    _describe = _I._describe
 
     if name == "append":
         obj.append(args[0])
@@ -434,13 +421,12 @@ def _list_method(reader, obj, name, args, kwargs, node):
         key = kwargs.get("key")
         obj.sort(key=None if key is None else lambda v: reader.apply(key, [v], {}, node), reverse=bool(kwargs.get("reverse")))
     else:
-        raise reader.error(node, f"cannot follow {_describe(node)}: list.{name}() is not understood")
+        raise reader.error(node, f"cannot follow {describe(node)}: list.{name}() is not understood")
     reader.check_size(obj, node)
     return None
 
 
 def _dict_method(reader, obj, name, args, kwargs, node):
-    _describe = _I._describe
 
     if name in ("items", "keys", "values"):
         return list(getattr(obj, name)())
@@ -456,34 +442,33 @@ def _dict_method(reader, obj, name, args, kwargs, node):
         return getattr(obj, name)(*args)
     if name == "copy":
         return dict(obj)
-    raise reader.error(node, f"cannot follow {_describe(node)}: dict.{name}() is not understood")
+    raise reader.error(node, f"cannot follow {describe(node)}: dict.{name}() is not understood")
 
 
 def _str_method(reader, obj, name, args, kwargs, node):
-    _describe = _I._describe
 
     if name == "format":
         reader.check_format(obj, node)
         for v in list(args) + list(kwargs.values()):
             if not isinstance(v, (int, float, str, bool, type(None))):
-                raise reader.error(node, f"cannot evaluate {_describe(node)}: {_kind(v)} in a format string")
+                raise reader.error(node, f"cannot evaluate {describe(node)}: {kind(v)} in a format string")
         return reader.check_size(obj.format(*args, **kwargs), node)
     if name == "join":
         items = reader.materialise(args[0], node)
         if not all(isinstance(i, str) for i in items):
-            raise reader.error(node, f"cannot evaluate {_describe(node)}: join() of non-strings")
+            raise reader.error(node, f"cannot evaluate {describe(node)}: join() of non-strings")
         if sum(map(len, items)) + len(obj) * len(items) > reader.budget.items:
-            raise reader.error(node, f"cannot evaluate {_describe(node)}: {reader.budget.exceeded('items')}")
+            raise reader.error(node, f"cannot evaluate {describe(node)}: {reader.budget.exceeded('items')}")
         return obj.join(items)
     if name == "replace":
         if not all(isinstance(a, str) for a in args[:2]):
-            raise reader.error(node, f"cannot evaluate {_describe(node)}")
+            raise reader.error(node, f"cannot evaluate {describe(node)}")
         if len(obj) * max(1, len(args[1])) > reader.budget.items:
-            raise reader.error(node, f"cannot evaluate {_describe(node)}: {reader.budget.exceeded('items')}")
+            raise reader.error(node, f"cannot evaluate {describe(node)}: {reader.budget.exceeded('items')}")
         return obj.replace(*args)
     if name in _STR_METHODS:
         return getattr(obj, name)(*args, **kwargs)
-    raise reader.error(node, f"cannot follow {_describe(node)}: str.{name}() is not understood")
+    raise reader.error(node, f"cannot follow {describe(node)}: str.{name}() is not understood")
 
 
 # --- tensors ------------------------------------------------------------------------------------
@@ -493,7 +478,6 @@ _PASS_THROUGH = {"contiguous", "clone", "detach", "to", "float", "double", "half
 
 
 def tensor_method(reader, x, name, args, kwargs, node):
-    _describe = _I._describe
 
     receiver = ast.unparse(node.func.value) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else "x"
     if name == "size":
@@ -502,7 +486,7 @@ def tensor_method(reader, x, name, args, kwargs, node):
     if name == "dim":
         return reader.tensor_dim(x, node)
     if name == "numel":
-        raise reader.error(node, f"cannot follow {_describe(node)}: x.numel() counts the batch too")
+        raise reader.error(node, f"cannot follow {describe(node)}: x.numel() counts the batch too")
     if name in _PASS_THROUGH:
         return x
     base = name.rstrip("_")

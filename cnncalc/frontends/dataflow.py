@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..errors import ShapeError
-from ..graph import Concat, Merge, Residual, Sequential
+from ..graph import INPUT, Concat, Merge, Residual, Sequential, flow
 from ..layers import Identity
 
 __all__ = ["FlowNode", "Network", "Recorder", "build", "shape_of", "to_network"]
@@ -57,6 +57,15 @@ def shape_of(node, input_shape):
     return node.shape
 
 
+def _block_shape(block, shape):
+    """The output shape of a container on ``shape`` (its own data flow, shapes only)."""
+    outs = []
+    for step in flow(block):
+        received = [shape if q == INPUT else outs[q] for q in step.inputs]
+        outs.append(tuple(step.layer.merge(tuple(received)) if step.is_merge else step.layer.infer(received[0])))
+    return outs[-1] if outs else tuple(shape)
+
+
 def _node_shape(node, input_shape):
     if node.kind == "input":
         return tuple(input_shape)
@@ -66,9 +75,7 @@ def _node_shape(node, input_shape):
     try:
         if node.kind == "leaf":
             if not node.layer.is_leaf:  # a block converted whole (a Keras layer with its activation)
-                from ..analysis import analyze
-
-                return tuple(analyze(node.layer, shapes[0], warn=False).output_shape)
+                return _block_shape(node.layer, shapes[0])
             return tuple(node.layer.infer(shapes[0]))
         if node.kind == "cat":
             return Concat(Identity()).merge(shapes)

@@ -37,8 +37,11 @@ import re
 from .. import layers as L
 from ..dims import symbol
 from ..errors import ShapeError
+from . import builtins as _builtins
 from .budget import Budget
 from .dataflow import Recorder, build, shape_of, to_network
+from .common import decorator_name as _decorator_name, describe as _describe, kind as _kind, named_modules, one_line
+from .common import reason as _reason
 from .imports import SourceModule, resolve
 from .keras import KerasLayer, KerasModel, KerasTensor, keras_call
 from .loaded import Origin, refuse_upstream
@@ -120,21 +123,6 @@ _MATH = {
 _MATH_CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "tau": math.tau}
 _EXCEPTIONS = (TypeError, ValueError, OverflowError, IndexError, KeyError, ZeroDivisionError, AttributeError,
                ArithmeticError, MemoryError)
-
-
-def _describe(node):
-    try:
-        text = ast.unparse(node)
-    except (RecursionError, ValueError):
-        text = type(node).__name__
-    text = " ".join(text.split())
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def one_line(text, limit=300):
-    """A message as one line of at most ``limit`` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Reader:
@@ -1657,20 +1645,6 @@ def is_model_value(value):
         or isinstance(value, SeqMod) and value.kind == "Sequential"
 
 
-def named_modules(root):
-    """(path, module) pairs as ``named_modules()`` lists them: pre-order, each module once."""
-    out, seen, todo = [], set(), [("", root)]
-    while todo:
-        path, mod = todo.pop()
-        if id(mod) in seen:
-            continue
-        seen.add(id(mod))
-        out.append((path, mod))
-        children = list(mod.modules.items()) if isinstance(mod, Instance) else mod.children if isinstance(mod, SeqMod) else []
-        todo.extend((f"{path}.{n}" if path else n, m) for n, m in reversed(children))
-    return out
-
-
 def required_args(fdef):
     spec = fdef.args
     positional = spec.posonlyargs + spec.args
@@ -1721,15 +1695,6 @@ def _builds_layer(reader, func_node, env):
     return isinstance(func, (ClassInfo, Function, Bound, Partial))
 
 
-def _decorator_name(d):
-    if isinstance(d, ast.Call):
-        d = d.func
-    try:
-        return ast.unparse(d)
-    except (RecursionError, ValueError):
-        return ""
-
-
 def _decorator(fdef):
     """"property", "staticmethod", "classmethod" or None."""
     for d in fdef.decorator_list:
@@ -1750,24 +1715,6 @@ def _has_modules(value):
     return any(is_module(v) or isinstance(v, (list, tuple, dict)) and _has_modules(v) for v in items)
 
 
-def _kind(value):
-    if isinstance(value, Unknown):
-        return "a value not known statically"
-    if isinstance(value, (Symbolic,)):
-        return f"the argument {value.name}"
-    if isinstance(value, Tensor):
-        return "a tensor"
-    return type(value).__name__ if type(value).__module__ == "builtins" else "a " + type(value).__name__.lower()
-
-
-def _reason(exc):
-    """An exception's message for a user (no internal reprs)."""
-    text = str(exc) or type(exc).__name__
-    text = re.sub(r"<[^<>]* object at 0x[0-9a-f]+>", "a value", text)
-    text = re.sub(r"'cnncalc\.frontends\.\w+\.(\w+)'", r"'\1'", text)
-    return one_line(text, 160)
-
-
 def _load(target):
     """The expression that reads an assignment target (for ``+=``)."""
     node = copy.deepcopy(target)
@@ -1776,5 +1723,3 @@ def _load(target):
             n.ctx = ast.Load()
     return node
 
-
-from . import builtins as _builtins  # noqa: E402  (it reads this module's helpers at call time)

@@ -109,45 +109,6 @@ def is_torch_module(value):
     return torch is not None and isinstance(value, torch.nn.Module)
 
 
-def analyze_module(module, input_shape, **analyze_kwargs):
-    """``cnncalc.analyze`` of a live torch module: traced, converted for ``input_shape``, analysed."""
-    from ..analysis import analyze
-
-    shape = as_shape(input_shape)
-    if analyze_kwargs.get("name") is None:
-        analyze_kwargs["name"] = type(module).__name__
-    return analyze(convert(module, shape), shape, **analyze_kwargs)
-
-
-def load_builder(spec, args, kwargs):
-    """``package.module:callable`` imported and called: a ``Loaded`` of the module it returns."""
-    import importlib
-
-    from .dataflow import Network
-    from .loaded import Loaded
-
-    module_name, _, attribute = spec.partition(":")
-    try:
-        import torch
-    except ImportError:
-        raise ShapeError(f"{spec}: analysing an installed builder needs PyTorch: pip install torch "
-                         f"(and the package that defines {module_name.split('.')[0]})") from None
-    try:
-        package = importlib.import_module(module_name)
-    except Exception as exc:  # any import failure of the user's package is one line
-        raise ShapeError(f"{spec}: cannot import {module_name}: {_first_line(exc)}") from None
-    builder = getattr(package, attribute, None)
-    if not callable(builder):
-        raise ShapeError(f"{spec}: {module_name} has no callable {attribute}")
-    try:
-        module = builder(*args, **kwargs)
-    except Exception as exc:  # the builder's own argument checks
-        raise ShapeError(f"{spec}: {attribute}() failed: {_first_line(exc)}") from None
-    if not isinstance(module, torch.nn.Module):
-        raise ShapeError(f"{spec}: {attribute}() returned {type(module).__name__}, not a torch.nn.Module")
-    return Loaded(attribute, spec, "live", lambda shape: Network(convert(module, shape), {}), shape_dependent=True)
-
-
 # --- tracing ------------------------------------------------------------------------------------
 
 
@@ -177,7 +138,7 @@ def convert(module, input_shape=None):
     try:
         graph = _tracer().trace(module)
     except Exception as exc:  # fx raises many kinds of errors for untraceable control flow
-        raise ShapeError(f"torch.fx cannot trace {type(module).__name__}: {_first_line(exc)}") from None
+        raise ShapeError(f"torch.fx cannot trace {type(module).__name__}: {first_line(exc)}") from None
     finally:
         module.train(was_training)
     converter = _Converter(module, input_shape)
@@ -511,7 +472,7 @@ def _describe(value):
     return type(value).__name__ if not isinstance(value, (int, float, str)) else repr(value)
 
 
-def _first_line(exc):
+def first_line(exc):
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
 
@@ -592,4 +553,4 @@ def _walk(module, path, unknown, walked):
     return Sequential(OrderedDict(pairs))
 
 
-__all__ = ["from_torch", "convert", "convert_layer", "analyze_module", "is_torch_module", "load_builder"]
+__all__ = ["from_torch", "convert", "convert_layer", "is_torch_module", "first_line"]
