@@ -89,6 +89,8 @@ SOURCES = [
      lambda: definitions(REAL / "efficientnet_size.py")["EfficientNetB0"]()),
     ("reflection_pad_generator", REAL / "resnet_generator.py", "3x64x64", None, (), None,
      lambda: definitions(REAL / "resnet_generator.py")["define_G"]()),
+    ("channel_slices_chunk_shuffle", REAL / "shufflenet_split.py", "3x32x32", None, (), None,
+     lambda: definitions(REAL / "shufflenet_split.py")["Net"]()),
     # 4. choosing the model: a test() helper, partial builders set at import, constructor arguments
     ("lenet_with_test_helper", REAL / "lenet_test_helper.py", "3x32x32", None, (), None,
      lambda: definitions(REAL / "lenet_test_helper.py")["LeNet"]()),
@@ -117,6 +119,26 @@ def test_real_files_give_torchs_numbers(name, path, shape, cls, args, kwargs, ma
     pytest.importorskip("torch")
     report = analyse(path, shape, cls, args, kwargs)
     assert (report.params, report.macs, report.output_shape) == torch_numbers(make(), shape)
+
+
+@pytest.mark.torch
+def test_vit_style_source_parameters_and_attention():
+    """Class token, position embedding, x.flatten(2).transpose(1, 2), self-attention, x[:, 0]: torch's
+    parameters and output; torch's flop counter (train mode, so attention is not fused) sees the
+    projections and MLPs but not the two attention products per block, L*L*E MACs each."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    report = analyse(REAL / "vit_tiny.py", "3x32x32")
+    module = definitions(REAL / "vit_tiny.py")["ViT"]().train()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = module(torch.zeros(1, 3, 32, 32))
+    tokens, dim, blocks = 17, 64, 2
+    assert (report.params, report.output_shape) == (sum(p.numel() for p in module.parameters()), tuple(out.shape[1:]))
+    assert report.macs == counter.get_total_flops() // 2 + blocks * 2 * tokens * tokens * dim
+    assert [(r.name, r.type) for r in report.layers if r.type in ("ParameterOp", "MultiheadAttention", "Index")] == [
+        ("cls_token", "ParameterOp"), ("pos_embed", "ParameterOp"), ("blocks.0.attn", "MultiheadAttention"),
+        ("blocks.1.attn", "MultiheadAttention"), ("getitem", "Index")]
 
 
 @pytest.mark.torch

@@ -1032,6 +1032,8 @@ class Reader:
             for a in args:
                 if isinstance(a, Unknown):
                     raise self.unknown(a, node)
+            if isinstance(func, LeafMod) and isinstance(func.layer, L.MultiheadAttention):
+                return self.forward(func, list(args) + [kwargs[k] for k in ("query", "key", "value") if k in kwargs], node)
             if len(args) != 1 or kwargs or not isinstance(args[0], Tensor):
                 raise self.error(node, f"cannot follow {_describe(node)}: a module is called with one tensor")
             return self.forward(func, args[0], node)
@@ -1408,12 +1410,19 @@ class Reader:
     def forward(self, module, x, node, kwargs=None):
         """Apply a module to ``x`` (for a module with its own forward, ``x`` may be its argument list)."""
         if isinstance(module, LeafMod):
+            attention = isinstance(module.layer, L.MultiheadAttention)
             if isinstance(x, list):
+                if attention and x and all(t is x[0] for t in x) and isinstance(x[0], Tensor):
+                    x = x[:1]  # self-attention: attn(x, x, x)
                 if len(x) != 1 or not isinstance(x[0], Tensor):
-                    raise self.error(node, f"cannot follow {_describe(node)}: a layer is called with one tensor")
+                    raise self.error(node, f"cannot follow {_describe(node)}: a layer is called with one tensor"
+                                           + (" (attention: query = key = value)" if attention else ""))
                 x = x[0]
             name = self.paths.get(id(module)) or self.name_in_scope(module.layer.type.lower())
-            return self.leaf(x, module.layer, name, module.origin)
+            out = self.leaf(x, module.layer, name, module.origin)
+            if attention:  # (output, attention weights): the weights are not followed
+                return (out, Unknown(f"{self.module.path}:{getattr(node, 'lineno', 0)}: the attention weights are not followed"))
+            return out
         if isinstance(module, SeqMod):
             if module.kind != "Sequential":
                 raise self.error(node, f"an nn.{module.kind} cannot be called: iterate over it")
