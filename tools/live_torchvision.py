@@ -49,11 +49,21 @@ def build(kind, name):
 
 
 def torch_numbers(module, shape):
+    """torch's own count. Its flop counter does not see nn.MultiheadAttention's fused eval path nor the
+    fused CPU attention kernels, so a network with attention is counted in train mode (no fused path)
+    with the math attention backend (plain matrix products): the same operations, all visible."""
+    import contextlib
+
     import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
+    attention = any(isinstance(m, torch.nn.MultiheadAttention) for m in module.modules())
+    mode = sdpa_kernel(SDPBackend.MATH) if attention else contextlib.nullcontext()
+    module.train(attention)
+    with mode, FlopCounterMode(display=False) as counter, torch.no_grad():
         out = module(torch.zeros((1,) + shape))
+    module.eval()
     if isinstance(out, dict):
         out = out["out"]
     elif isinstance(out, (tuple, list)):
