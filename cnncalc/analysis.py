@@ -153,7 +153,7 @@ def _truncation_note(name, layer, shape, dropped):
     parts = []
     for axis, n, lost in zip(axis_names(len(shape) - 1), shape[1:], dropped):
         if lost:
-            unit = {"height": "row", "width": "column"}.get(axis, "pixel")
+            unit = {"height": "row", "width": "column", "length": "sample", "depth": "frame"}[axis]
             parts.append(f"the last {lost} {unit}{'s' if lost > 1 else ''} of {axis} {n}")
     label = f"{name} ({layer.type})" if name else layer.type
     return f"{label}: floor truncation drops {' and '.join(parts)} (no window reaches them)"

@@ -1984,6 +1984,8 @@ class Index(Layer):
 
     def __post_init__(self):
         key = tuple(self.key) if isinstance(self.key, (tuple, list)) else (self.key,)
+        # spec files write ... as "..." and a slice as [start, stop, step]
+        key = tuple(Ellipsis if e == "..." else tuple(e) if isinstance(e, list) else e for e in key)
         if sum(e is Ellipsis for e in key) > 1:
             raise ShapeError(f"{_index_text(key)}: an index can only have a single ellipsis")
         for entry in key:

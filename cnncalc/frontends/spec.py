@@ -39,11 +39,11 @@ from pathlib import Path
 
 from .. import layers as L
 from ..errors import ShapeError
-from ..graph import Concat, Container, Residual, Sequential
+from ..graph import Concat, Container, Merge, Residual, Sequential
 from .dataflow import Network, sequential_of
 from .loaded import Loaded
 
-CONTAINERS = ("sequential", "residual", "concat")
+CONTAINERS = ("sequential", "residual", "concat", "merge")
 _SKIP_FIELDS = {"device", "dtype"}
 
 
@@ -204,8 +204,8 @@ class _Builder:
         if len(kinds) != 1:
             raise self.fail(line, key, f"expected one layer type (and an optional name), got keys {sorted(map(str, kinds))}")
         merge_name = value.get("merge_name")
-        if merge_name is not None and kinds[0] not in ("residual", "concat"):
-            raise self.fail(line, f"{key}.merge_name", "only a residual or a concat has a merge row to name")
+        if merge_name is not None and kinds[0] not in ("residual", "concat", "merge"):
+            raise self.fail(line, f"{key}.merge_name", "only a residual, a concat or a merge has a merge row to name")
         kind = kinds[0]
         body = value[kind]
         where = f"{key}.{kind}"
@@ -218,6 +218,8 @@ class _Builder:
             layer = self.residual(body, where, body_line, str(merge_name or ""))
         elif kind == "concat":
             layer = self.concat(body, where, body_line, str(merge_name or ""))
+        elif kind == "merge":
+            layer = self.merge(body, where, body_line, str(merge_name or ""))
         else:
             layer = self.leaf(kind, body, where, body_line)
         return (None if name is None else str(name)), layer
@@ -256,7 +258,8 @@ class _Builder:
         self.origins[id(block)] = SpecOrigin(self.path, line)
         return block
 
-    def concat(self, body, key, line, merge_name=""):
+    def branches(self, body, key, line):
+        """(name, part) of each branch of a concat or merge."""
         if not isinstance(body, list) or not body:
             raise self.fail(line, key, "expected a list of branches")
         lines = getattr(body, "item_lines", [])
@@ -265,9 +268,28 @@ class _Builder:
             item_line = lines[i] if i < len(lines) else line
             name = value.get("name") if isinstance(value, dict) else None
             pairs.append((str(i) if name is None else str(name), self.part(value, f"{key}[{i}]", item_line)))
-        block = Concat(OrderedDict(pairs), merge_name=merge_name) if len({n for n, _ in pairs}) == len(pairs) else None
-        if block is None:
+        if len({n for n, _ in pairs}) != len(pairs):
             raise self.fail(line, key, "branch names must differ")
+        return OrderedDict(pairs)
+
+    def concat(self, body, key, line, merge_name=""):
+        block = Concat(self.branches(body, key, line), merge_name=merge_name)
+        self.origins[id(block)] = SpecOrigin(self.path, line)
+        return block
+
+    def merge(self, body, key, line, merge_name=""):
+        if not isinstance(body, dict) or "branches" not in body:
+            raise self.fail(line, key, "expected a mapping with branches (and op, dim, mode)")
+        unknown = set(body) - {"branches", "op", "dim", "mode"}
+        if unknown:
+            raise self.fail(line, key, f"unknown keys {sorted(unknown)}: expected branches, op, dim, mode")
+        lines = getattr(body, "key_lines", {})
+        branches = self.branches(body["branches"], f"{key}.branches", lines.get("branches", line))
+        options = {k: body[k] for k in ("op", "dim", "mode") if k in body}
+        try:
+            block = Merge(branches, merge_name=merge_name, **options)
+        except ShapeError as exc:
+            raise self.fail(line, key, str(exc)) from None
         self.origins[id(block)] = SpecOrigin(self.path, line)
         return block
 
@@ -357,6 +379,8 @@ def load_spec(path):
 def _to_json(value):
     if isinstance(value, bool) or value is None or isinstance(value, (int, float, str)):
         return value
+    if value is Ellipsis:
+        return "..."
     if isinstance(value, (tuple, list)):
         return [_to_json(v) for v in value]
     if hasattr(value, "free_symbols"):
@@ -448,14 +472,21 @@ def _block_spec(layer):
         if layer.op != "add":
             body["op"] = layer.op
         return {"residual": body}
-    if isinstance(layer, Concat):
+    if isinstance(layer, Merge):
         branches = []
         for i, (name, child) in enumerate(layer.named_children()):
             part = _part(child)
             if name != str(i):
                 part = {"sequential": part, "name": name} if isinstance(part, list) else {**_as_dict(part), "name": name}
             branches.append(part)
-        return {"concat": branches}
+        if isinstance(layer, Concat):
+            return {"concat": branches}
+        body = {"branches": branches, "op": layer.op}
+        if layer.dim != 1:
+            body["dim"] = layer.dim
+        if layer.mode != "nearest":
+            body["mode"] = layer.mode
+        return {"merge": body}
     if isinstance(layer, Container):
         raise ShapeError(f"cannot write a {type(layer).__name__} container to a spec")
     return _leaf_spec(layer)

@@ -68,6 +68,11 @@ def report_html(report) -> str:
     ]
     if rf is not None:
         totals.append(("Receptive field", f"size {_cell(rf.size)}, stride {_cell(rf.stride)}, start {_cell(rf.start)}"))
+    memory = report.memory()
+    if memory.saved_for_backward is not None:  # float32, the report's batch (docs/memory.md)
+        totals += [("Saved for backward (bytes)", _cell(memory.saved_for_backward)),
+                   ("Training step, SGD / Adam (bytes)",
+                    f"{_cell(memory.training_step('sgd'))} / {_cell(memory.training_step('adam'))}")]
     summary = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in totals)
     return (f"<div class='cnncalc-report'><strong>{escape(report.name)}</strong>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

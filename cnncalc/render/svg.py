@@ -36,13 +36,25 @@ def _px(n, base, scale):
 def box_size(shape):
     """(height, depth, thickness) in pixels of the box drawn for a feature map or vector ``shape``.
 
-    Map (C, H, W): height = 10 + 13 log2 H, depth = 4 + 6 log2 W, thickness = 4 + 5 log2 C.
-    Vector (F,): a thin slab of height 10 + 11 log2 F. Each is strictly increasing in its dimension.
+    Map (C, H, W): height = 10 + 13 log2 H, depth = 4 + 6 log2 W, thickness = 4 + 5 log2 C; a (C, L)
+    signal or (L, D) tokens are drawn as (C, 1, L), a (C, D, H, W) volume by its last two axes (the
+    label keeps every axis). Vector (F,): a thin slab of height 10 + 11 log2 F. Each is strictly
+    increasing in its dimension.
     """
-    if len(shape) == 3:
-        c, h, w = shape
+    if len(shape) >= 2:
+        c, h, w = _chw(shape)
         return _px(h, 10, 13), _px(w, 4, 6), _px(c, 4, 5)
     return _px(shape[0] if shape else 1, 10, 11), 6.0, 6.0
+
+
+def _chw(shape):
+    """(C, H, W) to draw for a map with 1 to 3 spatial axes."""
+    return (shape[0], 1, shape[1]) if len(shape) == 2 else (shape[0], shape[-2], shape[-1])
+
+
+def _hw(values):
+    """The last two of a per-axis tuple (kernel, stride), a 1-D one as (1, v)."""
+    return (1, values[0]) if len(values) == 1 else tuple(values[-2:])
 
 
 def _kind(layer):
@@ -186,7 +198,8 @@ def _append(items, row):
 def _close(items):
     """Shape-preserving rows that open a branch join its first box; alone they stay a wire."""
     if len(items) > 1 and isinstance(items[0], _Wire) and isinstance(items[1], _Box):
-        items[1].rows[:0] = items.pop(0).rows
+        wire = items.pop(0)
+        items[0].rows[:0] = wire.rows
     return items
 
 
@@ -309,7 +322,7 @@ class _Drawer:
 
     def window_draw(self, layer, win, x, left, cy, h):
         """The kernel or pooling window as a small square in the gap, with lines to the map it produces."""
-        (kh, kw), (sh, sw) = win
+        (kh, kw), (sh, sw) = (_hw(v) for v in win)
         side = min(6 + 3 * max(kh, kw), 26)
         gx = x + 4
         gy = cy - side / 2
@@ -478,8 +491,9 @@ def svg(report, *, max_width=1500, max_boxes=90, fold_repeats=None) -> str:
     body = [f"<text x='{margin}' y='30' font-size='16' font-weight='bold' fill='#111'>{escape(title)}</text>"]
     rf = report.receptive_field
     if rf is not None:
-        body.append(f"<text x='{margin}' y='48' font-size='11' fill='#444'>receptive field {rf.size[0]}x{rf.size[1]}, "
-                    f"stride {rf.stride[0]}x{rf.stride[1]}; hover a box for its layers</text>")
+        size, stride = ("x".join(str(v) for v in values) for values in (rf.size, rf.stride))
+        body.append(f"<text x='{margin}' y='48' font-size='11' fill='#444'>receptive field {size}, "
+                    f"stride {stride}; hover a box for its layers</text>")
     return head + "".join(body) + "".join(canvas.parts) + "</svg>\n"
 
 
@@ -575,6 +589,9 @@ def rf_plot(report) -> str:
     """Receptive field and feature-map size per layer (two log-scale panels), and one output pixel's
     receptive field over the input grid, as an SVG document (text)."""
     _concrete(report, "rf_plot")
+    if len(report.input_shape) in (2, 4):
+        raise ShapeError(f"rf_plot draws (C, H, W) maps: the input {format_shape(report.input_shape)} has "
+                         f"{len(report.input_shape) - 1} axes after the channels")
     rows = _spatial_rows(report)
     if not rows or len(report.input_shape) != 3:
         raise ShapeError(f"rf_plot: {report.name} has no layer with a spatial receptive field (input {format_shape(report.input_shape)})")

@@ -175,11 +175,15 @@ def totals(report, dtype="float32"):
         "-" * 40,
         f"dtype: {dtype}, batch: {report.batch}",
         f"Input size (MB): {megabytes(mem.input_bytes)}",
-        f"Forward pass size (MB): {megabytes(mem.forward_bytes)}",
         f"Forward/backward pass size (MB): {megabytes(mem.forward_backward_bytes)}",
         f"Params size (MB): {megabytes(mem.params_bytes)}",
-        f"Estimated Total Size (MB): {megabytes(mem.total_bytes)}",
+        f"Estimated Total Size (MB): {megabytes(mem.total_bytes)}  (torchinfo's rules)",
     ]
+    if mem.saved_for_backward is not None:  # docs/memory.md: what autograd keeps in a training step
+        lines += [
+            f"Saved for backward (MB): {megabytes(mem.saved_for_backward)}",
+            f"Training step, SGD / Adam (MB): {megabytes(mem.training_step('sgd'))} / {megabytes(mem.training_step('adam'))}",
+        ]
     return lines
 
 
