@@ -356,19 +356,25 @@ def test_every_planted_bug_makes_verify_fail(net):
 
 ODD_SIZES = ((64, 64), (48, 40), (40, 56))
 ZOO = cnncalc.models()
+TUTORIALS = ("lenet5", "cifar_net", "simple_cnn", "mnist_cnn")  # small enough to verify at their own size
+GRADIENT_LAYERS = 6  # per network, besides the whole network's adjoint test: keeps the zoo under two minutes
 
 
 @pytest.mark.parametrize("name", ZOO)
 def test_every_zoo_network_verifies_at_its_verify_all_size_and_an_odd_size(name):
+    """Every shape, parameter, MAC and receptive-field check on every row; the whole network's adjoint
+    test; the per-layer adjoint and finite-difference checks on evenly spaced layers."""
     from cnncalc.cli import _small_input
 
     small = _small_input(name)
-    odd = (small[0],) + ODD_SIZES[ZOO.index(name) % len(ODD_SIZES)]
-    for shape in (small, odd):
+    spatial = len(small) - 1
+    odd = (small[0],) + ODD_SIZES[ZOO.index(name) % len(ODD_SIZES)][:spatial] + small[3:]
+    sizes = (small, odd, cnncalc.zoo.describe(name).default_input) if name in TUTORIALS else (small, odd)
+    for shape in dict.fromkeys(sizes):
         try:
             cnncalc.analyze(cnncalc.model(name), shape, warn=False)
         except ShapeError:  # too small for this network (AlexNet's paper layout needs 63 pixels)
             continue
-        result = verify(cnncalc.model(name), shape)
+        result = verify(cnncalc.model(name), shape, gradient_layers=GRADIENT_LAYERS)
         assert result.ok, format_table(result)
         assert all("kink" in c.note for c in result.skipped)

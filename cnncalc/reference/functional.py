@@ -377,12 +377,13 @@ def max_pool2d_backward(x, grad_out, kernel_size, stride=None, padding=0, dilati
 
 
 def _window_margin(vals, tangents, best, axis):
-    """How far along the tangent a window's maximum stays the same entry: the smallest step s at which
-    another entry j, rising faster (t_j > t_best), catches up: (x_best - x_j) / (t_j - t_best)."""
+    """How far along the tangent, either way (central differences step both ways), a window's maximum
+    stays the same entry: the smallest |s| at which another entry j with a different slope catches up,
+    (x_best - x_j) / |t_j - t_best| (0 for a tie that the tangent breaks)."""
     top = np.take_along_axis(vals, np.expand_dims(best, axis), axis=axis)
     rise = tangents - np.take_along_axis(tangents, np.expand_dims(best, axis), axis=axis)
     with np.errstate(divide="ignore", invalid="ignore"):
-        steps = np.where(rise > 0, (top - vals) / np.where(rise > 0, rise, 1), np.inf)
+        steps = np.where(rise != 0, (top - vals) / np.where(rise != 0, np.abs(rise), 1), np.inf)
     return float(steps.min(initial=np.inf))
 
 
