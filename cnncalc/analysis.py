@@ -21,7 +21,14 @@ __all__ = ["analyze"]
 
 
 def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str | None = None, warn: bool = True) -> Report:
-    """Analyse ``model`` (a layer or container) on an unbatched ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
+    """Analyse ``model`` (a layer or container, or a live ``torch.nn.Module``) on an unbatched
+    ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
+    if not isinstance(model, Layer) and type(model).__module__.split(".")[0] != "cnncalc":
+        from .frontends.live import convert, is_torch_module
+
+        if is_torch_module(model):  # its traced data flow, converted for this input (cnncalc.frontends.live)
+            name = name or type(model).__name__
+            model = convert(model, as_shape(input_shape))
     input_dims = as_shape(input_shape)
     batch = as_dim(batch, "batch")
     # only a feature map (C, *spatial) with 1 to 3 spatial axes has a spatial mapping

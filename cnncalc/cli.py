@@ -75,13 +75,21 @@ def _non_negative_pair(value, option):
     return _dim_pair(value, option)
 
 
-def _load(model_arg, cls):
-    """A zoo model or a model file, as an object with ``.name``, ``.input_shape`` (the default, or None),
-    ``.build(shape)`` and ``.analyze(shape, **kw)`` (whose errors name file:line for files)."""
-    if model_arg.lower().endswith(FILE_SUFFIXES):
-        from . import frontends
+def _load(model_arg, cls, args_text=None):
+    """A zoo model, a model file or an installed builder (``package.module:callable``), as an object with
+    ``.name``, ``.input_shape`` (the default, or None), ``.build(shape)`` and ``.analyze(shape, **kw)``
+    (whose errors name file:line for files). ``args_text`` (--args) is parsed with ast.literal_eval only."""
+    from . import frontends
 
-        return frontends.load_file(model_arg, cls=cls)
+    args, kwargs = frontends.parse_arguments(args_text) if args_text is not None else ((), {})
+    if model_arg.lower().endswith(FILE_SUFFIXES):
+        return frontends.load_file(model_arg, cls=cls, args=args, kwargs=kwargs)
+    if frontends.is_builder_spec(model_arg):  # the user's explicit choice: imported and run (needs torch)
+        if cls is not None:
+            raise CliError("--class applies to Python files: name the callable after the colon")
+        return frontends.load_builder(model_arg, args, kwargs)
+    if cls is not None or args_text is not None:
+        raise CliError(f"{model_arg}: --class and --args apply to Python files and installed builders")
     from . import zoo
 
     return zoo.describe(model_arg)
@@ -94,6 +102,7 @@ def cli():
 
     \b
     cnncalc MODEL --input 3x224x224      analyse a zoo model or a .py/.yaml/.json file
+    cnncalc torchvision.models:resnet50 --input 3x224x224   an installed builder (needs torch)
     cnncalc conv --input 3x32x32 --out-channels 64 -k 3 -p 1
     cnncalc models                       list the model zoo
     cnncalc verify MODEL --input 3x64x64 check the numbers against a NumPy forward/backward
@@ -111,15 +120,17 @@ def cli():
               show_default=True, help="Element type for memory estimates.")
 @click.option("--columns", default=None, help="Comma-separated table columns: input_shape,output_shape,params,macs,rf.")
 @click.option("--class", "cls", default=None, help="The class to analyse in a .py file.")
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the architecture drawing to this SVG file.")
 @click.option("--plot", "plots", type=(click.Choice(["rf"]), click.Path(dir_okay=False)), multiple=True,
               metavar="rf FILE", help="Also write a plot: 'rf' (receptive field and map size per layer) to FILE.")
-def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cls, svg_path, plots):
+def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cls, args_text, svg_path, plots):
     """Analyse MODEL (a zoo name or a .py/.yaml/.json file) and print its layer table."""
     from . import render
 
-    target = _load(model_arg, cls)
+    target = _load(model_arg, cls, args_text)
     if input_text is None and target.input_shape is None:
         raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
     shape = _shape(input_text) if input_text is not None else target.input_shape
@@ -310,8 +321,10 @@ def _explained_layer(kind, shape, out, kernel, stride, padding, dilation, groups
               help="pool: max or average pooling.")
 @click.option("--ceil-mode", is_flag=True, help="pool: round the output size up (PyTorch ceil_mode).")
 @click.option("--class", "cls", default=None, help="The class to explain in a .py file.")
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
 def explain_command(target, input_text, lang, fmt, out, kernel, stride, padding, dilation, groups, pool_type,
-                    ceil_mode, cls):
+                    ceil_mode, cls, args_text):
     """Explain every layer step by step: formula, numbers, floor/ceil, params, MACs, receptive field."""
     from .render.explain import explain
 
@@ -322,7 +335,7 @@ def explain_command(target, input_text, lang, fmt, out, kernel, stride, padding,
         model = _explained_layer(target, shape, out, kernel, stride, padding, dilation, groups, pool_type, ceil_mode)
         name = target
     else:
-        loaded = _load(target, cls)
+        loaded = _load(target, cls, args_text)
         if input_text is None and loaded.input_shape is None:
             raise CliError(f"{target}: no default input size is known: give --input CxHxW")
         shape = _shape(input_text) if input_text is not None else loaded.input_shape
@@ -367,11 +380,13 @@ def _int_option(value, option):
 @click.option("--input", "-i", "input_text", required=True, help="The input with one unknown: 3xHxH or 3xHx224.")
 @click.option("--full-coverage", is_flag=True, help="Only sizes for which no layer's floor drops input pixels.")
 @click.option("--class", "cls", default=None, help="The class to use in a .py file.")
-def solve_input(model_arg, input_text, full_coverage, cls):
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
+def solve_input(model_arg, input_text, full_coverage, cls, args_text):
     """The input sizes MODEL accepts (exactly: a range or a congruence)."""
     from .solve import input_sizes
 
-    model = _load(model_arg, cls).build(_shape(input_text))
+    model = _load(model_arg, cls, args_text).build(_shape(input_text))
     click.echo(str(input_sizes(model, input_text, full_coverage=full_coverage)))
 
 
@@ -381,11 +396,13 @@ def solve_input(model_arg, input_text, full_coverage, cls):
 @click.option("--output", "-o", "output", required=True, help="The wanted size of the last feature map.")
 @click.option("--layer", default=None, help="Match this layer's output instead of the last feature map.")
 @click.option("--class", "cls", default=None, help="The class to use in a .py file.")
-def solve_output(model_arg, input_text, output, layer, cls):
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
+def solve_output(model_arg, input_text, output, layer, cls, args_text):
     """The input sizes for which MODEL's last feature map (or --layer's output) has size --output."""
     from .solve import input_for_output
 
-    model = _load(model_arg, cls).build(_shape(input_text))
+    model = _load(model_arg, cls, args_text).build(_shape(input_text))
     click.echo(str(input_for_output(model, input_text, _int_option(output, "--output"), layer=layer)))
 
 
@@ -469,7 +486,9 @@ def _small_input(name):
 @click.option("--input", "-i", "input_text", help="Input shape CxHxW (default: the model's native size; with --all a small one).")
 @click.option("--all", "all_models", is_flag=True, help="Verify every zoo model at a small input.")
 @click.option("--class", "cls", default=None, help="The class to verify in a .py file.")
-def verify_command(model_arg, input_text, all_models, cls):
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
+def verify_command(model_arg, input_text, all_models, cls, args_text):
     """Run MODEL with the NumPy reference and check every analytic number: output shapes, params, MACs,
     receptive fields and gradients (an exact adjoint test, finite differences away from kinks). Exit 0
     when all agree, 1 when one disagrees."""
@@ -487,7 +506,7 @@ def verify_command(model_arg, input_text, all_models, cls):
         jobs = [(name, lambda name=name: zoo.model(name), _shape(input_text) if input_text else _small_input(name))
                 for name in zoo.models()]
     else:
-        target = _load(model_arg, cls)
+        target = _load(model_arg, cls, args_text)
         if input_text is None and target.input_shape is None:
             raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
         shape = _shape(input_text) if input_text is not None else target.input_shape

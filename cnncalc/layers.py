@@ -1681,6 +1681,12 @@ class Reshape(Layer):
         if not shape:
             raise ShapeError(f"{method}() needs at least the batch size")
         batch, rest = shape[0], shape[1:]
+        for v in shape:
+            if type(v) is int and v < -1:
+                raise ShapeError(f"{method}{self._text(shape)}: invalid shape dimension {v}")
+        if -1 in shape and 0 in shape:
+            raise ShapeError(f"{method}{self._text(shape)}: shape [{', '.join(map(str, shape))}] is invalid: "
+                             "-1 cannot be inferred with a 0 size")
         if batch is not None and batch != -1:
             raise ShapeError(f"{method}{self._text(shape)}: the first size is the batch: write -1 or x.size(0)")
         sizes = tuple(-1 if v == -1 else as_dim(v, f"{method} size") for v in rest)

@@ -351,6 +351,7 @@ _LAYERS = {
     "Sigmoid": _stateless(R.sigmoid, R.sigmoid_backward),
     "Tanh": _stateless(R.tanh, R.tanh_backward),
     "Softmax": _stateless(R.softmax, R.softmax_backward, lambda layer: dict(dim=layer.dim)),
+    "LogSoftmax": _stateless(R.log_softmax, R.log_softmax_backward, lambda layer: dict(dim=layer.dim)),
     "Dropout": _masked(R.dropout, R.dropout_backward),
     "Dropout2d": _masked(R.dropout2d, R.dropout2d_backward),
     "Flatten": _stateless(R.flatten, R.flatten_backward, lambda layer: dict(start_dim=layer.start_dim, end_dim=layer.end_dim),
