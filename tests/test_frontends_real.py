@@ -91,6 +91,10 @@ SOURCES = [
      lambda: definitions(REAL / "resnet_generator.py")["define_G"]()),
     ("channel_slices_chunk_shuffle", REAL / "shufflenet_split.py", "3x32x32", None, (), None,
      lambda: definitions(REAL / "shufflenet_split.py")["Net"]()),
+    ("option_a_shortcut_pads_channels", REAL / "resnet_cifar_option_a.py", "3x32x32", "resnet20", (), None,
+     lambda: definitions(REAL / "resnet_cifar_option_a.py")["resnet20"]()),
+    ("option_a_resnet56", REAL / "resnet_cifar_option_a.py", "3x32x32", "resnet56", (), None,
+     lambda: definitions(REAL / "resnet_cifar_option_a.py")["resnet56"]()),
     # 4. choosing the model: a test() helper, partial builders set at import, constructor arguments
     ("lenet_with_test_helper", REAL / "lenet_test_helper.py", "3x32x32", None, (), None,
      lambda: definitions(REAL / "lenet_test_helper.py")["LeNet"]()),

@@ -270,8 +270,8 @@ def _pad(args, kwargs, *, function, shape):
         raise ShapeError(f"mode={mode!r} is not supported")
     k = len(pad) // 2
     rank = _spatial_rank(shape, k)
-    if k > rank:
-        raise ShapeError(f"padding {k} axes of a map with {rank} spatial axes (the channels too) is not supported")
+    if k > rank:  # the channels too (the CIFAR ResNet's option-A shortcut)
+        return [layer_class("Pad")(tuple(pad), mode, value)]
     pad = tuple(pad) + (0, 0) * (rank - k)
     if mode == "constant" and not value:
         name = f"ZeroPad{rank}d"
