@@ -23,12 +23,19 @@ __all__ = ["analyze"]
 
 def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str | None = None, warn: bool = True,
             layout: str | None = None) -> Report:
-    """Analyse ``model`` (a layer or container) on an unbatched ``input_shape`` such as (3, 224, 224) or "3xHxW".
+    """Analyse ``model`` (a layer or container, or a live ``torch.nn.Module``) on an unbatched
+    ``input_shape`` such as (3, 224, 224) or "3xHxW".
 
     ``layout="hwc"`` reads the shape channels last (``"32x32x3"`` is 3x32x32); the default reads it channels
     first, and says so in a warning when the shape looks channels last (``layout.looks_channels_last``).
     """
     typed = as_shape(input_shape)
+    if not isinstance(model, Layer) and type(model).__module__.split(".")[0] != "cnncalc":
+        from .frontends.live import convert, is_torch_module
+
+        if is_torch_module(model):  # its traced data flow, converted for this input (cnncalc.frontends.live)
+            name = name or type(model).__name__
+            model = convert(model, read_shape(typed, layout))
     if layout is not None or not looks_channels_last(typed):
         return _analyze(model, read_shape(typed, layout), batch, name, warn, [])
     try:

@@ -116,13 +116,21 @@ def _padding(value, option="--padding"):
     return word if word in ("same", "valid") else _non_negative(value, option)
 
 
-def _load(model_arg, cls):
-    """A zoo model or a model file, as an object with ``.name``, ``.input_shape`` (the default, or None),
-    ``.build(shape)`` and ``.analyze(shape, **kw)`` (whose errors name file:line for files)."""
-    if model_arg.lower().endswith(FILE_SUFFIXES):
-        from . import frontends
+def _load(model_arg, cls, args_text=None):
+    """A zoo model, a model file or an installed builder (``package.module:callable``), as an object with
+    ``.name``, ``.input_shape`` (the default, or None), ``.build(shape)`` and ``.analyze(shape, **kw)``
+    (whose errors name file:line for files). ``args_text`` (--args) is parsed with ast.literal_eval only."""
+    from . import frontends
 
-        return frontends.load_file(model_arg, cls=cls)
+    args, kwargs = frontends.parse_arguments(args_text) if args_text is not None else ((), {})
+    if model_arg.lower().endswith(FILE_SUFFIXES):
+        return frontends.load_file(model_arg, cls=cls, args=args, kwargs=kwargs)
+    if frontends.is_builder_spec(model_arg):  # the user's explicit choice: imported and run (needs torch)
+        if cls is not None:
+            raise CliError("--class applies to Python files: name the callable after the colon")
+        return frontends.load_builder(model_arg, args, kwargs)
+    if cls is not None or args_text is not None:
+        raise CliError(f"{model_arg}: --class and --args apply to Python files and installed builders")
     from . import zoo
 
     return zoo.describe(model_arg)
@@ -137,6 +145,7 @@ def cli(group_lang):
 
     \b
     cnncalc MODEL --input 3x224x224      analyse a zoo model or a .py/.yaml/.json file
+    cnncalc torchvision.models:resnet50 --input 3x224x224   an installed builder (needs torch)
     cnncalc conv --input 3x32x32 --out-channels 64 -k 3 -p 1
     cnncalc models                       list the model zoo
     cnncalc verify MODEL --input 3x64x64 check the numbers against a NumPy forward/backward
@@ -155,17 +164,19 @@ def cli(group_lang):
               show_default=True, help="Element type for memory estimates.")
 @click.option("--columns", default=None, help="Comma-separated table columns: input_shape,output_shape,params,macs,rf.")
 @click.option("--class", "cls", default=None, help="The class to analyse in a .py file.")
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the architecture drawing to this SVG file.")
 @click.option("--plot", "plots", type=(click.Choice(["rf"]), click.Path(dir_okay=False)), multiple=True,
               metavar="rf FILE", help="Also write a plot: 'rf' (receptive field and map size per layer) to FILE.")
 @_layout_option
 @_lang_option
-def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cls, svg_path, plots, layout, lang):
+def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cls, args_text, svg_path, plots, layout, lang):
     """Analyse MODEL (a zoo name or a .py/.yaml/.json file) and print its layer table."""
     from . import render
 
-    target = _load(model_arg, cls)
+    target = _load(model_arg, cls, args_text)
     cols = render.DEFAULT_COLUMNS
     if columns:
         cols = tuple(c.strip() for c in columns.split(",") if c.strip())
@@ -400,10 +411,12 @@ _LAYER_KINDS = ("conv", "convtranspose", "pool", "linear", "batchnorm", "pad")
 @click.option("--ceil-mode", is_flag=True, help="pool: round the output size up (PyTorch ceil_mode).")
 @_tf_same_option
 @click.option("--class", "cls", default=None, help="The class to explain in a .py file.")
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
 @_layout_option
 @_lang_option
 def explain_command(target, input_text, fmt, out, kernel, stride, padding, output_padding, dilation, groups, pool_type,
-                    ceil_mode, tf_same, cls, layout, lang):
+                    ceil_mode, tf_same, cls, args_text, layout, lang):
     """Explain every layer step by step: formula, numbers, floor/ceil, params, MACs, receptive field."""
     from .render.explain import explain, line_text
 
@@ -417,7 +430,7 @@ def explain_command(target, input_text, fmt, out, kernel, stride, padding, outpu
         explanation.model = target
         before = [line_text(line, lang, fmt) for line in calc.before(fmt)]
     else:
-        loaded = _load(target, cls)
+        loaded = _load(target, cls, args_text)
         shape, notices = _model_input(target, loaded, input_text, layout, lang,
                                       lambda s: loaded.analyze(s, warn=False, layout="chw"))
         explanation = explain(loaded.build(shape), shape, lang=lang, fmt=fmt, name=loaded.name)
@@ -472,15 +485,17 @@ def _int_option(value, option):
 @click.option("--input", "-i", "input_text", required=True, help="The input with one unknown: 3xHxH or 3xHx224.")
 @click.option("--full-coverage", is_flag=True, help="Only sizes for which no layer's floor drops input pixels.")
 @click.option("--class", "cls", default=None, help="The class to use in a .py file.")
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
 @_layout_option
 @_lang_option
-def solve_input(model_arg, input_text, full_coverage, cls, layout, lang):
+def solve_input(model_arg, input_text, full_coverage, cls, args_text, layout, lang):
     """The input sizes MODEL accepts (exactly: a range or a congruence)."""
     from .layout import read_shape
     from .solve import input_sizes
 
     shape = read_shape(_shape(input_text), layout)
-    model = _load(model_arg, cls).build(shape)
+    model = _load(model_arg, cls, args_text).build(shape)
     click.echo(input_sizes(model, shape, full_coverage=full_coverage).text(lang))
 
 
@@ -490,15 +505,17 @@ def solve_input(model_arg, input_text, full_coverage, cls, layout, lang):
 @click.option("--output", "-o", "output", required=True, help="The wanted size of the last feature map.")
 @click.option("--layer", default=None, help="Match this layer's output instead of the last feature map.")
 @click.option("--class", "cls", default=None, help="The class to use in a .py file.")
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
 @_layout_option
 @_lang_option
-def solve_output(model_arg, input_text, output, layer, cls, layout, lang):
+def solve_output(model_arg, input_text, output, layer, cls, args_text, layout, lang):
     """The input sizes for which MODEL's last feature map (or --layer's output) has size --output."""
     from .layout import read_shape
     from .solve import input_for_output
 
     shape = read_shape(_shape(input_text), layout)
-    model = _load(model_arg, cls).build(shape)
+    model = _load(model_arg, cls, args_text).build(shape)
     click.echo(input_for_output(model, shape, _int_option(output, "--output"), layer=layer).text(lang))
 
 
@@ -585,8 +602,10 @@ def _small_input(name):
 @click.option("--input", "-i", "input_text", help="Input shape CxHxW (default: the model's native size; with --all a small one).")
 @click.option("--all", "all_models", is_flag=True, help="Verify every zoo model at a small input.")
 @click.option("--class", "cls", default=None, help="The class to verify in a .py file.")
+@click.option("--args", "args_text", default=None, metavar="TEXT",
+              help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
 @_lang_option
-def verify_command(model_arg, input_text, all_models, cls, lang):
+def verify_command(model_arg, input_text, all_models, cls, args_text, lang):
     """Run MODEL with the NumPy reference and check every analytic number: output shapes, params, MACs,
     receptive fields and gradients (an exact adjoint test, finite differences away from kinks). Exit 0
     when all agree, 1 when one disagrees."""
@@ -604,7 +623,7 @@ def verify_command(model_arg, input_text, all_models, cls, lang):
         jobs = [(name, lambda name=name: zoo.model(name), _shape(input_text) if input_text else _small_input(name))
                 for name in zoo.models()]
     else:
-        target = _load(model_arg, cls)
+        target = _load(model_arg, cls, args_text)
         if input_text is None and target.input_shape is None:
             raise CliError(key="cli.no_default_input", model=model_arg)
         shape = _shape(input_text) if input_text is not None else target.input_shape

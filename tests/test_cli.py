@@ -211,7 +211,8 @@ def test_real_process_success_and_error():
     lines = bad.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: features.") and "(MaxPool2d)" in lines[0]
     usage = _process("alexnet", "--bogus")
-    assert usage.returncode == 2 and usage.stderr.splitlines() == ["Error: No such option '--bogus'. Did you mean '--columns'?"]
+    assert usage.returncode == 2 and usage.stderr.splitlines() == [
+        "Error: No such option '--bogus'. (Did you mean one of: '--args', '--columns'?)"]
 
 
 def test_plain_when_piped():

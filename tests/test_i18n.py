@@ -132,7 +132,7 @@ _ALLOWED = {
     "floor", "ceil", "max", "min", "mod", "MACs", "FLOPs", "MB", "MiB", "KB", "GB", "B", "PyTorch", "TensorFlow",
     "Keras", "ceil_mode", "float32", "op", "in", "Sequential", "Residual", "Concat", "Add", "Mul", "Block", "ok",
     "conv", "pool", "linear", "convtranspose", "batchnorm", "pad", "sam",  # what the user typed: kinds, a symbol
-    "explain", "check", "solve", "torchvision", "BatchNorm",  # commands and names
+    "explain", "check", "solve", "torchvision", "torchinfo", "BatchNorm", "SGD", "Adam",  # commands and names
 }
 
 
