@@ -69,7 +69,7 @@ def _set_lang(ctx, param, value):
 
 def _lang_option(func):
     return click.option("--lang", type=click.Choice(i18n.LANGS), default=None, is_eager=True, callback=_set_lang,
-                        help="Language of the output: en or zh (default: CNNCALC_LANG, else the locale, else en).")(func)
+                        help="Language of the output: en or zh (default: CNNCALC_LANG, else en).")(func)
 
 
 def _layout_option(func):

@@ -1,7 +1,7 @@
 """Every user-facing word, in English and Chinese: the glossary, the messages and the error translations.
 
 ``text(key, lang, **values)`` gives one message; ``term(name, lang)`` one glossary term;
-``default_lang()`` the language when none is asked for (``CNNCALC_LANG``, else the locale, else English);
+``default_lang()`` the language when none is asked for (``CNNCALC_LANG``, else English);
 ``translate(message, lang)`` turns an English error or warning raised by the engine into Chinese where
 its pattern is known (the engine raises English ``ShapeError`` text; the front doors translate it).
 
@@ -380,16 +380,10 @@ def rjust(text: str, size: int) -> str:
 
 
 def default_lang() -> str:
-    """``CNNCALC_LANG`` if it names a language, else Chinese for a Chinese locale (LC_ALL, LC_MESSAGES, LANG),
-    else English."""
+    """``CNNCALC_LANG`` if it names a language, else English (the contract: the locale does not decide, so
+    a script's output does not change with the machine it runs on)."""
     chosen = os.environ.get("CNNCALC_LANG", "").strip().lower()
-    if chosen in LANGS:
-        return chosen
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(name, "")
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
+    return chosen if chosen in LANGS else "en"
 
 
 def lang_from_argv(argv) -> str:

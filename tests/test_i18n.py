@@ -55,9 +55,10 @@ def test_one_word_per_idea():
 
 @pytest.mark.parametrize("env, expected", [
     ({"CNNCALC_LANG": "zh"}, "zh"), ({"CNNCALC_LANG": "en", "LANG": "zh_CN.UTF-8"}, "en"),
-    ({"LANG": "zh_CN.UTF-8"}, "zh"), ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, "zh"),
+    ({"LANG": "zh_CN.UTF-8"}, "en"), ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, "en"),
     ({"LANG": "en_GB.UTF-8"}, "en"), ({}, "en"), ({"CNNCALC_LANG": "fr"}, "en"),
-], ids=["env-zh", "env-wins", "locale", "lc-all-first", "english-locale", "nothing", "unknown-env"])
+], ids=["env-zh", "env-wins", "locale-does-not-decide", "lc-all-does-not-decide", "english-locale", "nothing",
+        "unknown-env"])
 def test_the_default_language(monkeypatch, env, expected):
     for name in ("CNNCALC_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(name, raising=False)
