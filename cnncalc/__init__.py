@@ -106,8 +106,8 @@ from .zoo import model, models
 from .render.notebook import install as _install_display
 from .explain import explain  # the function (through the cnncalc.explain module, which stays importable)
 from .solve import solve  # likewise: cnncalc.solve(...) is the function, cnncalc.solve's helpers stay importable
+from .version import __version__
 
-__version__ = "0.1.0"
 
 _install_display(Report, ReceptiveField)  # Jupyter display and to_pandas, kept apart from the numbers
 

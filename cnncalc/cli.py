@@ -8,6 +8,7 @@ prints one ``Error: ...`` line on stderr and exits with 2, never a traceback.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import click
@@ -34,6 +35,15 @@ class _ModelGroup(click.Group):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["analyze", *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx, incomplete):
+        """Subcommands and options, and the zoo's model names: ``cnncalc res<TAB>`` (click's shell completion)."""
+        from click.shell_completion import CompletionItem
+
+        from . import zoo
+
+        models = [CompletionItem(name) for name in zoo.models() if name.startswith(incomplete)]
+        return super().shell_complete(ctx, incomplete) + models
 
     def invoke(self, ctx):
         try:
@@ -109,7 +119,9 @@ def cli():
 @click.option("--depth", "-d", type=click.IntRange(min=1), default=None, help="Collapse blocks nested deeper than N.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8", "float64"]), default="float32",
               show_default=True, help="Element type for memory estimates.")
-@click.option("--columns", default=None, help="Comma-separated table columns: input_shape,output_shape,params,macs,rf.")
+@click.option("--columns", default=None,
+              help="Comma-separated table columns: input_shape,output_shape,params,macs,rf,numel (output elements),"
+                   "memory (output bytes),params_percent,macs_percent.")
 @click.option("--class", "cls", default=None, help="The class to analyse in a .py file.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the architecture drawing to this SVG file.")
@@ -142,11 +154,14 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
         with open(path, "w", encoding="utf-8") as out:
             out.write(text)
     if fmt == "table":
-        color = sys.stdout.isatty()
-        style = click.style if color else None
-        click.echo(render.table(report, depth=depth, columns=cols, dtype=dtype, style=style), color=color)
+        terminal = sys.stdout.isatty()
+        color = terminal and not os.environ.get("NO_COLOR")  # https://no-color.org
+        width = shutil.get_terminal_size().columns if terminal else render.TABLE_WIDTH
+        text = render.table(report, depth=depth, columns=cols, dtype=dtype, style=click.style if color else None,
+                            width=width)
+        click.echo(text, color=color)
     else:
-        click.echo(render.FORMATS[fmt](report), nl=fmt == "json")
+        click.echo(render.FORMATS[fmt](report, depth=depth, dtype=dtype), nl=fmt == "json")
         for note in report.warnings:
             click.echo(f"Warning: {note}", err=True)
     for path, _ in pictures:
@@ -161,6 +176,16 @@ def _draw_pictures(report, svg_path, plots):
 
     jobs = ([(svg.svg, svg_path)] if svg_path else []) + [(svg.rf_plot, path) for _, path in plots]
     return [(path, draw(report)) for draw, path in jobs]
+
+
+@cli.command("schema")
+def schema_command():
+    """Print the JSON Schema (draft 2020-12) of `cnncalc MODEL --format json`."""
+    import json
+
+    from .schema import report_schema
+
+    click.echo(json.dumps(report_schema(), indent=2))
 
 
 @cli.command("models")
