@@ -74,7 +74,7 @@ def test_html_nests_blocks_and_merges():
                                      ["bn2", "BatchNorm2d"], ["+", "Add"], ["relu", "ReLU"]]
     assert sum(1 for _ in root.iter("details")) == 4 + 4 * 2 + 3  # layer1-4, their two blocks, 3 downsample shortcuts
     dense = cnncalc.analyze(cnncalc.model("densenet121"), "3x224x224", warn=False)
-    assert len(_rows(dense._repr_html_())) == len(dense.layers) == 428
+    assert len(_rows(dense._repr_html_())) == len(dense.layers) == 427
 
 
 def test_html_is_self_contained_and_scoped():

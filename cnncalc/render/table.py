@@ -4,6 +4,7 @@ beyond sums of rows."""
 from __future__ import annotations
 
 import re
+import textwrap
 
 from ..dims import format_shape, known, product
 from ..errors import ShapeError
@@ -111,21 +112,27 @@ def _cell(column, row, report, itemsize) -> str:
 
 
 def _wrap(label, width):
-    """A label in lines of at most ``width``, broken after spaces and dots with a hanging indent; never cut."""
+    """A label in lines of at most ``width``, broken after spaces and dots with a hanging indent; never cut.
+
+    A word that does not fit at its indent moves left; only a word longer than the whole column is split.
+    """
     if len(label) <= width:
         return [label]
     text = label.lstrip(" ")
-    indent = min(len(label) - len(text), width // 2)
-    hang = " " * min(indent + 2, width // 2)
+    indent = len(label) - len(text)
+    hang = " " * (indent + 2)
     lines, current = [], " " * indent
     for piece in re.findall(r"[^ .]*[ .]|[^ .]+$", text):
-        if len(current) + len(piece.rstrip()) > width and current.strip():
+        word = piece.rstrip()
+        if len(current) + len(word) > width and current.strip():
             lines.append(current.rstrip())
             current = hang
+        if len(current) + len(word) > width and not current.strip():
+            current = " " * max(width - len(word), 0)
         while len(current) + len(piece.rstrip()) > width:  # longer than a whole line: split it
             room = width - len(current)
             lines.append(current + piece[:room])
-            piece, current = piece[room:], hang
+            piece, current = piece[room:], ""
         current += piece
     lines.append(current.rstrip())
     return lines
@@ -144,7 +151,9 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
     rows = report.rows(depth)
     itemsize = dtype_size(dtype)
     cells = [[_cell(c, row, report, itemsize) for c in columns] for row in rows]
-    widths = [max([_WIDTHS[c]] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    # the classic widths, or on a narrow terminal just what the headings and cells need
+    least = {c: _WIDTHS[c] if width >= TABLE_WIDTH else len(_HEADINGS[c]) for c in columns}
+    widths = [max([least[c]] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     used = sum(widths) + len(widths)
     labels = list(_labels(rows, types))
     longest = max((len(text) for headings, label in labels for text in (*headings, label)), default=0)
@@ -163,7 +172,10 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
         out += [line(heading, [""] * len(columns)) for heading in headings]
         out.append(line(label, row_cells))
     out.append(rule)
-    out.extend(totals(report, dtype))
+    lines = totals(report, dtype)
+    if width < TABLE_WIDTH:  # a narrow terminal: wrap the long lines too (formulas stay whole on wider ones)
+        lines = [part for text in lines for part in textwrap.wrap(text, width, subsequent_indent="  ")]
+    out.extend(lines)
     out.append(rule)
     for note in report.warnings:
         out.append(style(f"Warning: {note}", fg="yellow"))
