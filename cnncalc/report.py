@@ -342,10 +342,10 @@ class Report:
         return collapse(self.layers, depth, container_types(self.model) if depth is not None else None)
 
     def to_dict(self, depth: int | None = None, dtype: str = "float32") -> dict:
-        """Exactly the CLI's ``--format json`` object (docs/contract.md, docs/json.md; its JSON Schema is
-        ``cnncalc.schema.report_schema()``), plus "assumptions" when symbols need any.
+        """Exactly the CLI's ``--format json`` object, plus "assumptions" when symbols need any.
 
-        Shapes carry the batch axis when the batch is not 1; ``depth`` folds the rows as ``--depth`` does.
+        docs/json.md describes it and ``cnncalc.schema.report_schema()`` is its JSON Schema. Shapes carry the
+        batch axis when the batch is not 1; ``depth`` folds the rows as ``--depth`` does.
         """
         memory = self.memory(dtype)  # checks the dtype
         rf, local = self.receptive_field, self.local_receptive_field

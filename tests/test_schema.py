@@ -101,3 +101,11 @@ def test_the_memory_object_lists_every_memory_field():
     memory = SCHEMA["properties"]["memory"]
     report = cnncalc.analyze(cnncalc.model("lenet5"), "1x32x32")
     assert memory["required"] == list(report.memory().to_dict()) == list(type(report.memory())._fields)
+
+
+def test_every_key_is_documented_in_json_md():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "json.md").read_text(encoding="utf-8")
+    keys = [*SCHEMA["properties"], *SCHEMA["$defs"]["layer"]["properties"], *SCHEMA["properties"]["totals"]["properties"]]
+    assert [key for key in keys if f"`{key}`" not in page] == []
