@@ -173,8 +173,9 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
         out.append(line(label, row_cells))
     out.append(rule)
     lines = totals(report, dtype)
-    if width < TABLE_WIDTH:  # a narrow terminal: wrap the long lines too (formulas stay whole on wider ones)
-        lines = [part for text in lines for part in textwrap.wrap(text, width, subsequent_indent="  ")]
+    if known(report.macs) and known(report.params):  # long lines wrap too; formulas stay whole
+        room = max(width, len(rule))
+        lines = [part for text in lines for part in textwrap.wrap(text, room, subsequent_indent="  ") or [text]]
     out.extend(lines)
     out.append(rule)
     for note in report.warnings:
