@@ -8,7 +8,6 @@ prints one ``Error: ...`` line on stderr and exits with 2, never a traceback.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 import click
@@ -154,6 +153,8 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
         with open(path, "w", encoding="utf-8") as out:
             out.write(text)
     if fmt == "table":
+        import shutil
+
         terminal = sys.stdout.isatty()
         color = terminal and not os.environ.get("NO_COLOR")  # https://no-color.org
         width = shutil.get_terminal_size().columns if terminal else render.TABLE_WIDTH

@@ -260,14 +260,6 @@ def _shape_latex(shape) -> str:
     return " \\times ".join(parts)
 
 
-def install(report_cls, rf_cls):
-    """Give the report classes their Jupyter display and ``to_pandas`` (the report module draws nothing)."""
-    report_cls._repr_html_ = report_html
-    report_cls._repr_latex_ = report_latex
-    report_cls.to_pandas = to_pandas
-    rf_cls._repr_latex_ = rf_latex
-
-
 def to_pandas(report: Report, dtype: str = "float32") -> Any:
     """The layer rows as a pandas DataFrame (needs the optional ``pandas`` extra); symbols stay sympy.
 
