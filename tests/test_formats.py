@@ -38,6 +38,12 @@ def test_json_carries_batch_dtype_memory_extra_ops_version_and_local_rf():
                                                                       "start": [-64, -64]}
 
 
+def test_the_version_is_the_installed_packages():
+    from importlib.metadata import version
+
+    assert data("lenet5")["version"] == cnncalc.__version__ == version("cnncalc")
+
+
 def test_local_receptive_field_ends_at_the_first_global_view():
     got = data("efficientnet_b0")
     # the squeeze-and-excitation gate of the first block sees the whole map: the local field stops there
