@@ -28,10 +28,9 @@ def test_json_carries_batch_dtype_memory_extra_ops_version_and_local_rf():
     got = data("alexnet")
     assert (got["batch"], got["dtype"], got["depth"], got["version"]) == (1, "float32", None, cnncalc.__version__)
     report = cnncalc.analyze(cnncalc.model("alexnet"), "3x227x227", warn=False)
-    memory = report.memory()
-    assert got["memory"] == {name: getattr(memory, name) for name in type(memory)._fields}  # every field, by name
-    assert got["memory"]["input_bytes"] == 3 * 227 * 227 * 4 == 618_348
-    assert got["memory"]["params_bytes"] == 62_378_344 * 4
+    assert got["memory"] == report.memory().to_dict()  # the Memory value's own JSON
+    assert got["memory"]["inputs"] == 3 * 227 * 227 * 4 == 618_348
+    assert got["memory"]["params"] == 62_378_344 * 4
     # the paper's AlexNet: every conv and linear has a bias (one add per output), LRN after conv1 and conv2
     assert got["extra_ops"] == report.extra_ops and got["extra_ops"]["bias"] == 659_272
     assert got["local_receptive_field"] == got["receptive_field"] == {"size": [195, 195], "stride": [32, 32],
@@ -119,23 +118,10 @@ def test_csv_has_one_receptive_field_column_per_axis(shape, layer, header):
     assert text.splitlines()[1].endswith("3,1,0" if shape == "3x100" else "3,3,3,1,2,2,0,0,0")
 
 
-def test_memory_object_follows_the_memory_value():
-    """A field added to Memory appears in the JSON by itself: the object is written from the value's fields."""
-    from typing import NamedTuple
-
-    from cnncalc.report import Memory
-
-    class Wider(NamedTuple):
-        dtype: str
-        saved_for_backward: int
-        per_optimizer: dict
-
-    wider = Wider("float16", 10, {"sgd": 12, "adam": 30})
-    assert Memory.to_dict(wider) == {"dtype": "float16", "saved_for_backward": 10,  # type: ignore[arg-type]
-                                     "per_optimizer": {"sgd": 12, "adam": 30}}
-
-    class Opaque(NamedTuple):
-        thing: object
-
-    with pytest.raises(TypeError, match=r"Memory.thing: cannot write a object as JSON"):
-        Memory.to_dict(Opaque(object()))  # type: ignore[arg-type]
+def test_memory_object_is_the_memory_values_for_the_dtype():
+    report = cnncalc.analyze(cnncalc.model("resnet18"), "3x224x224", batch=2, warn=False)
+    for dtype in ("float16", "int8"):
+        got = data("resnet18", "--batch", "2", "--dtype", dtype)["memory"]
+        assert got == report.memory(dtype).to_dict() and got["dtype"] == dtype and got["batch"] == 2
+        assert got["inputs"] == 2 * 3 * 224 * 224 * {"float16": 2, "int8": 1}[dtype]
+    assert data("resnet18", "--dtype", "int8")["memory"]["saved_for_backward"] is None  # no training in int8
