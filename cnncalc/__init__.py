@@ -3,6 +3,8 @@
 Importing cnncalc and analysing a concrete shape imports neither sympy nor numpy.
 """
 
+from typing import Any
+
 from .analysis import analyze
 from .report import DTYPE_BYTES, Memory, ReceptiveField, Report, Row
 from .dims import parse_shape, symbol
@@ -11,13 +13,42 @@ from .graph import Concat, Merge, Residual, Sequential
 from . import layers as _layers
 from .layers import *  # noqa: F401,F403 (every layer type, listed in layers.__all__)
 from .zoo import model, models
-from .render.notebook import install as _install_display
 from .explain import explain  # the function (through the cnncalc.explain module, which stays importable)
 from .solve import solve  # likewise: cnncalc.solve(...) is the function, cnncalc.solve's helpers stay importable
+from .version import __version__
 
-__version__ = "0.1.0"
 
-_install_display(Report, ReceptiveField, Memory)  # Jupyter display and to_pandas, kept apart from the numbers
+
+
+def _display(name):
+    """A method that draws through ``cnncalc.render.notebook.<name>``, imported on first use (start-up time)."""
+
+    def method(self, *args, **kwargs):
+        from .render import notebook
+
+        return getattr(notebook, name)(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"See cnncalc.render.notebook.{name}."
+    return method
+
+
+# Jupyter display and to_pandas, kept apart from the numbers: render.notebook draws, loaded on first use
+Report._repr_html_ = _display("report_html")  # type: ignore[attr-defined]
+Report._repr_latex_ = _display("report_latex")  # type: ignore[attr-defined]
+
+
+def _to_pandas(self: Report, dtype: str = "float32") -> Any:
+    """The layer rows as a pandas DataFrame (cnncalc.render.notebook.to_pandas; needs the ``pandas`` extra)."""
+    from .render.notebook import to_pandas
+
+    return to_pandas(self, dtype)
+
+
+_to_pandas.__name__ = _to_pandas.__qualname__ = "to_pandas"
+Report.to_pandas = _to_pandas  # type: ignore[attr-defined]
+ReceptiveField._repr_latex_ = _display("rf_latex")  # type: ignore[attr-defined]
+Memory._repr_html_ = _display("memory_html")  # type: ignore[attr-defined]
 
 __all__ = [
     "analyze", "Report", "Row", "ReceptiveField", "Memory", "DTYPE_BYTES", "ShapeError", "ShapeWarning",

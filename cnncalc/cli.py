@@ -53,6 +53,15 @@ class _ModelGroup(click.Group):
             args = ["analyze", *args]
         return super().parse_args(ctx, args)
 
+    def shell_complete(self, ctx, incomplete):
+        """Subcommands and options, and the zoo's model names: ``cnncalc res<TAB>`` (click's shell completion)."""
+        from click.shell_completion import CompletionItem
+
+        from . import zoo
+
+        models = [CompletionItem(name) for name in zoo.models() if name.startswith(incomplete)]
+        return super().shell_complete(ctx, incomplete) + models
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -162,7 +171,9 @@ def cli(group_lang):
 @click.option("--depth", "-d", type=click.IntRange(min=1), default=None, help="Collapse blocks nested deeper than N.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8", "float64"]), default="float32",
               show_default=True, help="Element type for memory estimates.")
-@click.option("--columns", default=None, help="Comma-separated table columns: input_shape,output_shape,params,macs,rf.")
+@click.option("--columns", default=None,
+              help="Comma-separated table columns: input_shape,output_shape,params,macs,rf,numel (output elements),"
+                   "memory (output bytes),params_percent,macs_percent.")
 @click.option("--class", "cls", default=None, help="The class to analyse in a .py file.")
 @click.option("--args", "args_text", default=None, metavar="TEXT",
               help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
@@ -199,13 +210,18 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
         with open(path, "w", encoding="utf-8") as out:
             out.write(text)
     if fmt == "table":
-        color = sys.stdout.isatty()
-        style = click.style if color else None
+        import shutil
+
+        terminal = sys.stdout.isatty()
+        color = terminal and not os.environ.get("NO_COLOR")  # https://no-color.org
+        width = shutil.get_terminal_size().columns if terminal else render.TABLE_WIDTH
         for notice in notices:
             click.echo(notice)
-        click.echo(render.table(report, depth=depth, columns=cols, dtype=dtype, style=style, lang=lang), color=color)
+        text = render.table(report, depth=depth, columns=cols, dtype=dtype, style=click.style if color else None,
+                            width=width, lang=lang)
+        click.echo(text, color=color)
     else:
-        click.echo(render.FORMATS[fmt](report), nl=fmt == "json")
+        click.echo(render.FORMATS[fmt](report, depth=depth, dtype=dtype), nl=fmt == "json")
         for notice in notices:
             click.echo(notice, err=True)
         for note in report.warnings:
@@ -234,6 +250,16 @@ def _draw_pictures(report, svg_path, plots):
 
     jobs = ([(svg.svg, svg_path)] if svg_path else []) + [(svg.rf_plot, path) for _, path in plots]
     return [(path, draw(report)) for draw, path in jobs]
+
+
+@cli.command("schema")
+def schema_command():
+    """Print the JSON Schema (draft 2020-12) of `cnncalc MODEL --format json`."""
+    import json
+
+    from .schema import report_schema
+
+    click.echo(json.dumps(report_schema(), indent=2))
 
 
 @cli.command("models")

@@ -12,14 +12,19 @@ A layer family of any rank (``Conv1d``, ``Conv2d``, ``Conv3d``) is one class ove
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import formulas as F
 from .dims import as_dim, ceil_div, format_shape, is_nonnegative, is_positive, known, ntuple, product
 from .errors import ShapeError
 from .receptive_field import POINTWISE, SAME, ReceptiveField, Window
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+    from .lazyclass import dataclass  # the standard decorator, applied on a class's first use (start-up time)
 
 AXES = ("height", "width")  # the spatial axes of a (C, H, W) map
 _AXES = {1: ("length",), 2: AXES, 3: ("depth", "height", "width")}

@@ -39,13 +39,15 @@ def test_json_is_the_report_dict_and_contract_shape():
     data = json.loads(result.stdout)
     expected = cnncalc.analyze(cnncalc.model("alexnet"), (3, 227, 227), warn=False).to_dict()
     assert data == expected
-    assert set(data) == {"model", "input_shape", "layers", "totals", "receptive_field", "memory"}
+    contract_v1 = {"model", "input_shape", "layers", "totals", "receptive_field"}
+    assert set(data) == contract_v1 | {"local_receptive_field", "batch", "dtype", "depth", "memory", "extra_ops", "version"}
     assert data["model"] == "alexnet" and data["input_shape"] == [3, 227, 227]
     first = data["layers"][0]
     assert first == {
         "name": "features.0", "type": "Conv2d", "input_shape": [3, 227, 227], "output_shape": [96, 55, 55],
         "params": 34944, "macs": 105415200,
         "receptive_field": {"size": [11, 11], "stride": [4, 4], "start": [0, 0]},
+        "output_numel": 96 * 55 * 55, "activation_bytes": 96 * 55 * 55 * 4,
     }
     totals = data["totals"]
     assert totals["params"] == totals["trainable_params"] == 62378344
@@ -218,6 +220,76 @@ def test_real_process_success_and_error():
 def test_plain_when_piped():
     out = _process("resnet18").stdout
     assert "\x1b[" not in out
+
+
+def _in_terminal(*args, columns=100, **env):
+    """Run cnncalc on a pseudo-terminal ``columns`` wide; its whole output (stdout and stderr)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    proc = subprocess.Popen([sys.executable, "-m", "cnncalc", *args], stdin=child, stdout=child, stderr=child,
+                            env={**environ, **env}, close_fds=True)
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, out
+    return out.decode().replace("\r\n", "\n")
+
+
+def test_colour_on_a_terminal_unless_no_color():
+    assert "\x1b[1m" in _in_terminal("lenet5")  # the bold heading
+    plain = _in_terminal("lenet5", NO_COLOR="1")
+    assert "\x1b[" not in plain and "Total params: 61,706" in plain
+
+
+@pytest.mark.parametrize("columns", [80, 140])
+def test_the_table_fits_the_terminal(columns):
+    out = _in_terminal("efficientnet_b0", columns=columns, NO_COLOR="1")
+    assert max(len(line) for line in out.splitlines()) <= columns
+    assert " ".join(out.split()).count("scale_activation (Sigmoid)") == 16  # wrapped on 80, one line on 140
+    one_line = sum(1 for line in out.splitlines() if "scale_activation (Sigmoid)" in line)
+    assert one_line == (16 if columns == 140 else 0)
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    ("cnncalc res", ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]),
+    ("cnncalc sch", ["schema"]),
+    ("cnncalc resnet50 --for", ["--format"]),
+    ("cnncalc resnet50 --format ", ["table", "json", "csv", "markdown", "spec"]),
+    ("cnncalc resnet50 --columns nu", []),
+], ids=["models", "command", "option", "choices", "free-text"])
+def test_shell_completion(words, expected):
+    import os
+
+    at = len(words.split()) - (0 if words.endswith(" ") else 1)  # the word being completed
+    env = {**os.environ, "_CNNCALC_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(at)}
+    result = subprocess.run([sys.executable, "-m", "cnncalc"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [line.split(",", 1)[1] for line in result.stdout.splitlines() if line] == expected
+
+
+def test_shell_completion_scripts():
+    import os
+
+    for shell, marker in (("bash", "complete -o nosort -F _cnncalc_completion cnncalc"), ("zsh", "#compdef cnncalc"),
+                          ("fish", "complete --no-files --command cnncalc")):
+        env = {**os.environ, "_CNNCALC_COMPLETE": f"{shell}_source"}
+        result = subprocess.run([sys.executable, "-m", "cnncalc"], capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0 and marker in result.stdout, (shell, result.stdout[:200])
 
 
 def test_subsampling_windows_do_not_warn_but_truncating_tilings_do():

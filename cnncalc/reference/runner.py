@@ -334,7 +334,7 @@ _LAYERS = {
         lambda layer, x, t: R.adaptive_max_pool2d_margin(x, t, layer.output_size),
     ),
     "BatchNorm2d": Op(_bn_forward, _bn_backward, _bn_jvp, _bn_margin),
-    "LocalResponseNorm": Op(  # type: ignore[call-arg]
+    "LocalResponseNorm": Op(  # type: ignore[call-arg]  # mypy cannot count the starred pair
         *_stateless(R.local_response_norm, R.local_response_norm_backward,
                     lambda layer: dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k))[:2],
         lambda layer, x, t, p, u, b, mode, i: R.local_response_norm_jvp(x, t, layer.size, layer.alpha, layer.beta, layer.k),
