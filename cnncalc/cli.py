@@ -253,8 +253,10 @@ def _draw_pictures(report, svg_path, plots):
 
 
 @cli.command("schema")
-def schema_command():
-    """Print the JSON Schema (draft 2020-12) of `cnncalc MODEL --format json`."""
+@_lang_option
+def schema_command(lang):
+    """Print the JSON Schema (draft 2020-12) of `cnncalc MODEL --format json` (its descriptions are English:
+    they describe the machine format; --lang sets the language of errors)."""
     import json
 
     from .schema import report_schema
