@@ -1479,7 +1479,8 @@ class Flatten(Layer):
 
 
 def _crops_fit(axis, n, pads):
-    """PyTorch crops (negative pads) before it pads, so the crops alone must fit in the input."""
+    """PyTorch's constant padding crops (negative pads) before it pads, so the crops alone must fit in the
+    input; reflection and replication pad and crop in one step (only the output size counts)."""
     crop = sum(-p for p in pads if known(p) and p < 0)
     if known(n) and crop > n:
         raise ShapeError(f"negative padding {pads} crops {crop} pixels from {axis} {n}")
@@ -1512,7 +1513,8 @@ class PadNd(Layer):
         _expect_map(shape, self.rank)
         out = [shape[0]]
         for axis, n, pads in zip(axis_names(self.rank), shape[1:], self.pads()):
-            _crops_fit(axis, n, pads)
+            if self.mode == "constant":
+                _crops_fit(axis, n, pads)
             if self.mode == "reflect" and known(n) and any(known(p) and p >= n for p in pads):
                 raise ShapeError(f"reflection padding {pads} must be smaller than the {axis} {n}")
             n_out = n + pads[0] + pads[1]

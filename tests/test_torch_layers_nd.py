@@ -235,6 +235,17 @@ def test_pads_of_any_rank(kind, rank, data):
     check(f"{kind}{rank}d", kwargs, (draw(small),) + spatial(draw, rank, 1, 6))
 
 
+@pytest.mark.parametrize("kind", ["ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad"])
+def test_pads_crop_as_torch_does(kind):
+    """Every crop and pad of a short signal: constant padding crops first (the crops must fit), reflection
+    and replication pad and crop in one step (ReplicationPad1d((3, -4)) keeps one sample of three)."""
+    kwargs = {"value": 1.5} if kind == "ConstantPad" else {}
+    for n in range(1, 5):
+        for before in range(-4, 5):
+            for after in range(-4, 5):
+                check(f"{kind}1d", dict(padding=(before, after), **kwargs), (2, n))
+
+
 @given(st.integers(1, 3), st.integers(1, 12), st.integers(1, 6), st.integers(1, 6))
 @SETTINGS
 def test_pixel_shuffles(r, c, h, w):
