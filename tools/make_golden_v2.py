@@ -31,6 +31,8 @@ Recorded per model:
   num_params and "_ops" (GMACs, 3 decimals), and our params and MACs for the configuration those
   weights build (config: segmentation weights add the auxiliary head, Inception's the auxiliary
   classifier), for comparison;
+  param_owners: the modules holding parameters that no leaf-call row shows (non-leaf modules' own,
+  leaves never called because their parent uses their weight through F.linear);
   cpu_no_grad: the flop counter's MACs and operators for the same default-size pass run on CPU
   under torch.no_grad, where it differs from the recorded one (see below).
 
@@ -91,7 +93,6 @@ PUBLISHED_CONFIG: dict[str, dict] = {
 }
 
 VIDEO_FRAMES = 16  # torchvision's video recipes' clip_len (its published "_ops" are at 16 frames)
-SEGMENTATION_SIZE = 520  # the resize size of every segmentation weights' transform
 ODD_INPUTS = {  # two odd sizes each model accepts (the minima are added to them)
     "classification": ((3, 199, 257), (3, 225, 225)),
     "segmentation": ((3, 199, 257), (3, 225, 225)),
@@ -101,7 +102,7 @@ ODD_OVERRIDES = {
     # MaxViT fixes its partition grids from input_size=(224, 224) when built: only sizes whose
     # stride-4 map is 56x56 (stride-2 convs round up), i.e. 221..224, run.
     "maxvit_t": ((3, 221, 223), (3, 223, 223)),
-    # S3D's last average pool is 2x7x7 over a /32 map: spatial sizes under 193 fail.
+    # S3D's last average pool is 2x7x7 over a /32 map: spatial sizes under 209 fail.
     "s3d": ((3, 15, 225, 257), (3, 17, 231, 231)),
 }
 MAX_SCAN = 512  # minimum-size scans give up here
@@ -229,8 +230,21 @@ def describe(name: str) -> dict:
         if shape_key(shape) not in rejected:
             inputs.setdefault(shape_key(shape), trace(on_meta, shape, device="meta", strict=False))
     facts["cpu_no_grad"] = cpu_check(model, default, inputs[shape_key(default)])
+    facts["param_owners"] = param_owners(model, {row["name"] for row in inputs[shape_key(default)]["layers"]})
     facts["inputs"] = inputs
     return facts
+
+
+def param_owners(model: torch.nn.Module, called: set[str]) -> list[dict]:
+    """The parameters no leaf-call row shows: non-leaf modules' own (ViT's class token, in_proj_weight)
+    and leaves never called, whose weights their parent passes to F.linear (out_proj, Swin's qkv)."""
+    owners = []
+    for name, module in model.named_modules():
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        if own and name not in called:
+            owners.append({"name": name, "type": type(module).__name__, "params": own,
+                           "leaf": next(module.children(), None) is None})
+    return owners
 
 
 def summary(name: str, facts: dict, seconds: float) -> str:
