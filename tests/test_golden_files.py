@@ -41,7 +41,7 @@ MODEL_FIELDS = {"family", "constructor", "params", "buffers", "default_input", "
 INPUT_FIELDS = {"input_shape", "macs", "output_shape", "leaf_macs", "unattributed_macs", "ops",
                 "unattributed", "layers"}
 ROW_FIELDS = {"name", "type", "input_shape", "output_shape", "params", "macs"}
-MAC_LAYERS = {"Conv2d", "Conv3d", "Linear"}
+MAC_LAYERS = {"Conv2d", "Conv3d", "Conv3DSimple", "Conv3DNoTemporal", "Linear"}  # torchvision's video convs subclass Conv3d
 # torchvision's published figures are for other configurations of these builders
 PUBLISHED_PARAMS_DIFFER = {
     "inception_v3": "its weights have the auxiliary classifier (aux_logits=True), recorded without",
@@ -142,6 +142,10 @@ def test_v2_published_figures(name):
     facts = V2[name]
     published = facts["published"]
     assert published is not None
+    if published.get("config", {}).get("aux_loss"):  # recorded again with the published weights' configuration (aux_loss=True)
+        assert round(published["macs"] / 1e9, 3) == published["gmacs"]
+        assert published["params"] == published["num_params"] != facts["params"]
+        return
     macs = facts["inputs"][facts["default_input"]]["macs"]
     assert round(macs / 1e9, 3) == published["gmacs"]
     assert (facts["params"] == published["num_params"]) != (name in PUBLISHED_PARAMS_DIFFER)
@@ -200,9 +204,10 @@ def test_saved_bytes_add_up(name, batch):
         assert entry["nodes"] > 0 and entry["saved"] >= entry["storages"] >= 0
 
 
-@pytest.mark.parametrize("name", list(SAVED["models"]))
+@pytest.mark.parametrize("name", [name for name in SAVED["models"] if not name.startswith(("swin", "maxvit"))])
 def test_saved_buffers_are_batchnorm_statistics(name):
-    """Every buffer a network has is a BatchNorm statistic that each training pass saves once."""
+    """Every buffer a network has is a BatchNorm statistic that each training pass saves once (Swin's and
+    MaxViT's relative-position index tables are buffers that are gathered from, not saved)."""
     facts = SAVED["models"][name]
     buffers = (V2[name] if name in V2 else V1[name])["buffers"]
     for measured in facts["batches"].values():
