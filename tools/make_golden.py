@@ -19,12 +19,11 @@ Shapes are unbatched, as in cnncalc: (C, H, W) or (F,).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 import torchvision
-from torch.utils.flop_counter import FlopCounterMode
+from golden_torchvision import count_buffers, dumps, scan_minimum, shape_key, trace
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "tests" / "golden" / "torchvision.json"
@@ -61,11 +60,6 @@ MAX_SCAN = 512  # the minimum-size scan gives up here (no listed model needs mor
 ABOVE_MIN_CHECKED = 16  # sizes just above the minimum that must also run (the scan's answer is a threshold)
 
 
-def shape_key(shape: tuple[int, ...]) -> str:
-    """`(3, 224, 224)` -> `"3x224x224"`, cnncalc's dimension-string spelling."""
-    return "x".join(str(n) for n in shape)
-
-
 def build(name: str) -> tuple[torch.nn.Module, str]:
     """Construct one model with random weights in eval mode, and the call that built it."""
     fn_name, kwargs = MODELS[name]
@@ -74,111 +68,12 @@ def build(name: str) -> tuple[torch.nn.Module, str]:
     return model.eval(), f"torchvision.models.{fn_name}({args})"
 
 
-def expected_macs(module: torch.nn.Module, in_shape: list[int], out_shape: list[int]) -> int | None:
-    """The contract's MACs for a Conv2d or Linear call (None for any other leaf)."""
-    if isinstance(module, torch.nn.Conv2d):
-        c_out, h_out, w_out = out_shape
-        kh, kw = module.kernel_size
-        return c_out * h_out * w_out * (module.in_channels // module.groups) * kh * kw
-    if isinstance(module, torch.nn.Linear):
-        if in_shape[-1] != module.in_features or out_shape[-1] != module.out_features:
-            raise AssertionError(f"Linear shapes {in_shape} -> {out_shape} do not match {module}")
-        rows = 1
-        for n in in_shape[:-1]:
-            rows *= n
-        return rows * module.in_features * module.out_features
-    return None
-
-
-def trace(model: torch.nn.Module, shape: tuple[int, ...]) -> dict:
-    """Run one batch-1 forward pass and return its MACs, output shape and leaf-module rows."""
-    leaves = {name: m for name, m in model.named_modules() if next(m.children(), None) is None}
-    rows: list[dict] = []
-    calls: list[tuple[str, torch.nn.Module, int]] = []  # (name, module, per-call MACs)
-    counter = FlopCounterMode(display=False)
-    before: dict[str, list[int]] = {}
-
-    def pre_hook(name):
-        def hook(module, inputs):
-            before.setdefault(name, []).append(counter.get_total_flops())
-        return hook
-
-    def post_hook(name):
-        def hook(module, inputs, output):
-            flops = counter.get_total_flops() - before[name].pop()
-            in_shape = list(inputs[0].shape[1:])
-            out_shape = list(output.shape[1:])
-            rows.append({"name": name, "type": type(module).__name__,
-                         "input_shape": in_shape, "output_shape": out_shape,
-                         "params": sum(p.numel() for p in module.parameters(recurse=False)),
-                         "macs": None})
-            calls.append((name, module, flops))
-        return hook
-
-    handles = []
-    for name, module in leaves.items():
-        handles.append(module.register_forward_pre_hook(pre_hook(name)))
-        handles.append(module.register_forward_hook(post_hook(name)))
-    try:
-        with torch.no_grad(), counter:
-            out = model(torch.zeros((1, *shape)))
-    finally:
-        for handle in handles:
-            handle.remove()
-
-    total_flops = counter.get_total_flops()
-    per_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
-    prefix = type(model).__name__ + "."
-    calls_per_name: dict[str, list[int]] = {}
-    for name, _, flops in calls:
-        calls_per_name.setdefault(name, []).append(flops)
-
-    for row, (name, module, flops) in zip(rows, calls):
-        # The flop counter attributes FLOPs per module (summed over calls); split it per call.
-        module_flops = per_module.get(prefix + name, 0)
-        if sum(calls_per_name[name]) != module_flops:
-            raise AssertionError(f"{name}: per-call FLOPs {calls_per_name[name]} != counter's {module_flops}")
-        if module_flops % 2:
-            raise AssertionError(f"{name}: odd FLOP count {module_flops}")
-        row["macs"] = flops // 2
-        want = expected_macs(module, row["input_shape"], row["output_shape"])
-        if want is None:
-            if row["macs"] != 0:
-                raise AssertionError(f"{name} ({row['type']}) has {row['macs']} MACs, the contract says 0")
-        elif row["macs"] != want:
-            raise AssertionError(f"{name} ({row['type']}): counter {row['macs']} MACs, contract {want}")
-
-    macs = total_flops // 2
-    if sum(row["macs"] for row in rows) != macs:
-        raise AssertionError(f"leaf MACs sum {sum(r['macs'] for r in rows)} != total {macs}")
-    return {"input_shape": list(shape), "macs": macs, "output_shape": list(out.shape[1:]), "layers": rows}
-
-
-def runs(model: torch.nn.Module, size: int) -> str | None:
-    """None if a 1x3xSxS input runs, else the first line of torch's error message."""
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, size, size))
-    except Exception as error:  # torch raises RuntimeError, ValueError, ... depending on the layer
-        return (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return None
-
-
 def min_square_input(model: torch.nn.Module) -> tuple[int, dict[str, str]]:
     """The smallest S whose 3xSxS input runs, and torch's rejection of (S-1) (none when S is 1)."""
-    first_error = {}
-    for size in range(1, MAX_SCAN + 1):
-        error = runs(model, size)
-        if error is None:
-            break
-        first_error[size] = error
-    else:
-        raise AssertionError(f"no square input up to {MAX_SCAN} runs")
-    for above in range(size + 1, size + ABOVE_MIN_CHECKED):
-        if runs(model, above) is not None:
-            raise AssertionError(f"{size} runs but {above} does not: the minimum is not a threshold")
-    rejects = {} if size == 1 else {shape_key((3, size - 1, size - 1)): first_error[size - 1]}
-    return size, rejects
+    found = scan_minimum(model, lambda size: (3, size, size), MAX_SCAN, ABOVE_MIN_CHECKED)
+    if not found["threshold"]:
+        raise AssertionError(f"{found['minimum']} runs but not all of the next sizes: {found['accepted']}")
+    return found["minimum"], found["rejects"]
 
 
 def three_sig(x: float) -> float:
@@ -191,7 +86,7 @@ def describe(name: str) -> dict:
     torch.manual_seed(0)
     model, constructor = build(name)
     params = sum(p.numel() for p in model.parameters())
-    buffers = sum(b.numel() for bname, b in model.named_buffers() if not bname.endswith("num_batches_tracked"))
+    buffers = count_buffers(model)
     smallest, rejects = min_square_input(model)
     inputs = {}
     for shape in (*STANDARD_INPUTS, (3, smallest, smallest)):
@@ -207,27 +102,6 @@ def describe(name: str) -> dict:
             "min_square_input": smallest, "rejects": rejects, "inputs": inputs}
 
 
-def dumps(document: dict) -> str:
-    """Compact JSON with one layer row per line, so diffs of the golden file stay readable."""
-    lines = ["{"]
-    header = {k: v for k, v in document.items() if k != "models"}
-    lines += [f"{json.dumps(k)}: {json.dumps(v)}," for k, v in header.items()]
-    lines.append('"models": {')
-    models = list(document["models"].items())
-    for i, (name, facts) in enumerate(models):
-        scalars = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in facts.items() if k != "inputs")
-        lines.append(f"{json.dumps(name)}: {{{scalars}, \"inputs\": {{")
-        entries = list(facts["inputs"].items())
-        for j, (key, entry) in enumerate(entries):
-            head = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in entry.items() if k != "layers")
-            lines.append(f"{json.dumps(key)}: {{{head}, \"layers\": [")
-            lines.append(",\n".join(json.dumps(row) for row in entry["layers"]))
-            lines.append("]}" + ("," if j < len(entries) - 1 else ""))
-        lines.append("}}" + ("," if i < len(models) - 1 else ""))
-    lines.append("}}")
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON")
@@ -241,8 +115,6 @@ def main() -> None:
         print(f"{name:20s} params {facts['params']:>11,d}  MACs@224 {facts['inputs']['3x224x224']['macs']:>14,d}"
               f"  min {facts['min_square_input']}", flush=True)
     text = dumps(document)
-    if json.loads(text) != document:
-        raise AssertionError("the compact writer does not round-trip")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(f"wrote {args.output} ({len(text):,d} bytes)")
