@@ -452,7 +452,7 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
         if nodes[i].is_merge:
             return {}
         p, _, owner = local[i]
-        return {loc: param_tangents[runner._join(owner, loc)] for loc in p}
+        return {loc: param_tangents[runner.full_name(owner, loc)] for loc in p}
 
     def whole():
         state["tangents"] = tangents = runner.linearize(model, trace, input_tangent, param_tangents)
@@ -474,7 +474,7 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
                 backward = list(zip(ins, parts)) + [(u[loc], grad) for loc, grad in trace.local_grads.get(i, {}).items()]
                 out_t, g = state["tangents"][i], trace.upstream[i]
                 checks.append(_adjoint(step.name, step.type, [(out_t, g)], backward))
-                if not node.is_merge and runner._ops(node.layer, node.name).from_forward:
+                if not node.is_merge and runner.ops(node.layer, node.name).from_forward:
                     continue
                 inputs = runner.node_inputs(trace, node)
                 p = {} if node.is_merge else local[i][0]
