@@ -640,8 +640,8 @@ def _interpolation_matrix(n, n_out, mode, align_corners, scale, dtype):
     """(n_out, n) weights of one axis, as torch's CPU kernels compute them: nearest reads
     min(floor(o * r), n - 1) in float32; linear reads floor(src) and the next pixel with weights
     1 - f and f, src = max(r*(o + 0.5) - 0.5, 0) (align_corners: o*(n - 1)/(n_out - 1)), in the
-    input's precision; bicubic weighs four pixels around src (not clamped below 0, then guarded to
-    [0, n - 1]) by cubic convolution (a = -0.75), the indices clamped to the input; area averages
+    input's precision; bicubic weighs the four pixels around src (not clamped below 0) by cubic
+    convolution (a = -0.75), their indices clamped to the input; area averages
     adaptive windows. r is 1/scale_factor when one is given, else n/n_out."""
     out = np.arange(n_out)
     weights = np.zeros((n_out, n), dtype)
@@ -664,12 +664,13 @@ def _interpolation_matrix(n, n_out, mode, align_corners, scale, dtype):
         src = ratio * (out.astype(real) + real(0.5)) - real(0.5)
         if mode != "bicubic":
             src = np.maximum(src, real(0))
-    first = np.clip(np.floor(src).astype(np.int64), 0, n - 1)
-    frac = np.clip(src - first, 0, 1)
     if mode == "bicubic":
-        for offset, w in zip((-1, 0, 1, 2), _cubic_weights(frac)):
+        first = np.floor(src).astype(np.int64)
+        for offset, w in zip((-1, 0, 1, 2), _cubic_weights(src - first)):
             np.add.at(weights, (out, np.clip(first + offset, 0, n - 1)), w)
         return weights
+    first = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    frac = np.clip(src - first, 0, 1)
     np.add.at(weights, (out, first), 1 - frac)
     np.add.at(weights, (out, first + (first < n - 1)), frac)
     return weights
@@ -1200,8 +1201,10 @@ def celu(x, alpha=1.0):
 
 
 def celu_backward(x, grad_out, alpha=1.0):
-    """grad if x > 0 else grad*exp(x/alpha)."""
-    return np.where(x > 0, grad_out, grad_out * np.exp(np.minimum(x, 0) / alpha)).astype(x.dtype, copy=False)
+    """grad if x > 0 else grad*alpha*r*exp(x*r), r = 1/float32(alpha) as torch's derivative takes it (exp(x/alpha)
+    up to that rounding)."""
+    r = 1.0 / float(np.float32(alpha))
+    return np.where(x > 0, grad_out, grad_out * (r * alpha) * np.exp(np.minimum(x, 0) * r)).astype(x.dtype, copy=False)
 
 
 def softplus(x, beta=1.0, threshold=20.0):

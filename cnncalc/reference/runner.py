@@ -367,7 +367,7 @@ def _padded(pads, how=lambda layer: ("constant", 0.0)):
     return Op(
         lambda layer, x, p, b, mode, i: R.pad(x, **kwargs(layer, x)),
         lambda layer, x, p, b, g, mode, i: (R.pad_backward(x, g, **kwargs(layer, x)), {}),
-        lambda layer, x, t, p, u, b, mode, i: R.pad(t, **kwargs(layer, x)),
+        lambda layer, x, t, p, u, b, mode, i: R.pad(t, **{**kwargs(layer, x), "value": 0.0}),  # the fill is a constant
         from_forward=True,
     )
 
