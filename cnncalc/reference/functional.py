@@ -850,9 +850,9 @@ def instance_norm_jvp(x, t, running_mean=None, running_var=None, weight=None, bi
     return _norm_jvp(x, t, _instance_plan(x, running_mean, running_var, use_input_stats), weight, weight_t, bias_t, eps)
 
 
-def instance_norm_margin(x, t, use_input_stats=True, eps=1e-5):
+def instance_norm_margin(x, t, running_mean=None, running_var=None, use_input_stats=True, eps=1e-5):
     """How far x may move along t while ``instance_norm`` stays near-linear."""
-    return _norm_margin(x, t, _instance_plan(x, None, None, use_input_stats), eps) if use_input_stats else np.inf
+    return _norm_margin(x, t, _instance_plan(x, running_mean, running_var, use_input_stats), eps)
 
 
 def _group_plan(x, num_groups):

@@ -254,11 +254,13 @@ def _affine_grads(layer, grads, mode):
     return {name: grad for name, grad in zip(("weight", "bias"), grads) if grad is not None}
 
 
-def _normaliser(functions, lead, tail, channels_last=False):
-    """A normaliser from its functional quartet (forward, backward, jvp, margin), called as
-    forward(x, *lead(layer, b), weight, bias, **tail(layer, mode)); ``channels_last``: applied to x with
-    its channel axis moved last (torchvision's LayerNorm2d)."""
-    forward, backward, jvp, margin = functions
+def _normaliser(name, lead, tail, channels_last=False):
+    """A normaliser from the functional ``name``, ``name_backward``, ``name_jvp`` and ``name_margin`` (looked up
+    at each call), called as forward(x, *lead(layer, b), weight, bias, **tail(layer, mode)); ``channels_last``:
+    applied to x with its channel axis moved last (torchvision's LayerNorm2d)."""
+
+    def function(suffix=""):
+        return getattr(R, name + suffix)
 
     def moved(a):
         return np.moveaxis(a, 1, -1) if channels_last else a
@@ -266,18 +268,22 @@ def _normaliser(functions, lead, tail, channels_last=False):
     def back(a):
         return np.ascontiguousarray(np.moveaxis(a, -1, 1)) if channels_last else a
 
-    return Op(
-        lambda layer, x, p, b, mode, i: back(forward(moved(x), *lead(layer, b), p.get("weight"), p.get("bias"),
-                                                     **tail(layer, mode))),
-        lambda layer, x, p, b, g, mode, i: (
-            back((grads := backward(moved(x), *lead(layer, b), p.get("weight"), p.get("bias"), moved(g),
-                                    **tail(layer, mode)))[0]),
-            _affine_grads(layer, grads[1:], mode)),
-        lambda layer, x, t, p, u, b, mode, i: back(jvp(moved(x), moved(t), *lead(layer, b), p.get("weight"), p.get("bias"),
-                                                       u.get("weight"), u.get("bias"), **tail(layer, mode))),
-        # the margin takes statistics from the input: in evaluation the layer is affine, and a finite margin is harmless
-        lambda layer, x, t: margin(moved(x), moved(t), *lead(layer, None), **tail(layer, _Mode(True, 0, False, True))),
-    )
+    def forward(layer, x, p, b, mode, i):
+        return back(function()(moved(x), *lead(layer, b), p.get("weight"), p.get("bias"), **tail(layer, mode)))
+
+    def backward(layer, x, p, b, g, mode, i):
+        grads = function("_backward")(moved(x), *lead(layer, b), p.get("weight"), p.get("bias"), moved(g), **tail(layer, mode))
+        return back(grads[0]), _affine_grads(layer, grads[1:], mode)
+
+    def jvp(layer, x, t, p, u, b, mode, i):
+        return back(function("_jvp")(moved(x), moved(t), *lead(layer, b), p.get("weight"), p.get("bias"), u.get("weight"),
+                                     u.get("bias"), **tail(layer, mode)))
+
+    def margin(layer, x, t):
+        # statistics from the input: in evaluation the layer is affine, and a finite margin is harmless
+        return function("_margin")(moved(x), moved(t), *lead(layer, None), **tail(layer, _Mode(True, 0, False, True)))
+
+    return Op(forward, backward, jvp, margin)
 
 
 def _running(layer, b):
@@ -513,20 +519,16 @@ def _prelu_backward(layer, x, p, b, g, mode, i):
 
 def _norm_kinds():
     """The normalisers' table entries."""
-    batch = (R.batch_norm, R.batch_norm_backward, R.batch_norm_jvp, R.batch_norm_margin)
-    instance = (R.instance_norm, R.instance_norm_backward, R.instance_norm_jvp, R.instance_norm_margin)
-    group = (R.group_norm, R.group_norm_backward, R.group_norm_jvp, R.group_norm_margin)
-    layer_norm = (R.layer_norm, R.layer_norm_backward, R.layer_norm_jvp, R.layer_norm_margin)
     by_eps = lambda layer, mode: dict(eps=layer.eps)  # noqa: E731
     shape = lambda layer, b: (layer.normalized_shape,)  # noqa: E731
     return {
         **dict.fromkeys(("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), _normaliser(
-            batch, _running, lambda layer, mode: dict(training=_input_stats(layer, mode), eps=layer.eps))),
+            "batch_norm", _running, lambda layer, mode: dict(training=_input_stats(layer, mode), eps=layer.eps))),
         **dict.fromkeys(("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"), _normaliser(
-            instance, _running, lambda layer, mode: dict(use_input_stats=_input_stats(layer, mode), eps=layer.eps))),
-        "GroupNorm": _normaliser(group, lambda layer, b: (layer.num_groups,), by_eps),
-        "LayerNorm": _normaliser(layer_norm, shape, by_eps),
-        "LayerNorm2d": _normaliser(layer_norm, shape, by_eps, channels_last=True),
+            "instance_norm", _running, lambda layer, mode: dict(use_input_stats=_input_stats(layer, mode), eps=layer.eps))),
+        "GroupNorm": _normaliser("group_norm", lambda layer, b: (layer.num_groups,), by_eps),
+        "LayerNorm": _normaliser("layer_norm", shape, by_eps),
+        "LayerNorm2d": _normaliser("layer_norm", shape, by_eps, channels_last=True),
     }
 
 
