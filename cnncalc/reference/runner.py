@@ -325,41 +325,50 @@ def _kinks(*points):
     return margin
 
 
-def _stateless(forward, backward, kwargs=lambda layer: {}, *, linear=False, margin=None, jvp=None):
-    """A parameter-free layer from the functional module: forward(x, **kw), backward(x, g, **kw).
+def _stateless(name, kwargs=lambda layer: {}, *, linear=False, margin=None, jvp=False):
+    """A parameter-free layer from the functional ``name`` and ``name_backward`` (looked up at each call):
+    forward(x, **kw), backward(x, g, **kw).
 
-    Its derivative along t is forward(t) when the layer is ``linear``; else ``jvp(x, t, **kw)`` when given;
-    otherwise its Jacobian is symmetric (element-wise layers: diagonal; softmax: diag(y) - y y^T), so it
-    is backward(x, t): for these ``validate`` checks the derivative against the forward pass by finite
-    differences.
+    Its derivative along t is forward(t) when the layer is ``linear``; else ``name_jvp(x, t, **kw)`` with
+    ``jvp``; otherwise its Jacobian is symmetric (element-wise layers: diagonal; softmax: diag(y) - y y^T),
+    so it is backward(x, t): for these ``validate`` checks the derivative against the forward pass by finite
+    differences. ``margin(layer, x, t)``: see ``Op``.
     """
+
+    def function(suffix=""):
+        return getattr(R, name + suffix)
+
     if linear:
-        derivative = lambda layer, x, t, p, u, b, mode, i: forward(t, **kwargs(layer))  # noqa: E731
-    elif jvp is not None:
-        derivative = lambda layer, x, t, p, u, b, mode, i: jvp(x, t, **kwargs(layer))  # noqa: E731
+        derivative = lambda layer, x, t, p, u, b, mode, i: function()(t, **kwargs(layer))  # noqa: E731
+    elif jvp:
+        derivative = lambda layer, x, t, p, u, b, mode, i: function("_jvp")(x, t, **kwargs(layer))  # noqa: E731
     else:
-        derivative = lambda layer, x, t, p, u, b, mode, i: backward(x, t, **kwargs(layer))  # noqa: E731
+        derivative = lambda layer, x, t, p, u, b, mode, i: function("_backward")(x, t, **kwargs(layer))  # noqa: E731
     return Op(
-        lambda layer, x, p, b, mode, i: forward(x, **kwargs(layer)),
-        lambda layer, x, p, b, g, mode, i: (backward(x, g, **kwargs(layer)), {}),
+        lambda layer, x, p, b, mode, i: function()(x, **kwargs(layer)),
+        lambda layer, x, p, b, g, mode, i: (function("_backward")(x, g, **kwargs(layer)), {}),
         derivative,
         margin,
         linear,
     )
 
 
-def _masked(forward, backward, jvp=None):
-    """Dropout: y = x * mask, the mask drawn from (seed, step): linear in x, its own derivative (AlphaDropout is
-    affine: its derivative is ``jvp``)."""
-    if jvp is None:
-        derivative = lambda layer, x, t, p, u, b, mode, i: forward(t, **_dropout_kwargs(layer, mode, i))  # noqa: E731
+def _masked(name, jvp=False):
+    """Dropout ``name``: y = x * mask, the mask drawn from (seed, step): linear in x, its own derivative
+    (AlphaDropout is affine: its derivative is ``name_jvp``)."""
+
+    def call(suffix, arrays, layer, mode, i):
+        return getattr(R, name + suffix)(*arrays, **_dropout_kwargs(layer, mode, i))
+
+    if jvp:
+        derivative = lambda layer, x, t, p, u, b, mode, i: call("_jvp", (x, t), layer, mode, i)  # noqa: E731
     else:
-        derivative = lambda layer, x, t, p, u, b, mode, i: jvp(x, t, **_dropout_kwargs(layer, mode, i))  # noqa: E731
+        derivative = lambda layer, x, t, p, u, b, mode, i: call("", (t,), layer, mode, i)  # noqa: E731
     return Op(
-        lambda layer, x, p, b, mode, i: forward(x, **_dropout_kwargs(layer, mode, i)),
-        lambda layer, x, p, b, g, mode, i: (backward(x, g, **_dropout_kwargs(layer, mode, i)), {}),
+        lambda layer, x, p, b, mode, i: call("", (x,), layer, mode, i),
+        lambda layer, x, p, b, g, mode, i: (call("_backward", (x, g), layer, mode, i), {}),
         derivative,
-        from_forward=jvp is None,
+        from_forward=not jvp,
     )
 
 
@@ -402,7 +411,8 @@ def _index_key(layer):
     return tuple(slice(*e) if isinstance(e, tuple) else e for e in layer.key)
 
 
-_IDENTITY = _stateless(lambda x: x, lambda x, g: g, linear=True)
+_IDENTITY = Op(lambda layer, x, p, b, mode, i: x, lambda layer, x, p, b, g, mode, i: (g, {}),
+               lambda layer, x, t, p, u, b, mode, i: t, from_forward=True)
 
 
 def _reduce_kwargs(layer):
@@ -433,7 +443,11 @@ def _ids(x):
 
 def _embedding_jvp(layer, x, t, p, u, b, mode, i):
     if "weight" in u:
-        return R.embedding(_ids(x), u["weight"], **_embedding_kwargs(layer))
+        moved = u["weight"]
+        if layer.padding_idx is not None:  # the padding row is held fixed (torch gives it no gradient)
+            moved = moved.copy()
+            moved[layer.padding_idx] = 0
+        return R.embedding(_ids(x), moved, **_embedding_kwargs(layer))
     return np.zeros(x.shape + (p["weight"].shape[1],), p["weight"].dtype)
 
 
@@ -550,11 +564,10 @@ _LAYERS = {
         lambda layer, x, t, p, u, b, mode, i: R.max_pool2d_jvp(x, t, **_max_kwargs(layer)),
         lambda layer, x, t: R.max_pool2d_margin(x, t, **_max_kwargs(layer)),
     )),
-    **dict.fromkeys(("AvgPool1d", "AvgPool2d", "AvgPool3d"), _stateless(R.avg_pool2d, R.avg_pool2d_backward, _avg_kwargs,
+    **dict.fromkeys(("AvgPool1d", "AvgPool2d", "AvgPool3d"), _stateless("avg_pool2d", _avg_kwargs,
                                                                          linear=True)),
     **dict.fromkeys(("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), _stateless(
-        R.adaptive_avg_pool2d, R.adaptive_avg_pool2d_backward, lambda layer: dict(output_size=layer.output_size), linear=True
-    )),
+        "adaptive_avg_pool2d", lambda layer: dict(output_size=layer.output_size), linear=True)),
     **dict.fromkeys(("AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"), Op(
         lambda layer, x, p, b, mode, i: R.adaptive_max_pool2d(x, layer.output_size),
         _adaptive_max_backward,
@@ -568,45 +581,42 @@ _LAYERS = {
                                                              layer.eps),
         lambda layer, x, t: R.rms_norm_margin(x, t, layer.normalized_shape, layer.eps),
     ),
-    "LocalResponseNorm": Op(
-        *_stateless(R.local_response_norm, R.local_response_norm_backward,
-                    lambda layer: dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k))[:2],
-        lambda layer, x, t, p, u, b, mode, i: R.local_response_norm_jvp(x, t, layer.size, layer.alpha, layer.beta, layer.k),
-    ),
-    "ReLU": _stateless(R.relu, R.relu_backward, margin=_kinks(0)),
-    "ReLU6": _stateless(R.relu6, R.relu6_backward, margin=_kinks(0, 6)),
-    "LeakyReLU": _stateless(R.leaky_relu, R.leaky_relu_backward, lambda layer: dict(negative_slope=layer.negative_slope),
+    "LocalResponseNorm": _stateless(
+        "local_response_norm", lambda layer: dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k), jvp=True),
+    "ReLU": _stateless("relu", margin=_kinks(0)),
+    "ReLU6": _stateless("relu6", margin=_kinks(0, 6)),
+    "LeakyReLU": _stateless("leaky_relu", lambda layer: dict(negative_slope=layer.negative_slope),
                             margin=_kinks(0)),
-    "ELU": _stateless(R.elu, R.elu_backward, lambda layer: dict(alpha=layer.alpha), margin=_kinks(0)),
-    "SELU": _stateless(R.selu, R.selu_backward, margin=_kinks(0)),
-    "CELU": _stateless(R.celu, R.celu_backward, lambda layer: dict(alpha=layer.alpha), margin=_kinks(0)),
-    "GELU": _stateless(R.gelu, R.gelu_backward, lambda layer: dict(approximate=layer.approximate)),
-    "SiLU": _stateless(R.silu, R.silu_backward),
-    "Mish": _stateless(R.mish, R.mish_backward),
-    "Softplus": Op(*_stateless(R.softplus, R.softplus_backward, lambda layer: dict(beta=layer.beta, threshold=layer.threshold))[:3],
-                   lambda layer, x, t: _kinks(layer.threshold / layer.beta)(layer, x, t)),
-    "Hardtanh": Op(*_stateless(R.hardtanh, R.hardtanh_backward, lambda layer: dict(min_val=layer.min_val, max_val=layer.max_val))[:3],
-                   lambda layer, x, t: _kinks(layer.min_val, layer.max_val)(layer, x, t)),
-    "Softsign": _stateless(R.softsign, R.softsign_backward, margin=_kinks(0)),  # its second derivative jumps at 0
-    "LogSigmoid": _stateless(R.logsigmoid, R.logsigmoid_backward),
+    "ELU": _stateless("elu", lambda layer: dict(alpha=layer.alpha), margin=_kinks(0)),
+    "SELU": _stateless("selu", margin=_kinks(0)),
+    "CELU": _stateless("celu", lambda layer: dict(alpha=layer.alpha), margin=_kinks(0)),
+    "GELU": _stateless("gelu", lambda layer: dict(approximate=layer.approximate)),
+    "SiLU": _stateless("silu"),
+    "Mish": _stateless("mish"),
+    "Softplus": _stateless("softplus", lambda layer: dict(beta=layer.beta, threshold=layer.threshold),
+                           margin=lambda layer, x, t: _kinks(layer.threshold / layer.beta)(layer, x, t)),
+    "Hardtanh": _stateless("hardtanh", lambda layer: dict(min_val=layer.min_val, max_val=layer.max_val),
+                           margin=lambda layer, x, t: _kinks(layer.min_val, layer.max_val)(layer, x, t)),
+    "Softsign": _stateless("softsign", margin=_kinks(0)),  # its second derivative jumps at 0
+    "LogSigmoid": _stateless("logsigmoid"),
     "PReLU": Op(
         lambda layer, x, p, b, mode, i: R.prelu(x, p["weight"]),
         _prelu_backward,
         lambda layer, x, t, p, u, b, mode, i: R.prelu_jvp(x, t, p["weight"], u.get("weight")),
         _kinks(0),
     ),
-    "Hardswish": _stateless(R.hardswish, R.hardswish_backward, margin=_kinks(-3, 3)),
-    "Hardsigmoid": _stateless(R.hardsigmoid, R.hardsigmoid_backward, margin=_kinks(-3, 3)),
-    "Sigmoid": _stateless(R.sigmoid, R.sigmoid_backward),
-    "Tanh": _stateless(R.tanh, R.tanh_backward),
-    "Softmax": _stateless(R.softmax, R.softmax_backward, lambda layer: dict(dim=layer.dim)),
-    "Softmin": _stateless(R.softmin, R.softmin_backward, lambda layer: dict(dim=layer.dim)),
-    "LogSoftmax": _stateless(R.log_softmax, R.log_softmax_backward, lambda layer: dict(dim=layer.dim), jvp=R.log_softmax_jvp),
-    "Dropout": _masked(R.dropout, R.dropout_backward),
-    "Dropout1d": _masked(R.dropout1d, R.dropout1d_backward),
-    "Dropout2d": _masked(R.dropout2d, R.dropout2d_backward),
-    "Dropout3d": _masked(R.dropout3d, R.dropout3d_backward),
-    "AlphaDropout": _masked(R.alpha_dropout, R.alpha_dropout_backward, R.alpha_dropout_jvp),
+    "Hardswish": _stateless("hardswish", margin=_kinks(-3, 3)),
+    "Hardsigmoid": _stateless("hardsigmoid", margin=_kinks(-3, 3)),
+    "Sigmoid": _stateless("sigmoid"),
+    "Tanh": _stateless("tanh"),
+    "Softmax": _stateless("softmax", lambda layer: dict(dim=layer.dim)),
+    "Softmin": _stateless("softmin", lambda layer: dict(dim=layer.dim)),
+    "LogSoftmax": _stateless("log_softmax", lambda layer: dict(dim=layer.dim), jvp=True),
+    "Dropout": _masked("dropout"),
+    "Dropout1d": _masked("dropout1d"),
+    "Dropout2d": _masked("dropout2d"),
+    "Dropout3d": _masked("dropout3d"),
+    "AlphaDropout": _masked("alpha_dropout", jvp=True),
     "Identity": _IDENTITY,
     "StochasticDepth": _IDENTITY,  # inference: the identity
     **dict.fromkeys(("Flatten", "Reshape", "Unflatten", "Squeeze", "Unsqueeze"), _rearranged(
@@ -623,17 +633,16 @@ _LAYERS = {
                                   lambda layer, x, g: R.pixel_unshuffle_backward(x, g, layer.downscale_factor)),
     "ChannelShuffle": _rearranged(lambda layer, x: R.channel_shuffle(x, layer.groups),
                                   lambda layer, x, g: R.channel_shuffle_backward(x, g, layer.groups)),
-    "Reduce": Op(*_stateless(R.reduction, R.reduction_backward, _reduce_kwargs, jvp=R.reduction_jvp)[:3],
-                 lambda layer, x, t: R.reduction_margin(x, t, layer.op, layer.dim)),
-    "ScalarOp": Op(*_stateless(R.scalar, R.scalar_backward, _scalar_kwargs)[:3],
-                   lambda layer, x, t: R.scalar_margin(x, t, layer.op, layer.value)),
+    "Reduce": _stateless("reduction", _reduce_kwargs, jvp=True,
+                         margin=lambda layer, x, t: R.reduction_margin(x, t, layer.op, layer.dim)),
+    "ScalarOp": _stateless("scalar", _scalar_kwargs, margin=lambda layer, x, t: R.scalar_margin(x, t, layer.op, layer.value)),
     **dict.fromkeys(("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
                      "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
                      "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d"),
                     _padded(lambda layer, x: layer.padding, lambda layer: (layer.mode, getattr(layer, "value", 0.0)))),
     "SamePad2d": _padded(_same_pad),
     **dict.fromkeys(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), _stateless(
-        R.interpolate, R.interpolate_backward,
+        "interpolate",
         lambda layer: dict(size=layer.size, scale_factor=layer.scale_factor, mode=layer.mode,
                            align_corners=layer.align_corners, recompute_scale_factor=layer.recompute_scale_factor),
         linear=True,
