@@ -28,6 +28,19 @@ def wall(cmd):
     return statistics.median(wall_once(cmd) for _ in range(RUNS))
 
 
+def cpu(cmd):
+    """Median user + system CPU time of a child process: steadier than wall time on a busy machine."""
+    import resource
+
+    times = []
+    for _ in range(RUNS):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(times)
+
+
 def peak_rss_mib(cmd):
     """Peak resident memory of a child process (Linux getrusage, KiB -> MiB)."""
     import resource
@@ -53,6 +66,9 @@ def main():
     ours = wall(cnncalc_cmd)
     print(f"python -c pass: {bare * 1e3:.0f} ms; cnncalc resnet50 --format json: {ours * 1e3:.0f} ms; "
           f"ratio {ours / bare:.2f}x [target < 2.5x]; peak RSS {peak_rss_mib(cnncalc_cmd):.0f} MiB")
+    bare_cpu, ours_cpu = cpu([sys.executable, "-c", "pass"]), cpu(cnncalc_cmd)
+    print(f"CPU time (user + system): {bare_cpu * 1e3:.0f} ms and {ours_cpu * 1e3:.0f} ms, ratio {ours_cpu / bare_cpu:.2f}x "
+          "(the same runs' CPU, which other processes on the machine disturb less than the wall clock)")
     probe = subprocess.run([sys.executable, "-c", "import torchinfo, torchvision"], capture_output=True)
     if probe.returncode == 0:
         peer_cmd = [sys.executable, "-c", TORCHINFO]

@@ -3,134 +3,61 @@
 Importing cnncalc and analysing a concrete shape imports neither sympy nor numpy.
 """
 
+from typing import Any
+
 from .analysis import analyze
 from .report import DTYPE_BYTES, Memory, ReceptiveField, Report, Row
 from .dims import parse_shape, symbol
 from .errors import ShapeError, ShapeWarning
 from .graph import Concat, Merge, Residual, Sequential
-from .layers import (
-    AdaptiveAvgPool1d,
-    AdaptiveAvgPool2d,
-    AdaptiveAvgPool3d,
-    AdaptiveMaxPool1d,
-    AdaptiveMaxPool2d,
-    AdaptiveMaxPool3d,
-    AlphaDropout,
-    AvgPool1d,
-    AvgPool2d,
-    AvgPool3d,
-    BatchNorm1d,
-    BatchNorm2d,
-    BatchNorm3d,
-    CELU,
-    ChannelShuffle,
-    ConnectionTableConv2d,
-    ConstantPad1d,
-    ConstantPad2d,
-    ConstantPad3d,
-    Conv1d,
-    Conv2d,
-    Conv3d,
-    ConvTranspose1d,
-    ConvTranspose2d,
-    ConvTranspose3d,
-    Dropout,
-    Dropout1d,
-    Dropout2d,
-    Dropout3d,
-    ELU,
-    Embedding,
-    Flatten,
-    GELU,
-    GroupNorm,
-    Hardsigmoid,
-    Hardswish,
-    Hardtanh,
-    Identity,
-    Index,
-    InstanceNorm1d,
-    InstanceNorm2d,
-    InstanceNorm3d,
-    Layer,
-    LayerNorm,
-    LayerNorm2d,
-    LeakyReLU,
-    Linear,
-    LocalResponseNorm,
-    LogSigmoid,
-    LogSoftmax,
-    MaxPool1d,
-    MaxPool2d,
-    MaxPool3d,
-    Mish,
-    MultiheadAttention,
-    ParameterOp,
-    Permute,
-    PixelShuffle,
-    PixelUnshuffle,
-    PReLU,
-    Reduce,
-    ReflectionPad1d,
-    ReflectionPad2d,
-    ReflectionPad3d,
-    ReLU,
-    ReLU6,
-    ReplicationPad1d,
-    ReplicationPad2d,
-    ReplicationPad3d,
-    Reshape,
-    RMSNorm,
-    SamePad2d,
-    ScalarOp,
-    SELU,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softmin,
-    Softplus,
-    Softsign,
-    Squeeze,
-    StochasticDepth,
-    Tanh,
-    Transpose,
-    Unflatten,
-    Unsqueeze,
-    Upsample,
-    UpsamplingBilinear2d,
-    UpsamplingNearest2d,
-    ZeroPad1d,
-    ZeroPad2d,
-    ZeroPad3d,
-)
+from . import layers as _layers
+from .layers import *  # noqa: F401,F403 (every layer type, listed in layers.__all__)
 from .zoo import model, models
-from .render.notebook import install as _install_display
 from .explain import explain  # the function (through the cnncalc.explain module, which stays importable)
 from .solve import solve  # likewise: cnncalc.solve(...) is the function, cnncalc.solve's helpers stay importable
+from .version import __version__
 
-__version__ = "0.1.0"
 
-_install_display(Report, ReceptiveField)  # Jupyter display and to_pandas, kept apart from the numbers
+
+
+def _display(name):
+    """A method that draws through ``cnncalc.render.notebook.<name>``, imported on first use (start-up time)."""
+
+    def method(self, *args, **kwargs):
+        from .render import notebook
+
+        return getattr(notebook, name)(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"See cnncalc.render.notebook.{name}."
+    return method
+
+
+# Jupyter display and to_pandas, kept apart from the numbers: render.notebook draws, loaded on first use
+Report._repr_html_ = _display("report_html")  # type: ignore[attr-defined]
+Report._repr_latex_ = _display("report_latex")  # type: ignore[attr-defined]
+
+
+def _to_pandas(self: Report, dtype: str = "float32") -> Any:
+    """The layer rows as a pandas DataFrame (cnncalc.render.notebook.to_pandas; needs the ``pandas`` extra)."""
+    from .render.notebook import to_pandas
+
+    return to_pandas(self, dtype)
+
+
+_to_pandas.__name__ = _to_pandas.__qualname__ = "to_pandas"
+Report.to_pandas = _to_pandas  # type: ignore[attr-defined]
+ReceptiveField._repr_latex_ = _display("rf_latex")  # type: ignore[attr-defined]
+Memory._repr_html_ = _display("memory_html")  # type: ignore[attr-defined]
 
 __all__ = [
     "analyze", "Report", "Row", "ReceptiveField", "Memory", "DTYPE_BYTES", "ShapeError", "ShapeWarning",
-    "parse_shape", "symbol", "Sequential", "Residual", "Concat", "Merge", "AdaptiveAvgPool1d",
-    "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
-    "AlphaDropout", "AvgPool1d", "AvgPool2d", "AvgPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-    "CELU", "ChannelShuffle", "ConnectionTableConv2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
-    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout",
-    "Dropout1d", "Dropout2d", "Dropout3d", "ELU", "Embedding", "Flatten", "GELU", "GroupNorm", "Hardsigmoid",
-    "Hardswish", "Hardtanh", "Identity", "Index", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-    "Layer", "LayerNorm", "LayerNorm2d", "LeakyReLU", "Linear", "LocalResponseNorm", "LogSigmoid",
-    "LogSoftmax", "MaxPool1d", "MaxPool2d", "MaxPool3d", "Mish", "MultiheadAttention", "ParameterOp",
-    "Permute", "PixelShuffle", "PixelUnshuffle", "PReLU", "Reduce", "ReflectionPad1d", "ReflectionPad2d",
-    "ReflectionPad3d", "ReLU", "ReLU6", "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
-    "Reshape", "RMSNorm", "SamePad2d", "ScalarOp", "SELU", "Sigmoid", "SiLU", "Softmax", "Softmin",
-    "Softplus", "Softsign", "Squeeze", "StochasticDepth", "Tanh", "Transpose", "Unflatten", "Unsqueeze",
-    "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+    "parse_shape", "symbol", "Sequential", "Residual", "Concat", "Merge",
     "model", "models", "from_source", "from_torch", "from_spec", "to_spec", "load_file", "analyze_file",
     "explain", "solve", "same_padding", "padding_for", "input_sizes", "input_for_output", "conv_settings",
     "check_file", "check_inline",
 ]
+__all__ += _layers.__all__
 
 # Readers of model files and live torch modules, imported on first use (they must not slow `import cnncalc`).
 _FRONTENDS = {"from_source", "from_torch", "from_spec", "to_spec", "load_file", "analyze_file"}

@@ -346,8 +346,8 @@ RULES = {
     **_family(("AvgPool1d", "AvgPool2d", "AvgPool3d"), _input),
     **_family(("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), _adaptive_avg),
     **_family(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), _nothing),
-    **_family(("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "SamePad2d"),
-              _nothing),
+    **_family(("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "SamePad2d",
+               "Pad"), _nothing),
     **_family(("ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
                "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d"), _input),
     **_family(("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"), _dropout),
@@ -420,10 +420,10 @@ def saved(report, dtype="float32", batch=1) -> Saved | None:
     kinds = {"act": size, "stat": ITEMSIZE[ACCUMULATE.get(dtype, dtype)], "index": INDEX_BYTES}
     input_key = ("input",)
     ids = any(INPUT in row.inputs and not row.is_merge and row.layer.type == "Embedding" for row in report.layers)
-    storages = {input_key: product(report.input_shape) * batch * (INDEX_BYTES if ids else size)}  # key -> bytes
-    values = []  # per row: (storage key, requires grad)
-    transposed = []  # per row: its output is laid out tokens-major (see ``_reading_transposed``)
-    kept = {}  # saved storage key -> bytes
+    storages: dict = {input_key: product(report.input_shape) * batch * (INDEX_BYTES if ids else size)}  # key -> bytes
+    values: list = []  # per row: (storage key, requires grad)
+    transposed: list = []  # per row: its output is laid out tokens-major (see ``_reading_transposed``)
+    kept: dict = {}  # saved storage key -> bytes
     for i, row in enumerate(report.layers):
         sources = [(input_key, False) if q == INPUT else values[q] for q in row.inputs]
         grads = tuple(g for _, g in sources)

@@ -10,12 +10,13 @@ from typing import NamedTuple
 
 from .dims import Dim, as_dim, format_shape, product, to_json_value
 from .errors import ShapeError
-from .graph import INPUT
+from .graph import INPUT, container_types
 from .receptive_field import ReceptiveField
+from .version import __version__
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
-__all__ = ["Report", "Row", "Memory", "DTYPE_BYTES", "ReceptiveField"]
+__all__ = ["Report", "Row", "FoldedRow", "Memory", "DTYPE_BYTES", "ReceptiveField", "collapse", "batched", "dtype_size"]
 
 
 class Row:
@@ -28,6 +29,7 @@ class Row:
 
     __slots__ = ("name", "layer", "input_shape", "output_shape", "params", "macs", "receptive_field",
                  "local_receptive_field", "kind", "shared", "traced", "inputs", "input_shapes", "rf_in", "spans")
+    collapsed = False  # a FoldedRow (a block summed by ``collapse``) says True
 
     def __init__(self, name, layer, input_shape, output_shape, params, macs, rf, kind, shared=False, *,
                  inputs=(INPUT,), input_shapes=None, rf_in=None, local_rf=None, spans=()):
@@ -95,20 +97,92 @@ class Row:
     def output_numel(self):
         return product(self.output_shape)
 
-    def to_dict(self) -> dict:
+    @property
+    def activations(self):
+        """Elements of the outputs this row computes, per sample: its output (a folded block: all of its rows')."""
+        return self.output_numel
+
+    def to_dict(self, batch: Dim = 1, dtype: str = "float32") -> dict:
+        """The row's JSON object; shapes gain the batch axis when ``batch`` is not 1 (as in the table)."""
         rf = self.receptive_field
         return {
             "name": self.name,
             "type": self.type,
-            "input_shape": [to_json_value(d) for d in self.input_shape],
-            "output_shape": [to_json_value(d) for d in self.output_shape],
+            "input_shape": _json_shape(batched(self.input_shape, batch)),
+            "output_shape": _json_shape(batched(self.output_shape, batch)),
             "params": to_json_value(self.params),
             "macs": to_json_value(self.macs),
             "receptive_field": None if rf is None else rf.to_dict(),
+            "output_numel": to_json_value(product(batched(self.output_shape, batch))),
+            "activation_bytes": to_json_value(product((self.activations, batch, dtype_size(dtype)))),
         }
 
     def __repr__(self):
         return f"Row({self.name!r}, {self.type}, {format_shape(self.output_shape)}, params={self.params}, macs={self.macs})"
+
+
+class FoldedRow(Row):
+    """A block folded by ``collapse``: its rows' params, MACs and activations summed; the input shape of its
+    first row, the output shape and receptive field of its last; ``type`` is the block's container class."""
+
+    __slots__ = ("activations", "count")
+    collapsed = True
+
+    def __init__(self, name, kind, first):
+        super().__init__(name, None, first.input_shape, first.output_shape, 0, 0, first.receptive_field, kind)
+        self.activations = 0
+        self.count = 0
+
+    def add(self, row):
+        self.params += row.params
+        self.macs += row.macs
+        self.activations += row.activations
+        self.output_shape = row.output_shape
+        self.receptive_field = self.local_receptive_field = row.receptive_field
+        self.count += 1
+
+    def to_dict(self, batch: Dim = 1, dtype: str = "float32") -> dict:
+        return {**super().to_dict(batch, dtype), "folded_rows": self.count}
+
+
+def collapse(rows, depth, types=None):
+    """Rows deeper than ``depth`` summed into one ``FoldedRow`` per block at that depth (in order); None keeps
+    every row. ``types`` (dotted path -> container class name, ``graph.container_types``) names the blocks.
+
+    A block's merge row (Add/Concat, named by the block) and its post layer join the block's group.
+    """
+    if depth is None:
+        return list(rows)
+    types = types or {}
+    out = []
+    for row in rows:
+        parts = row.name.split(".") if row.name else []
+        if len(parts) < depth or (len(parts) == depth and row.layer.is_leaf):
+            out.append(row)
+            continue
+        key = ".".join(parts[:depth])
+        last = out[-1] if out else None
+        if not (last is not None and last.collapsed and last.name == key):
+            last = FoldedRow(key, types.get(key, "Block"), row)
+            out.append(last)
+        last.add(row)
+    return out
+
+
+def dtype_size(dtype: str) -> int:
+    """Bytes per element of ``dtype`` (a ``DTYPE_BYTES`` name); ShapeError for another name."""
+    if dtype not in DTYPE_BYTES:
+        raise ShapeError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPE_BYTES)}")
+    return DTYPE_BYTES[dtype]
+
+
+def batched(shape, batch):
+    """``shape`` with the batch axis in front when the batch is not 1, as every format prints shapes."""
+    return tuple(shape) if type(batch) is int and batch == 1 else (batch, *shape)
+
+
+def _json_shape(shape):
+    return [to_json_value(d) for d in shape]
 
 
 class Memory(NamedTuple):
@@ -248,9 +322,7 @@ class Report:
         for a training step (``Memory``, docs/memory.md)."""
         from . import memory
 
-        if dtype not in DTYPE_BYTES:
-            raise ShapeError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPE_BYTES)}")
-        size = DTYPE_BYTES[dtype]
+        size = dtype_size(dtype)
         batch = self.batch if batch is None else as_dim(batch, "batch")
         inputs = product(self.input_shape) * batch * size
         # torchinfo: the outputs of leaf layers with parameters, twice (forward and backward)
@@ -265,23 +337,39 @@ class Report:
                             batchnorm_counters=memory.num_batches_tracked(self))
         return Memory(dtype, batch, inputs, forward, 2 * forward, params, buffers, inputs + 2 * forward + params, **training)
 
-    def to_dict(self) -> dict:
-        """Exactly the CLI's ``--format json`` object (docs/contract.md), plus "assumptions" when symbols need any."""
+    def rows(self, depth: int | None = None) -> list:
+        """The layer rows, blocks nested deeper than ``depth`` folded into one ``FoldedRow`` each (``--depth``)."""
+        return collapse(self.layers, depth, container_types(self.model) if depth is not None else None)
+
+    def to_dict(self, depth: int | None = None, dtype: str = "float32") -> dict:
+        """Exactly the CLI's ``--format json`` object, plus "assumptions" when symbols need any.
+
+        docs/json.md describes it and ``cnncalc.schema.report_schema()`` is its JSON Schema. Shapes carry the
+        batch axis when the batch is not 1; ``depth`` folds the rows as ``--depth`` does.
+        """
+        memory = self.memory(dtype)  # checks the dtype
+        rf, local = self.receptive_field, self.local_receptive_field
         out = {
             "model": self.name,
-            "input_shape": [to_json_value(d) for d in self.input_shape],
-            "layers": [r.to_dict() for r in self.layers],
+            "input_shape": _json_shape(batched(self.input_shape, self.batch)),
+            "layers": [r.to_dict(self.batch, dtype) for r in self.rows(depth)],
             "totals": {
                 "params": to_json_value(self.params),
                 "trainable_params": to_json_value(self.trainable_params),
                 "buffers": to_json_value(self.buffers),
                 "macs": to_json_value(self.macs),
                 "flops": to_json_value(self.flops),
-                "output_shape": [to_json_value(d) for d in self.output_shape],
+                "output_shape": _json_shape(batched(self.output_shape, self.batch)),
             },
-            "receptive_field": None if self.receptive_field is None else self.receptive_field.to_dict(),
+            "receptive_field": None if rf is None else rf.to_dict(),
+            "local_receptive_field": None if local is None else local.to_dict(),
+            "batch": to_json_value(self.batch),
+            "dtype": dtype,
+            "depth": depth,
+            "memory": memory.to_dict(),  # the Memory value writes itself: its new fields need no edit here
+            "extra_ops": {kind: to_json_value(n) for kind, n in self.extra_ops.items()},
+            "version": __version__,
         }
-        out["memory"] = self.memory().to_dict()
         if self.assumptions:
             out["assumptions"] = self.assumptions
         return out

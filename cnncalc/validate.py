@@ -53,6 +53,7 @@ import numpy as np
 
 from .analysis import analyze
 from .dims import as_shape
+from . import i18n
 from .errors import ShapeError
 from .formulas import tf_same_padding
 from .graph import INPUT, flow
@@ -252,7 +253,8 @@ def _reaches(report, shape):
 
 
 # The skeleton: along one spatial axis, a batch of one-channel signals (rows, 1, n); each layer type's
-# backward pass there, (layer, axis, x, g, n_out) -> the gradient of x (x: zeros of the input's size).
+# backward pass there, (layer, axis, x, g, n_out, the row's input shape) -> the gradient of x (x: zeros of the
+# input's size).
 # Layers not listed read every position at itself (normalisers' statistics held fixed, as the receptive
 # field counts them: constants).
 
@@ -270,7 +272,7 @@ def _mode_padding(layer, axis, x, backward):
     return R.pad_backward(x, grad, pads, layer.padding_mode)
 
 
-def _conv_skeleton(layer, axis, x, g, n_out):
+def _conv_skeleton(layer, axis, x, g, n_out, in_shape):
     def backward(x, padding):
         return R.conv1d_backward(x, _ones(layer.kernel_size, axis), g, stride=layer.stride[axis], padding=padding,
                                  dilation=layer.dilation[axis], output_mask=(True, False, False))[0]
@@ -278,13 +280,13 @@ def _conv_skeleton(layer, axis, x, g, n_out):
     return _mode_padding(layer, axis, x, backward)
 
 
-def _transpose_skeleton(layer, axis, x, g, n_out):
+def _transpose_skeleton(layer, axis, x, g, n_out, in_shape):
     return R.conv_transpose1d_backward(
         x, _ones(layer.kernel_size, axis), g, stride=layer.stride[axis], padding=layer.padding[axis],
         output_padding=layer.output_padding[axis], dilation=layer.dilation[axis], output_mask=(True, False, False))[0]
 
 
-def _pool_skeleton(layer, axis, x, g, n_out):
+def _pool_skeleton(layer, axis, x, g, n_out, in_shape):
     kw = dict(kernel_size=layer.kernel_size[axis], stride=layer.stride[axis], padding=layer.padding[axis],
               ceil_mode=layer.ceil_mode)
     if layer.type.startswith("MaxPool"):
@@ -293,11 +295,11 @@ def _pool_skeleton(layer, axis, x, g, n_out):
                                  divisor_override=getattr(layer, "divisor_override", None), **kw)
 
 
-def _adaptive_skeleton(layer, axis, x, g, n_out):
+def _adaptive_skeleton(layer, axis, x, g, n_out, in_shape):
     return R.adaptive_avg_pool1d_backward(x, g, n_out)
 
 
-def _upsample_skeleton(layer, axis, x, g, n_out):
+def _upsample_skeleton(layer, axis, x, g, n_out, in_shape):
     mode = "nearest" if layer.mode == "nearest" else "linear"
     kw = dict(mode=mode, align_corners=layer.align_corners, recompute_scale_factor=layer.recompute_scale_factor)
     if layer.size is not None or layer.recompute_scale_factor:
@@ -306,18 +308,27 @@ def _upsample_skeleton(layer, axis, x, g, n_out):
     return R.interpolate_backward(x, g, scale_factor=scale[axis] if isinstance(scale, (tuple, list)) else scale, **kw)
 
 
-def _pad_skeleton(layer, axis, x, g, n_out):
+def _pad_skeleton(layer, axis, x, g, n_out, in_shape):
     if layer.type == "SamePad2d":  # its padding depends on the input's size
         pads = tf_same_padding(x.shape[2], layer.kernel_size[axis], layer.stride[axis], layer.dilation[axis])
+    elif layer.type == "Pad":  # any axis: its pads per axis of the (channels-first) input
+        pads = layer.pads(len(in_shape))[1 + axis]
     else:
         pads = layer.pads()[axis]
     return R.pad_backward(x, g, pads, getattr(layer, "mode", "constant"))
 
 
+def _index_skeleton(layer, axis, x, g, n_out, in_shape):
+    """Basic indexing's backward along a sliced spatial axis: output o came from start + o*step (its window)."""
+    window = layer.windows(in_shape)[axis]
+    start, step = -window.p, window.s
+    return R.index_backward(x, g, (slice(None), slice(None), slice(start, start + (n_out - 1) * step + 1, step)))
+
+
 def _block_skeleton(size, up):
     """PixelShuffle (up: each output pixel copies one of the r x r block it came from) and PixelUnshuffle."""
 
-    def skeleton(layer, axis, x, g, n_out):
+    def skeleton(layer, axis, x, g, n_out, in_shape):
         r = getattr(layer, size)
         backward = R.conv_transpose1d_backward if up else R.conv1d_backward
         return backward(x, np.ones((1, 1, r)), g, stride=r, output_mask=(True, False, False))[0]
@@ -335,16 +346,18 @@ _SKELETONS = {
     **dict.fromkeys(("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
                      "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
                      "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "SamePad2d"), _pad_skeleton),
+    "Pad": _pad_skeleton,
+    "Index": _index_skeleton,
     "PixelShuffle": _block_skeleton("upscale_factor", True),
     "PixelUnshuffle": _block_skeleton("downscale_factor", False),
 }
 
 
-def _skeleton(layer, axis, x, g, n_out):
+def _skeleton(layer, axis, x, g, n_out, in_shape):
     """The skeleton's backward through one leaf; a window only where the layer reads through one (a field
     whose axes moved passes layers that act on other axes unchanged)."""
     skeleton = _SKELETONS.get(layer.type)
-    return g if skeleton is None else skeleton(layer, axis, x, g, n_out)
+    return g if skeleton is None else skeleton(layer, axis, x, g, n_out, in_shape)
 
 
 def _fitted(part, n):
@@ -376,7 +389,7 @@ def _skeleton_reached(model, report, shape, seeds, axis):
             parts = [g] * len(node.inputs)
         else:
             x = np.broadcast_to(np.zeros(()), (batch, 1, sizes[node.inputs[0]]))
-            parts = [_skeleton(node.layer, axis, x, g, sizes[i])]
+            parts = [_skeleton(node.layer, axis, x, g, sizes[i], report.layers[i].input_shape)]
         for q, part in zip(node.inputs, parts):
             part = _fitted(part, sizes[q])
             pending[q] = part if q not in pending else pending[q] + part
@@ -541,30 +554,37 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
 # --- text ---------------------------------------------------------------------------------------
 
 
-def _cell(check):
+def _cell(check, lang="en"):
     if check is None:
         return "-"
     if check.skipped:
-        return "skipped"
+        return i18n.text("verify.skipped", lang)
     if check.ok:
-        return "ok" if check.error is None else f"ok {check.error:.0e}"
-    error = "" if check.error is None else f" (error {check.error:.0e})"
-    return f"FAIL expected {check.expected}, got {check.actual}{error}"
+        ok = i18n.text("verify.cell_ok", lang)
+        return ok if check.error is None else f"{ok} {check.error:.0e}"
+    error = "" if check.error is None else i18n.text("verify.error", lang, error=f"{check.error:.0e}")
+    return i18n.text("verify.cell_fail", lang, expected=check.expected, actual=check.actual) + error
 
 
-def format_table(result):
-    """A per-layer text table: one column per check, 'ok' or 'FAIL expected ..., got ...'."""
-    header = ("layer", "type") + WHATS
+def format_table(result, lang="en"):
+    """A per-layer text table: one column per check, 'ok' or 'FAIL expected ..., got ...' (``lang``: en or zh)."""
+    header = tuple(i18n.text("verify.header", lang).split("|"))
     lines = [header]
     for (layer, kind), checks in result.by_layer().items():
-        lines.append((layer or "-", kind) + tuple(_cell(checks.get(w)) for w in WHATS))
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    text = ["  ".join(str(v).ljust(wd) for v, wd in zip(line, widths)).rstrip() for line in lines]
-    verdict = "all checks agree" if result.ok else f"{len(result.failures)} of {len(result.checks)} checks disagree"
+        if (layer, kind) == ("input", "Input") and lang != "en":  # the gradient reaching the input, not a layer
+            layer = kind = i18n.text("verify.input", lang)
+        lines.append((layer or "-", kind) + tuple(_cell(checks.get(w), lang) for w in WHATS))
+    widths = [max(i18n.width(str(line[i])) for line in lines) for i in range(len(header))]
+    text = ["  ".join(i18n.ljust(str(v), wd) for v, wd in zip(line, widths)).rstrip() for line in lines]
+    verdict = (i18n.text("verify.all_agree", lang) if result.ok else
+               i18n.text("verify.some_disagree", lang, failed=len(result.failures), total=len(result.checks)))
     skipped = len(result.skipped)
-    verdict += f" ({skipped} skipped: {result.skipped[0].note.removeprefix('skipped: ')})" if skipped == 1 else (
-        f" ({skipped} skipped, see the table)" if skipped else "")
-    text.append(f"{result.name} {'x'.join(map(str, result.input_shape))}: {verdict}")
+    if skipped == 1:  # the note is the checker's own English reason
+        note = i18n.translate(result.skipped[0].note.removeprefix("skipped: "), lang)
+        verdict += i18n.text("verify.one_skipped", lang, note=note)
+    elif skipped:
+        verdict += i18n.text("verify.some_skipped", lang, skipped=skipped)
+    text.append(f"{result.name} {'x'.join(map(str, result.input_shape))}{i18n.colon(lang)}{verdict}")
     return "\n".join(text)
 
 

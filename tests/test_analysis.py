@@ -193,14 +193,16 @@ def test_rows_add_up_to_the_totals():
 def test_to_dict_is_json_and_matches_the_contract():
     report = cnncalc.analyze(_branchy_net(), "3x32x32", name="branchy")
     data = json.loads(json.dumps(report.to_dict()))
-    assert set(data) == {"model", "input_shape", "layers", "totals", "receptive_field", "memory"}
+    assert set(data) == {"model", "input_shape", "layers", "totals", "receptive_field", "local_receptive_field", "batch",
+                         "dtype", "depth", "memory", "extra_ops", "version"}
     assert data["memory"] == report.memory().to_dict()
     assert data["model"] == "branchy" and data["input_shape"] == [3, 32, 32]
     assert set(data["totals"]) == {"params", "trainable_params", "buffers", "macs", "flops", "output_shape"}
     assert data["totals"]["output_shape"] == [10]
     assert data["totals"]["params"] == report.params
     for row in data["layers"]:
-        assert set(row) == {"name", "type", "input_shape", "output_shape", "params", "macs", "receptive_field"}
+        assert set(row) == {"name", "type", "input_shape", "output_shape", "params", "macs", "receptive_field",
+                            "output_numel", "activation_bytes"}
     first = data["layers"][0]
     assert first["name"] == "stem.0" and first["output_shape"] == [8, 16, 16]
     assert first["receptive_field"] == {"size": [3, 3], "stride": [2, 2], "start": [-1, -1]}

@@ -182,6 +182,9 @@ CASES.update({
     "scalar ops": (after_conv(L.ScalarOp("add", 1.0), conv(), L.ScalarOp("rsub", 2.0), conv(), L.ScalarOp("mul", 3.0),
                               L.ScalarOp("div", 2.0), L.ScalarOp("rdiv", 1.0), conv(), L.ScalarOp("pow", 2), conv(),
                               L.ScalarOp("neg"), L.ScalarOp("sub", 1.0), conv()), (3, 5, 5)),
+    "option-A shortcut": (C.Sequential(conv(3, 4), C.Residual(C.Sequential(conv(4, 8, stride=2), C.ReLU()), C.Sequential(
+        L.Index.of((slice(None), slice(None), slice(None, None, 2), slice(None, None, 2))), L.Pad((0, 0, 0, 0, 2, 2))))),
+                          (3, 8, 8)),
     "shuffles": (after_conv(L.PixelUnshuffle(2), C.Conv2d(16, 16, 1), L.PixelShuffle(2), L.ChannelShuffle(2), conv()),
                  (3, 6, 4)),
     # tokens, attention and learned tensors

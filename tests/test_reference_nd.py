@@ -315,6 +315,8 @@ LAYERS = [
     (L.ZeroPad1d((1, 2)), (2, 5)), (L.ZeroPad3d(1), (2, 2, 3, 2)), (L.ConstantPad1d((2, -1), 0.5), (2, 5)),
     (L.ConstantPad2d(1, -2.0), (2, 3, 4)), (L.ConstantPad3d((1, 0, 0, 1, 1, 0), 3.0), (2, 2, 3, 2)),
     (L.ReflectionPad1d(2), (2, 5)), (L.ReflectionPad2d((1, 2, 0, 1)), (2, 3, 4)), (L.ReflectionPad3d(1), (2, 2, 3, 2)),
+    (L.Pad((1, 2, 0, 0, 2, 1), value=0.5), (2, 3, 4)), (L.Pad((-1, 1)), (2, 5)),
+    (L.Index.of((slice(None), slice(None), slice(1, None, 2), slice(None, None, 3))), (2, 5, 7)),
     (L.ReplicationPad1d((0, 3)), (2, 5)), (L.ReplicationPad2d(1), (2, 3, 4)), (L.ReplicationPad3d((1, 0, 2, 1, 0, 1)), (2, 2, 3, 2)),
     # tensor operations
     (L.Permute((0, 2, 3, 1)), (2, 3, 4)), (L.Transpose(1, -1), (2, 3, 4)), (L.Unflatten(1, (2, -1)), (6, 4)),

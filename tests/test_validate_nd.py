@@ -126,6 +126,19 @@ def unet():
     )
 
 
+def cifar():
+    """A CIFAR ResNet's option-A shortcut: every other pixel (a strided slice), channels padded with zeros (F.pad)."""
+    def block(c_in, c_out):
+        main = cnncalc.Sequential(cnncalc.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), cnncalc.BatchNorm2d(c_out),
+                                  cnncalc.ReLU(), cnncalc.Conv2d(c_out, c_out, 3, padding=1, bias=False), cnncalc.BatchNorm2d(c_out))
+        shortcut = cnncalc.Sequential(L.Index.of((slice(None), slice(None), slice(None, None, 2), slice(None, None, 2))),
+                                      L.Pad((0, 0, 0, 0, (c_out - c_in) // 2, (c_out - c_in) // 2)))
+        return cnncalc.Residual(main, shortcut, post=cnncalc.ReLU())
+
+    return cnncalc.Sequential(cnncalc.Conv2d(3, 4, 3, padding=1), block(4, 8), block(8, 12), cnncalc.AdaptiveAvgPool2d(1),
+                              cnncalc.Flatten(), cnncalc.Linear(12, 3))
+
+
 def tokens():
     """Integer ids: an embedding, attention by a Merge of three projections, a matmul gate, a mean over tokens."""
     return cnncalc.Sequential(OrderedDict(
@@ -152,6 +165,7 @@ NETWORKS = {  # name: (builder, strategy of input shapes)
     "convnext": (convnext, st.tuples(st.just(2), st.integers(8, 14), st.integers(8, 14))),
     "unet": (unet, st.tuples(st.just(2), st.integers(4, 7).map(lambda n: 2 * n), st.integers(4, 7).map(lambda n: 2 * n))),
     "tokens": (tokens, st.tuples(st.integers(3, 8))),
+    "cifar": (cifar, st.tuples(st.just(3), st.integers(9, 16), st.integers(9, 16))),
 }
 
 
@@ -244,6 +258,9 @@ BUGS = {  # bug: (the network it shows in, how to plant it, the check that must 
                                                   "receptive_field"),
     "Conv1d's receptive field padded once more": ("audio", lambda mp: mp.setattr(L.Conv1d, "windows", _padding_one_more(L.Conv1d)),
                                                   "receptive_field"),
+    "a strided slice's receptive field one pixel off": ("cifar", lambda mp: mp.setattr(
+        L.Index, "windows", lambda self, shape, real=L.Index.windows: None if real(self, shape) is None else tuple(
+            w if w.s == 1 else w._replace(p=w.p - 1) for w in real(self, shape))), "receptive_field"),
     "PixelShuffle's receptive field padded once more": (
         "unet", lambda mp: mp.setattr(L.PixelShuffle, "windows", _padding_one_more(L.PixelShuffle)), "receptive_field"),
     "reflection padding's gradient one sample off": ("audio", lambda mp: _wrap(mp, "pad_backward", _reflection_rolled),
@@ -256,7 +273,7 @@ def test_every_planted_bug_in_a_new_operation_makes_verify_fail(bug):
     name, plant, what = BUGS[bug]
     build, _ = NETWORKS[name]
     shape = {"audio": (1, 53), "video": (3, 4, 9, 11), "vit": (3, 8, 8), "convnext": (2, 12, 8), "unet": (2, 12, 10),
-             "tokens": (6,)}[name]
+             "tokens": (6,), "cifar": (3, 13, 11)}[name]
     assert verify(build(), shape).ok
     with pytest.MonkeyPatch.context() as mp:
         plant(mp)

@@ -109,6 +109,7 @@ _FUNCTIONS = {  # layers torch.nn has no class for (or not with these arguments)
     "Reduce": lambda layer: lambda x: _reduce(layer, x),
     "ScalarOp": lambda layer: lambda x: _SCALAR[layer.op](x, layer.value),
     "Reshape": lambda layer: lambda x: x.reshape((x.shape[0],) + tuple(layer.infer(tuple(x.shape[1:])))),
+    "Pad": lambda layer: lambda x: TF.pad(x, layer.pad, value=0.0 if layer.value is None else layer.value),
     "SamePad2d": lambda layer: lambda x: TF.pad(x, [v for pair in reversed(layer.pads(tuple(x.shape[1:]))) for v in pair]),
 }
 

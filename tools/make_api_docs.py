@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 DOCS = ROOT / "docs"
 OUT = DOCS / "api.md"
 SCHEMA = DOCS / "spec.schema.json"
+REPORT_SCHEMA = DOCS / "report.schema.json"  # what `cnncalc schema` prints, published with the docs
 # (module, one-line role); every name in the module's __all__ is documented
 MODULES = [
     ("cnncalc", "layers, containers, analyze and the report"),
@@ -26,10 +27,14 @@ MODULES = [
     ("cnncalc.formulas", "every size formula, once"),
     ("cnncalc.render", "tables and machine formats (the display of a Report)"),
     ("cnncalc.render.svg", "pictures (also importable as cnncalc.svg)"),
+    ("cnncalc.schema", "the JSON Schema of the report's JSON (cnncalc schema)"),
     ("cnncalc.frontends", "reading models from files and PyTorch"),
     ("cnncalc.render.explain", "step-by-step explanations (also importable as cnncalc.explain)"),
+    ("cnncalc.calculators", "single-layer calculators (the answers, then how they come)"),
     ("cnncalc.solve", "solving for sizes"),
     ("cnncalc.check", "homework checking"),
+    ("cnncalc.layout", "channels first or channels last: how a typed shape is read"),
+    ("cnncalc.i18n", "every user-facing word, in English and Chinese"),
     ("cnncalc.reference", "the NumPy reference forward and backward"),
 ]
 MARKER = re.compile(r"(<!-- docstring: ([\w.]+) -->\n)(.*?)(<!-- /docstring -->)", re.S)
@@ -136,8 +141,12 @@ def spec_schema() -> str:
 
 
 def pages():
-    """{path: generated text} for api.md, the spec schema and every page with docstring markers."""
-    out = {OUT: api_page(), SCHEMA: spec_schema()}
+    """{path: generated text} for api.md, the spec and report schemas and every page with docstring markers."""
+    import json
+
+    from cnncalc.schema import report_schema
+
+    out = {OUT: api_page(), SCHEMA: spec_schema(), REPORT_SCHEMA: json.dumps(report_schema(), indent=2) + "\n"}
     for page in sorted(DOCS.glob("**/*.md")):
         if page != OUT:
             text = page.read_text(encoding="utf-8")

@@ -641,6 +641,7 @@ _LAYERS = {
                      "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d"),
                     _padded(lambda layer, x: layer.padding, lambda layer: (layer.mode, getattr(layer, "value", 0.0)))),
     "SamePad2d": _padded(_same_pad),
+    "Pad": _padded(lambda layer, x: layer.pad, lambda layer: (layer.mode, 0.0 if layer.value is None else layer.value)),
     **dict.fromkeys(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), _stateless(
         "interpolate",
         lambda layer: dict(size=layer.size, scale_factor=layer.scale_factor, mode=layer.mode,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from .formats import FORMATS as FORMATS  # noqa: F401 (the format table, by name)
 from .formats import to_csv, to_json, to_markdown
-from .table import COLUMNS, DEFAULT_COLUMNS, collapse, count, megabytes, rf_text, table, totals, units
+from .table import (COLUMNS, DEFAULT_COLUMNS, TABLE_WIDTH, byte_size, collapse, count, megabytes, rf_text, table, totals,
+                    units)
 
-__all__ = ["table", "totals", "count", "units", "megabytes", "rf_text", "collapse", "COLUMNS", "DEFAULT_COLUMNS",
-           "to_json", "to_csv", "to_markdown"]
+__all__ = ["table", "totals", "count", "units", "megabytes", "rf_text", "byte_size", "collapse", "COLUMNS",
+           "DEFAULT_COLUMNS", "TABLE_WIDTH", "to_json", "to_csv", "to_markdown"]
