@@ -29,8 +29,16 @@ The rules are PyTorch's (CPU, train mode), as ``torch.autograd.graph.saved_tenso
   ("batch");
 - LocalResponseNorm (a composite of PyTorch operations) saves its input, the zero-padded squares
   (C + size - 1 channels) and two tensors of its output's size;
-- Flatten, Reshape and Identity are views; a residual addition and a concatenation save nothing;
-  an element-wise product saves each operand whose partner requires a gradient.
+- Flatten, Reshape, Identity, Permute, Transpose, Unflatten, Squeeze, Unsqueeze and Index are views; a
+  residual addition, a difference, a concatenation and a stack save nothing; an element-wise product or
+  quotient of n branches, folded left to right, saves at each step the operands the partner's gradient
+  needs (an intermediate after the first step); a matrix product each operand whose partner requires a
+  gradient; a resize nothing ('area': adaptive average pooling);
+- the normalisers, activations, dropouts, reductions, constants, shuffles, embedding and attention of
+  the rank-free layer set: one rule each below (docs/memory.md lists them). MultiheadAttention is taken
+  as torchvision's encoder calls it (need_weights=False); a batch_first attention returns a transposed
+  view of its result, a layout element-wise operations keep: readers of it are modelled where measured
+  (element-wise operations, another batch_first attention, Linear, LayerNorm) and give None elsewhere.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from typing import NamedTuple
 
 from .dims import product
 from .graph import INPUT
+from .layers import Elementwise
 
 ITEMSIZE = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 ACCUMULATE = {"float16": "float32", "bfloat16": "float32"}  # BatchNorm's statistics on 16-bit inputs
@@ -57,6 +66,13 @@ class Op(NamedTuple):
     output: tuple
     grads: tuple  # per input: does it require a gradient
     trains: bool  # the layer has trainable parameters
+    sources: tuple = ()  # per input: the layer (or merge block) that produced it, None for the model input
+    dtype: str = "float32"
+
+    @property
+    def half(self):
+        """A 16-bit run: torch's composites compute in float32 (``stat`` items)."""
+        return self.dtype in ACCUMULATE
 
     def numel(self, i=0):
         return product(self.inputs[i])
@@ -114,14 +130,22 @@ def _adaptive_avg(op):
     return Saves(() if all(d == 1 for d in op.output[2:]) else (("input", 0),))
 
 
+_CHANNELWISE = {"Dropout1d": 1, "Dropout2d": 2, "Dropout3d": 3}
+
+
 def _dropout(op):
+    """The kept-and-scaled noise: one element per input element, per channel (Dropout1d/2d/3d; per sample
+    where torch reads the input as one unbatched sample: Dropout1d of (N, C), Dropout3d of (N, C, H, W)),
+    one for p = 1, none for p = 0."""
     layer = op.layer
     if layer.p == 0:
         return Saves(alias=True)
+    shape = op.inputs[0]
     if layer.p == 1:
         numel = 1
-    elif layer.type == "Dropout2d":
-        numel = op.inputs[0][0] * op.inputs[0][1]
+    elif layer.type in _CHANNELWISE:
+        unbatched = len(shape) == _CHANNELWISE[layer.type] + 1 and layer.type != "Dropout2d"
+        numel = shape[0] if unbatched else shape[0] * shape[1]
     else:
         numel = op.numel()
     return Saves((("new", numel, "act"),), alias=layer.inplace)
@@ -139,6 +163,105 @@ def _local_response_norm(op):
     return Saves((("input", 0), ("new", padded, "act"), ("new", op.numel(), "act"), ("new", op.numel(), "act")))
 
 
+def _input_and_new(op):
+    """Composites keeping their input and one intermediate of its size (Softsign's 1 + |x|, LogSigmoid's buffer)."""
+    return Saves((("input", 0), ("new", op.numel(), "act")))
+
+
+def _input_and_output(op):
+    return Saves((("input", 0), ("output",)))
+
+
+def _lead(op, axes):
+    """Elements of the input outside its last ``axes`` axes: one statistic each."""
+    return product(op.inputs[0][: len(op.inputs[0]) - axes])
+
+
+def _layer_norm(op):
+    """The input and the mean and reciprocal standard deviation of every normalised group (the input's dtype).
+    LayerNorm2d permutes its input to channels last (a view) and back."""
+    axes = 1 if op.layer.type == "LayerNorm2d" else len(op.layer.normalized_shape)
+    groups = op.numel() // op.inputs[0][1] if op.layer.type == "LayerNorm2d" else _lead(op, axes)
+    return Saves((("input", 0), ("new", groups, "act"), ("new", groups, "act")))
+
+
+def _rms_norm(op):
+    """torch's composite rms_norm: the input (a float32 copy of a 16-bit one), 1/rms per group and, with a
+    weight, x/rms before the weight (in the accumulation type)."""
+    groups = _lead(op, len(op.layer.normalized_shape))
+    items = [("new", groups, "stat")]
+    items.append(("new", op.numel(), "stat") if op.half else ("input", 0))
+    if op.layer.elementwise_affine:
+        items.append(("new", op.numel(), "stat"))
+    return Saves(tuple(items))
+
+
+def _group_norm(op):
+    groups = op.inputs[0][0] * op.layer.num_groups
+    return Saves((("input", 0), ("new", groups, "act"), ("new", groups, "act")))
+
+
+def _instance_norm(op):
+    """torch's instance_norm is batch_norm over (1, N*C, ...): the input, the batch mean and inverse standard
+    deviation, and the weight and running statistics repeated N times (new tensors), those the layer has."""
+    n_c = op.inputs[0][0] * op.inputs[0][1]
+    copies = 2 + int(op.layer.affine) + 2 * int(op.layer.track_running_stats)
+    return Saves((("input", 0),) + (("new", n_c, "act"),) * copies)
+
+
+def _scalar(op):
+    """x + c, x - c, c - x, x*c, x/c and -x save nothing; x**c its input; c/x = c*reciprocal(x) the reciprocal."""
+    kind = op.layer.op
+    if kind == "pow":
+        return Saves((("input", 0),))
+    return Saves((("new", op.numel(), "act"),)) if kind == "rdiv" else Saves()
+
+
+def _reduce(op):
+    return _input_and_output(op) if op.layer.op in ("amax", "amin", "prod") else Saves()
+
+
+def _parameter(op):
+    """x*p saves x (p is a parameter); x + p and cat([p, x]) save nothing."""
+    return Saves((("input", 0),) if op.layer.op == "mul" and op.trains else ())
+
+
+def _embedding(op):
+    """The integer ids (int64), when the table trains."""
+    return Saves((("input", 0),) if op.trains else ())
+
+
+def _attention_sizes(op):
+    n, length, e = op.inputs[0]
+    keys = length + int(op.layer.add_bias_kv) + int(op.layer.add_zero_attn)
+    return n, length, e, keys, op.layer.num_heads
+
+
+def _multihead_attention(op):
+    """nn.MultiheadAttention(x, x, x, need_weights=False) in train mode, as torchvision's encoder calls it: the input
+    (a copy for batch_first, whose (N, L, E) the projection reads transposed), the packed q, k, v projection and,
+    with add_bias_kv or add_zero_attn, the extended keys and values; without dropout the fused kernel's output and
+    log-sum-exp per query (float32), with dropout the composite's scaled queries, transposed keys, weights, dropout
+    mask, dropped weights (float32 for 16-bit inputs) and output."""
+    n, length, e, keys, heads = _attention_sizes(op)
+    extended = keys != length
+    items = [("new", n * length * e, "act") if op.layer.batch_first else ("input", 0)]
+    if op.layer.dropout == 0:
+        items.append(("new", 3 * n * length * e, "act"))  # q, k and v are views of one projection
+        if extended:
+            items += [("new", n * keys * e, "act")] * 2
+        return Saves(tuple(items + [("new", n * length * e, "act"), ("new", n * heads * length, "stat")]))
+    if op.half:
+        items.append(("new", n * keys * e, "stat"))  # the values, upcast
+    elif extended:
+        items.append(("new", n * keys * e, "act"))  # the values with their extra rows
+    else:
+        items.append(("new", 3 * n * length * e, "act"))  # the projection, which the values view
+    items += [("new", n * keys * e, "stat"), ("new", n * length * e, "stat")]  # transposed keys, scaled queries
+    items += [("new", n * heads * length * keys, "stat")] * 3  # weights, dropout mask, dropped weights
+    return Saves(tuple(items + [("new", n * length * e, "act")]))
+
+
 def _nothing(op):
     return Saves()
 
@@ -147,15 +270,60 @@ def _view(op):
     return Saves(alias=True)
 
 
+def _folded(op, kind):
+    """a*b*c... and a/b/c... as torch folds them left to right: each step saves its left operand (the previous
+    step's result after the first) when the right one requires a gradient, and its right operand when either does
+    (a product: when the left one does)."""
+    items, left_grad, left = [], op.grads[0], ("input", 0)
+    shape = op.inputs[0]
+    for j in range(1, len(op.inputs)):
+        right_grad = op.grads[j]
+        if right_grad:
+            items.append(left)
+        if left_grad if kind == "Mul" else (left_grad or right_grad):
+            items.append(("input", j))
+        shape = tuple(max(a, b) for a, b in zip(shape, op.inputs[j]))
+        left, left_grad = ("new", product(shape), "act"), left_grad or right_grad
+    return Saves(tuple(items))
+
+
+_VIEWS = ("Permute", "Transpose", "Index", "Squeeze")  # views whose last axis may not be contiguous
+
+
+def _scaled_dot_product(op):
+    """F.scaled_dot_product_attention on CPU: the fused kernel where q, k and v are 4-D with the same batch and
+    heads and the same last size (q, k, v, the output and a float32 log-sum-exp per query), else the composite
+    (scaled queries, transposed keys and the weights, broadcast to the batch, and the values; float32 for 16-bit
+    inputs). None where a branch ends in a view that may leave the last axis strided (the kernel's choice then
+    depends on strides)."""
+    if any(getattr(source, "type", None) in _VIEWS for source in op.sources):
+        return None
+    q, k, v = op.inputs
+    batch = tuple(max(a, b, c) for a, b, c in zip(q[:-2], k[:-2], v[:-2]))
+    b, length, keys, e, e_v = product(batch), q[-2], k[-2], q[-1], v[-1]
+    if len(q) == 4 and q[:-2] == k[:-2] == v[:-2] and e == e_v:
+        return Saves((("input", 0), ("input", 1), ("input", 2), ("output",), ("new", b * length, "stat")))
+    items = [("new", b * length * e, "stat"), ("new", b * keys * e, "stat"), ("new", b * length * keys, "stat")]
+    if op.half:
+        items.append(("new", b * keys * e_v, "stat"))
+    else:
+        items.append(("input", 2) if tuple(v[:-2]) == batch else ("new", b * keys * e_v, "act"))
+    return Saves(tuple(items))
+
+
 def _merge(op):
     kind = op.layer.merge_kind()
-    if kind in ("Add", "Sub", "Concat", "Stack", "Resize"):
+    if kind in ("Add", "Sub", "Concat", "Stack"):
         return Saves()
-    if kind in ("Mul", "MatMul"):
-        # d(a*b)/da = b: an operand is saved when another operand requires a gradient
-        return Saves(tuple(("input", i) for i in range(len(op.inputs)) if any(g for j, g in enumerate(op.grads) if j != i)))
-    if kind == "Div" and len(op.inputs) == 2:  # a/b: d/da needs b; d/db needs a and b
-        return Saves(((("input", 1),) if any(op.grads) else ()) + ((("input", 0),) if op.grads[1] else ()))
+    if kind == "Resize":  # interpolation saves nothing; 'area' is adaptive average pooling
+        return _adaptive_avg(op) if op.layer.mode == "area" else Saves()
+    if kind == "MatMul":
+        # d(a@b)/da = b: an operand is saved when the other requires a gradient
+        return Saves(tuple(("input", i) for i in range(2) if op.grads[1 - i]))
+    if kind in ("Mul", "Div"):
+        return _folded(op, kind)
+    if kind == "Attention":
+        return _scaled_dot_product(op)
     return None
 
 
@@ -178,15 +346,55 @@ RULES = {
     **_family(("AvgPool1d", "AvgPool2d", "AvgPool3d"), _input),
     **_family(("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), _adaptive_avg),
     **_family(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), _nothing),
-    **_family(("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "SamePad2d"),
-              _nothing),
+    **_family(("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "SamePad2d",
+               "Pad"), _nothing),
     **_family(("ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
                "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d"), _input),
-    **_family(("Dropout", "Dropout2d"), _dropout),
+    **_family(("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"), _dropout),
     "StochasticDepth": _stochastic_depth,
     "LocalResponseNorm": _local_response_norm,
-    **_family(("Flatten", "Reshape", "Identity"), _view),
+    **_family(("Flatten", "Reshape", "Identity", "Permute", "Transpose", "Unflatten", "Squeeze", "Unsqueeze", "Index"),
+              _view),
+    **_family(("LayerNorm", "LayerNorm2d"), _layer_norm),
+    "RMSNorm": _rms_norm,
+    "GroupNorm": _group_norm,
+    **_family(("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"), _instance_norm),
+    **_family(("SELU", "CELU"), _input_or_output),
+    **_family(("Mish", "Hardtanh"), _input_or_copy),
+    **_family(("Softplus", "PReLU"), _input),
+    **_family(("Softsign", "LogSigmoid"), _input_and_new),
+    **_family(("LogSoftmax", "Softmin"), _output),
+    "ScalarOp": _scalar,
+    "Reduce": _reduce,
+    **_family(("PixelShuffle", "PixelUnshuffle", "ChannelShuffle"), _nothing),
+    "Embedding": _embedding,
+    "MultiheadAttention": _multihead_attention,
+    "ParameterOp": _parameter,
 }
+
+
+_KEEPS_LAYOUT = ("Identity", "StochasticDepth")
+_ELEMENTWISE_MERGES = ("Add", "Sub", "Mul", "Div")
+
+
+def _keeps_layout(layer):
+    """Element-wise operations write their output with their (first) input's strides."""
+    if not layer.is_leaf:
+        return layer.merge_kind() in _ELEMENTWISE_MERGES
+    return isinstance(layer, Elementwise) or layer.type in _KEEPS_LAYOUT
+
+
+def _reading_transposed(layer, rule, numel):
+    """The rule for an input laid out tokens-major: a batch_first MultiheadAttention returns a transposed view of
+    its (L, N, E) result, which element-wise operations keep. They save it as it is; a batch_first attention reads
+    it without a copy; Linear and LayerNorm save a contiguous copy instead; for other operations: unknown (None)."""
+    if _keeps_layout(layer):
+        return rule
+    if layer.type == "MultiheadAttention" and layer.batch_first:
+        return rule._replace(items=(("input", 0),) + rule.items[1:])
+    if layer.type in ("Linear", "LayerNorm"):
+        return rule._replace(items=tuple(("new", numel, "act") if item == ("input", 0) else item for item in rule.items))
+    return None
 
 
 class Saved(NamedTuple):
@@ -211,18 +419,25 @@ def saved(report, dtype="float32", batch=1) -> Saved | None:
     size = ITEMSIZE[dtype]
     kinds = {"act": size, "stat": ITEMSIZE[ACCUMULATE.get(dtype, dtype)], "index": INDEX_BYTES}
     input_key = ("input",)
-    storages: dict = {input_key: product(report.input_shape) * batch * size}  # key -> bytes
+    ids = any(INPUT in row.inputs and not row.is_merge and row.layer.type == "Embedding" for row in report.layers)
+    storages: dict = {input_key: product(report.input_shape) * batch * (INDEX_BYTES if ids else size)}  # key -> bytes
     values: list = []  # per row: (storage key, requires grad)
+    transposed: list = []  # per row: its output is laid out tokens-major (see ``_reading_transposed``)
     kept: dict = {}  # saved storage key -> bytes
     for i, row in enumerate(report.layers):
         sources = [(input_key, False) if q == INPUT else values[q] for q in row.inputs]
         grads = tuple(g for _, g in sources)
         trains = bool(not row.is_merge and row.trainable and row.layer.parameter_shapes())
         op = Op(row.layer, tuple((batch,) + tuple(s) for s in row.input_shapes), (batch,) + tuple(row.output_shape),
-                grads, trains)
+                grads, trains, tuple(None if q == INPUT else report.layers[q].layer for q in row.inputs), dtype)
         rule = _rule(row.layer)(op)
+        layouts = [q != INPUT and transposed[q] for q in row.inputs]
+        if rule is not None and any(layouts):
+            rule = _reading_transposed(row.layer, rule, op.numel())
         if rule is None:
             return None
+        transposed.append((row.layer.type == "MultiheadAttention" and row.layer.batch_first)
+                          or (_keeps_layout(row.layer) and layouts[0]))
         out_key = sources[0][0] if rule.alias else ("node", i)
         storages.setdefault(out_key, product(op.output) * size)
         requires = any(grads) or trains

@@ -1,24 +1,32 @@
 """Prove the analytic numbers by running the network: ``verify(model, input_shape)``.
 
 For each analysis row the NumPy reference (``cnncalc.reference``) runs the same network on a batch of
-one and these are compared, each check reporting the expected (analytic) and the actual number:
+one (integer ids in [0, num_embeddings) when an Embedding reads the input) and these are compared,
+each check reporting the expected (analytic) and the actual number:
 
 - ``shape``: the executed output shape (batch axis dropped) equals the row's ``output_shape``;
 - ``params``: the elements of the parameter arrays the layer owns equal the row's ``params``;
-- ``macs``: rows*cols*inner summed over the GEMMs the layer's forward executed equals the row's ``macs``;
-- ``receptive_field``: per spatial axis, the first and last input pixels that can reach the row's
-  centre output pixel o = n_out // 2, measured by a backward pass through the network's *skeleton* on
-  that axis: every layer replaced by the same reference operation with one channel, a kernel of ones
-  of the layer's size on that axis and 1 on the others, the layer's stride, padding and dilation on
-  that axis (pooling spreads its gradient over the whole window, merges pass it to every branch).
-  Every row is a sample of one batched backward pass per axis, so all rows cost a few passes; a sum
-  of positive numbers never cancels, and the pixels reached along one axis do not depend on the other
-  (each window is a product of per-axis intervals). The result must equal the analytic region
+- ``macs``: rows*cols*inner summed over the GEMMs the layer's (or merge's: a matrix product, attention)
+  forward executed equals the row's ``macs``;
+- ``receptive_field``: per spatial axis (one to three), the first and last input pixels that can reach
+  the row's centre output pixel o = n_out // 2, measured by a backward pass through the network's
+  *skeleton* on that axis: every layer that reads its input through a window replaced by the same
+  reference operation on a one-channel signal along that axis, a kernel of ones of the layer's size,
+  its stride, padding (and padding mode) and dilation there (pooling spreads its gradient over the
+  whole window, merges pass it to every branch). Every other layer reads each position at itself: the
+  skeleton passes the gradient through, so the statistics of normalisers (BatchNorm, GroupNorm,
+  InstanceNorm, LayerNorm over the spatial axes, softmax's sum) are held fixed, the constants the
+  receptive field counts them as; and a field whose axes moved (a channels-last stretch: Permute,
+  LayerNorm and Linear on the channels) is measured along its axes wherever they are. Every row is a
+  sample of one batched backward pass per axis, so all rows cost a few passes; a sum of positive
+  numbers never cancels, and the pixels reached along one axis do not depend on the others (each
+  window is a product of per-axis intervals). The result must equal the analytic region
   [start + o*stride, start + o*stride + size - 1] clipped to the image [0, n - 1] and to the row's
   reach, the last input pixel that floor truncation lets the row see at all (``_reaches``). After a
-  transposed convolution with stride > 1 output pixels read regions of varying extent: there the
-  expected region is traced exactly, layer by layer within the real feature maps (``trace.Tracer``
-  with ``clip``). Rows after the spatial mapping ends (no receptive field) are not checked;
+  transposed convolution or upsampling with stride > 1 output pixels read regions of varying extent:
+  there the expected region is traced exactly, layer by layer within the real feature maps
+  (``trace.Tracer`` with ``clip``). Rows after the spatial mapping ends (no receptive field) are not
+  checked;
 - ``gradient``: an exact adjoint (dot-product) test, in float64, with L = sum(y * G) for a random G
   and random tangents u of the input and of every parameter: ``J u``, the forward-mode derivative of
   the reference at the run's own activation pattern (ReLU masks, max-pool choices, dropout masks,
@@ -47,6 +55,7 @@ from .analysis import analyze
 from .dims import as_shape
 from . import i18n
 from .errors import ShapeError
+from .formulas import tf_same_padding
 from .graph import INPUT, flow
 from .reference import functional as R
 from .reference import runner
@@ -138,14 +147,15 @@ def verify(
         raise ShapeError(f"verify needs a concrete input shape, got {shape}")
     report = analyze(model, shape, warn=False)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1,) + shape)
+    ids = _id_range(model)
+    x = rng.standard_normal((1,) + shape) if ids is None else rng.integers(0, ids, (1,) + shape)
     drawn = []
 
     def draw(y):  # G takes the executed output shape, not the analytic one (which may be wrong)
         drawn.append(rng.standard_normal(y.shape))
         return drawn[0]
 
-    trace = runner.forward_backward(model, x, draw, seed, params=_he_parameters(model, seed), keep=gradients)
+    trace = runner.forward_backward(model, x, draw, seed, params=_he_parameters(model, seed), keep=gradients, dtype=np.float64)
     if len(trace.steps) != len(report.layers):
         raise ShapeError(f"verify: {len(report.layers)} analysis rows but {len(trace.steps)} executed steps")
 
@@ -153,13 +163,12 @@ def verify(
     for row, step in zip(report.layers, trace.steps):
         checks.append(Check(row.name, row.type, "shape", tuple(row.output_shape), step.output_shape,
                             tuple(row.output_shape) == step.output_shape))
-        if row.is_merge:
-            continue
-        actual_params = sum(trace.params[p].size for p in step.params)
-        checks.append(Check(row.name, row.type, "params", row.params, actual_params, row.params == actual_params))
+        if not row.is_merge:
+            actual_params = sum(trace.params[p].size for p in step.params)
+            checks.append(Check(row.name, row.type, "params", row.params, actual_params, row.params == actual_params))
         checks.append(Check(row.name, row.type, "macs", row.macs, step.macs, row.macs == step.macs))
 
-    work = rf_jobs = _rf_work(model, shape, report, trace, rf_batch, rf_rows) if receptive_field else []
+    work = rf_jobs = _rf_work(model, shape, report, rf_batch, rf_rows) if receptive_field else []
     if gradients:
         work = work + _gradient_work(model, trace, drawn[0], gradient_layers, rtol, rng)
     for done, job in enumerate(work, 1):
@@ -173,6 +182,17 @@ def verify(
     order = {(r.name, r.type): i for i, r in enumerate(report.layers)}
     checks.sort(key=lambda c: (order.get((c.layer, c.type), -1), WHATS.index(c.what)))
     return Verification(name or report.name, shape, checks)
+
+
+def _id_range(model):
+    """The number of ids when the input is read by an Embedding (integer ids are drawn then), else None."""
+    readers = [node for node in flow(model) if INPUT in node.inputs]
+    sizes = [node.layer.num_embeddings for node in readers if not node.is_merge and node.layer.type == "Embedding"]
+    if not sizes:
+        return None
+    if len(sizes) != len(readers):
+        raise ShapeError("verify: the input is read by an Embedding (integer ids) and by layers that take numbers")
+    return min(sizes)
 
 
 def _he_parameters(model, seed):
@@ -203,7 +223,16 @@ def _analytic_interval(start, stride, size, o, reach, n):
     return max(lo, 0), min(lo + size - 1, reach, n - 1)
 
 
-def _reaches(model, report, shape):
+def _axis_sizes(report, shape, axis):
+    """Per row with a receptive field, its size along spatial ``axis`` (wherever that axis now is), and the input's."""
+    sizes = {INPUT: shape[1 + axis]}
+    for i, row in enumerate(report.layers):
+        if row.receptive_field is not None:
+            sizes[i] = row.output_shape[row.receptive_field.tensor_dims[axis]]
+    return sizes
+
+
+def _reaches(report, shape):
     """Per row, per axis, the last input pixel the row can depend on at all.
 
     A layer's last output reads up to start + (n_out - 1)*stride + size - 1, but only through the
@@ -212,97 +241,136 @@ def _reaches(model, report, shape):
     way (the maximum over the branches of a merge).
     """
     axes = len(shape) - 1
+    sizes = [_axis_sizes(report, shape, a) for a in range(axes)]
     out = []
-    for row in report.layers:
+    for i, row in enumerate(report.layers):
         reach = tuple(max(shape[1 + a] - 1 if q == INPUT else out[q][a] for q in row.inputs) for a in range(axes))
         rf = row.receptive_field
-        if rf is not None and len(row.output_shape) == len(shape):
-            reach = tuple(
-                min(r, rf.start[a] + (row.output_shape[1 + a] - 1) * rf.stride[a] + rf.size[a] - 1)
-                for a, r in enumerate(reach)
-            )
+        if rf is not None:
+            reach = tuple(min(r, rf.start[a] + (sizes[a][i] - 1) * rf.stride[a] + rf.size[a] - 1) for a, r in enumerate(reach))
         out.append(reach)
     return out
 
 
-def _on_axis(value, axis, other):
-    """A per-axis argument (int, pair or word) restricted to ``axis``: (value on that axis, ``other``)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (tuple, list)):
-        return (value[axis], other)
-    return (value, other)
+# The skeleton: along one spatial axis, a batch of one-channel signals (rows, 1, n); each layer type's
+# backward pass there, (layer, axis, x, g, n_out, the row's input shape) -> the gradient of x (x: zeros of the
+# input's size).
+# Layers not listed read every position at itself (normalisers' statistics held fixed, as the receptive
+# field counts them: constants).
 
 
 def _ones(kernel, axis):
-    k = kernel[axis] if isinstance(kernel, (tuple, list)) else kernel
-    return np.ones((1, 1, k, 1))
+    return np.ones((1, 1, kernel[axis]))
 
 
-def _conv_skeleton(layer, axis, x, g, n_out):
-    kw = dict(stride=_on_axis(layer.stride, axis, 1), padding=_on_axis(layer.padding, axis, 0),
-              dilation=_on_axis(layer.dilation, axis, 1))
-    return R.conv2d_backward(x, _ones(layer.kernel_size, axis), g, **kw, output_mask=(True, False, False))[0]
+def _mode_padding(layer, axis, x, backward):
+    """A convolution's backward along ``axis``, through its padding_mode's padding when it is not zeros."""
+    if layer.padding_mode == "zeros":
+        return backward(x, layer.padding if isinstance(layer.padding, str) else layer.padding[axis])
+    pads = layer.pads[axis]
+    grad = backward(R.pad(x, pads, layer.padding_mode), 0)
+    return R.pad_backward(x, grad, pads, layer.padding_mode)
 
 
-def _transpose_skeleton(layer, axis, x, g, n_out):
-    kw = dict(stride=_on_axis(layer.stride, axis, 1), padding=_on_axis(layer.padding, axis, 0),
-              output_padding=_on_axis(layer.output_padding, axis, 0), dilation=_on_axis(layer.dilation, axis, 1))
-    return R.conv_transpose2d_backward(x, _ones(layer.kernel_size, axis), g, **kw, output_mask=(True, False, False))[0]
+def _conv_skeleton(layer, axis, x, g, n_out, in_shape):
+    def backward(x, padding):
+        return R.conv1d_backward(x, _ones(layer.kernel_size, axis), g, stride=layer.stride[axis], padding=padding,
+                                 dilation=layer.dilation[axis], output_mask=(True, False, False))[0]
+
+    return _mode_padding(layer, axis, x, backward)
 
 
-def _pool_skeleton(layer, axis, x, g, n_out):
-    kw = dict(kernel_size=_on_axis(layer.kernel_size, axis, 1), padding=_on_axis(layer.padding, axis, 0),
-              stride=None if layer.stride in (None, ()) else _on_axis(layer.stride, axis, 1), ceil_mode=layer.ceil_mode)
-    if layer.type == "MaxPool2d":
-        return R.max_pool2d_spread_backward(x, g, dilation=_on_axis(layer.dilation, axis, 1), **kw)
-    return R.avg_pool2d_backward(x, g, **kw)
+def _transpose_skeleton(layer, axis, x, g, n_out, in_shape):
+    return R.conv_transpose1d_backward(
+        x, _ones(layer.kernel_size, axis), g, stride=layer.stride[axis], padding=layer.padding[axis],
+        output_padding=layer.output_padding[axis], dilation=layer.dilation[axis], output_mask=(True, False, False))[0]
 
 
-def _adaptive_skeleton(layer, axis, x, g, n_out):
-    return R.adaptive_avg_pool2d_backward(x, g, (n_out, 1))
+def _pool_skeleton(layer, axis, x, g, n_out, in_shape):
+    kw = dict(kernel_size=layer.kernel_size[axis], stride=layer.stride[axis], padding=layer.padding[axis],
+              ceil_mode=layer.ceil_mode)
+    if layer.type.startswith("MaxPool"):
+        return R.max_pool1d_spread_backward(x, g, dilation=layer.dilation[axis], **kw)
+    return R.avg_pool1d_backward(x, g, count_include_pad=layer.count_include_pad,
+                                 divisor_override=getattr(layer, "divisor_override", None), **kw)
 
 
-def _upsample_skeleton(layer, axis, x, g, n_out):
-    scale = layer.scale_factor
-    kw = dict(mode=layer.mode, align_corners=layer.align_corners, recompute_scale_factor=layer.recompute_scale_factor)
+def _adaptive_skeleton(layer, axis, x, g, n_out, in_shape):
+    return R.adaptive_avg_pool1d_backward(x, g, n_out)
+
+
+def _upsample_skeleton(layer, axis, x, g, n_out, in_shape):
+    mode = "nearest" if layer.mode == "nearest" else "linear"
+    kw = dict(mode=mode, align_corners=layer.align_corners, recompute_scale_factor=layer.recompute_scale_factor)
     if layer.size is not None or layer.recompute_scale_factor:
-        return R.interpolate_backward(x, g, size=(n_out, 1), **kw)
-    return R.interpolate_backward(x, g, scale_factor=_on_axis(scale, axis, 1), **kw)
+        return R.interpolate_backward(x, g, size=n_out, **kw)
+    scale = layer.scale_factor
+    return R.interpolate_backward(x, g, scale_factor=scale[axis] if isinstance(scale, (tuple, list)) else scale, **kw)
 
 
-def _pad_skeleton(pads):
-    def skeleton(layer, axis, x, g, n_out):
-        left, right, top, bottom = pads(layer)
-        return R.pad_backward(x, g, (0, 0, top, bottom) if axis == 0 else (0, 0, left, right))
+def _pad_skeleton(layer, axis, x, g, n_out, in_shape):
+    if layer.type == "SamePad2d":  # its padding depends on the input's size
+        pads = tf_same_padding(x.shape[2], layer.kernel_size[axis], layer.stride[axis], layer.dilation[axis])
+    elif layer.type == "Pad":  # any axis: its pads per axis of the (channels-first) input
+        pads = layer.pads(len(in_shape))[1 + axis]
+    else:
+        pads = layer.pads()[axis]
+    return R.pad_backward(x, g, pads, getattr(layer, "mode", "constant"))
+
+
+def _index_skeleton(layer, axis, x, g, n_out, in_shape):
+    """Basic indexing's backward along a sliced spatial axis: output o came from start + o*step (its window)."""
+    window = layer.windows(in_shape)[axis]
+    start, step = -window.p, window.s
+    return R.index_backward(x, g, (slice(None), slice(None), slice(start, start + (n_out - 1) * step + 1, step)))
+
+
+def _block_skeleton(size, up):
+    """PixelShuffle (up: each output pixel copies one of the r x r block it came from) and PixelUnshuffle."""
+
+    def skeleton(layer, axis, x, g, n_out, in_shape):
+        r = getattr(layer, size)
+        backward = R.conv_transpose1d_backward if up else R.conv1d_backward
+        return backward(x, np.ones((1, 1, r)), g, stride=r, output_mask=(True, False, False))[0]
 
     return skeleton
 
 
-def _pointwise(layer, axis, x, g, n_out):
-    return g
-
-
-# Per layer type, the backward pass of its one-channel skeleton along one axis: (layer, axis, x, g,
-# n_out) -> gradient of x, for x of shape (rows, 1, n_in, 1). Layers not listed keep every pixel where it is.
 _SKELETONS = {
-    **dict.fromkeys(("Conv2d", "ConnectionTableConv2d"), _conv_skeleton),
-    "ConvTranspose2d": _transpose_skeleton,
-    **dict.fromkeys(("MaxPool2d", "AvgPool2d"), _pool_skeleton),
-    **dict.fromkeys(("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"), _adaptive_skeleton),
+    **dict.fromkeys(("Conv1d", "Conv2d", "Conv3d", "ConnectionTableConv2d"), _conv_skeleton),
+    **dict.fromkeys(("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"), _transpose_skeleton),
+    **dict.fromkeys(("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"), _pool_skeleton),
+    **dict.fromkeys(("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+                     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"), _adaptive_skeleton),
     **dict.fromkeys(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), _upsample_skeleton),
-    "ZeroPad2d": _pad_skeleton(lambda layer: layer.padding),
+    **dict.fromkeys(("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+                     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
+                     "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "SamePad2d"), _pad_skeleton),
+    "Pad": _pad_skeleton,
+    "Index": _index_skeleton,
+    "PixelShuffle": _block_skeleton("upscale_factor", True),
+    "PixelUnshuffle": _block_skeleton("downscale_factor", False),
 }
 
 
-def _skeleton_reached(model, trace, seeds, axis):
+def _skeleton(layer, axis, x, g, n_out, in_shape):
+    """The skeleton's backward through one leaf; a window only where the layer reads through one (a field
+    whose axes moved passes layers that act on other axes unchanged)."""
+    skeleton = _SKELETONS.get(layer.type)
+    return g if skeleton is None else skeleton(layer, axis, x, g, n_out, in_shape)
+
+
+def _fitted(part, n):
+    """A gradient of a branch or input broadcast along the axis (size 1 there) summed back to it."""
+    return part.sum(axis=2, keepdims=True) if n == 1 and part.shape[2] != 1 else part
+
+
+def _skeleton_reached(model, report, shape, seeds, axis):
     """Run the skeleton backward along ``axis`` with one sample per seeded row: {sample: (first, last)
     input pixel reached, or None}. ``seeds`` are (node index, output position) in sample order."""
     nodes = flow(model)
     batch = len(seeds)
-    sizes = {INPUT: trace_input_size(trace, axis)}
-    sizes.update({i: (step.output_shape[1 + axis] if len(step.output_shape) > 1 + axis else 1)
-                  for i, step in enumerate(trace.steps)})
+    sizes = _axis_sizes(report, shape, axis)
     by_node = {}
     for b, (i, o) in enumerate(seeds):
         by_node.setdefault(i, []).append((b, o))
@@ -311,70 +379,56 @@ def _skeleton_reached(model, trace, seeds, axis):
         node = nodes[i]
         g = pending.pop(i, None)
         if i in by_node:  # a new array: g may be shared with another branch's pending gradient
-            g = np.zeros((batch, 1, sizes[i], 1)) if g is None else g.copy()
+            g = np.zeros((batch, 1, sizes[i])) if g is None else g.copy()
             for b, o in by_node[i]:
-                g[b, 0, o, 0] += 1.0
+                g[b, 0, o] += 1.0
         if g is None:
             continue
-        g = g / np.maximum(g.max(axis=(1, 2, 3), keepdims=True), 1e-300)  # positive scaling keeps the support
+        g = g / np.maximum(g.max(axis=(1, 2), keepdims=True), 1e-300)  # positive scaling keeps the support
         if node.is_merge:
-            parts = [g.sum(axis=2, keepdims=True) if sizes[q] == 1 and g.shape[2] != 1 else g for q in node.inputs]
+            parts = [g] * len(node.inputs)
         else:
-            x = np.broadcast_to(np.zeros(()), (batch, 1, sizes[node.inputs[0]], 1))
-            skeleton = _SKELETONS.get(node.layer.type, _pointwise)
-            if node.layer.type == "SamePad2d":
-                (top, bottom), (left, right) = node.layer.pads(trace_shape(trace, node.inputs[0]))
-                part = R.pad_backward(x, g, (0, 0, top, bottom) if axis == 0 else (0, 0, left, right))
-            else:
-                part = skeleton(node.layer, axis, x, g, sizes[i])
-            parts = [part]
+            x = np.broadcast_to(np.zeros(()), (batch, 1, sizes[node.inputs[0]]))
+            parts = [_skeleton(node.layer, axis, x, g, sizes[i], report.layers[i].input_shape)]
         for q, part in zip(node.inputs, parts):
+            part = _fitted(part, sizes[q])
             pending[q] = part if q not in pending else pending[q] + part
     reached = pending.get(INPUT)
     out = {}
     for b in range(batch):
-        hit = np.flatnonzero(reached[b, 0, :, 0] > 0) if reached is not None else np.array([])
+        hit = np.flatnonzero(reached[b, 0] > 0) if reached is not None else np.array([])
         out[b] = (int(hit[0]), int(hit[-1])) if hit.size else None
     return out
 
 
-def trace_input_size(trace, axis):
-    return trace.input_shape[1 + axis]
-
-
-def trace_shape(trace, q):
-    return trace.input_shape if q == INPUT else trace.steps[q].output_shape
-
-
-def _rf_work(model, shape, report, trace, batch, count):
-    """Jobs measuring the receptive field of the spatial rows (``count`` of them, evenly spaced, or all),
-    ``batch`` rows per skeleton pass, one pass per axis."""
-    trace.input_shape = shape
+def _rf_work(model, shape, report, batch, count):
+    """Jobs measuring the receptive field of every row that has one (``count`` of them, evenly spaced, or
+    all), ``batch`` rows per skeleton pass, one pass per spatial axis."""
+    axes = len(shape) - 1
     tracer = Tracer(report.layers, clip=True)
-    rows = [
-        (index, row, step, reach)
-        for index, (row, step, reach) in enumerate(zip(report.layers, trace.steps, _reaches(model, report, shape)))
-        if row.receptive_field is not None and len(row.output_shape) == 3 and row.receptive_field.channels_first
-    ]
+    sizes = [_axis_sizes(report, shape, a) for a in range(axes)]
+    rows = [(index, row, reach) for index, (row, reach) in enumerate(zip(report.layers, _reaches(report, shape)))
+            if row.receptive_field is not None]
     rows = _sample(rows, count)
 
     def job(chunk):
         def run():
-            seeds = [[(index, step.output_shape[1 + axis] // 2) for index, _, step, _ in chunk] for axis in (0, 1)]
-            measured = [_skeleton_reached(model, trace, seeds[axis], axis) for axis in (0, 1)]
+            centres = [[sizes[axis][index] // 2 for index, _, _ in chunk] for axis in range(axes)]
+            measured = [_skeleton_reached(model, report, shape, [(index, o) for (index, _, _), o in zip(chunk, centres[axis])],
+                                          axis) for axis in range(axes)]
             out = []
-            for b, (index, row, step, reach) in enumerate(chunk):
+            for b, (index, row, reach) in enumerate(chunk):
                 rf = row.receptive_field
                 expected = []
-                for axis in (0, 1):
-                    o = step.output_shape[1 + axis] // 2
-                    if tracer.concrete and tracer.periods[index] != (1,) * len(rf.size):  # after upsampling: traced regions
+                for axis in range(axes):
+                    o = centres[axis][b]
+                    if tracer.concrete and tracer.periods[index] != (1,) * axes:  # after upsampling: traced regions
                         expected.append(tracer.hull(index, axis, o))
                     else:
                         expected.append(_analytic_interval(
                             rf.start[axis], rf.stride[axis], rf.size[axis], o, reach[axis], shape[1 + axis]
                         ))
-                expected, actual = tuple(expected), (measured[0][b], measured[1][b])
+                expected, actual = tuple(expected), tuple(measured[axis][b] for axis in range(axes))
                 out.append(Check(row.name, row.type, "receptive_field", expected, actual, expected == actual))
             return out
 
@@ -442,7 +496,8 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
     """Jobs: the whole network's adjoint test (the input row), then per node."""
     nodes = flow(model)
     local = runner.local_arrays(model, trace)
-    input_tangent = rng.standard_normal(trace.input.shape)
+    ids = trace.grad_input is None  # integer ids: no direction to move them in
+    input_tangent = np.zeros(trace.input.shape) if ids else rng.standard_normal(trace.input.shape)
     param_tangents = _tangents(trace.params, rng)
     state = {}
 
@@ -453,12 +508,13 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
         if nodes[i].is_merge:
             return {}
         p, _, owner = local[i]
-        return {loc: param_tangents[runner._join(owner, loc)] for loc in p}
+        return {loc: param_tangents[runner.full_name(owner, loc)] for loc in p}
 
     def whole():
         state["tangents"] = tangents = runner.linearize(model, trace, input_tangent, param_tangents)
+        moved = [] if ids else [(input_tangent, trace.grad_input)]
         checks = [_adjoint("input", "Input", [(tangents[-1], grad_out)],
-                           [(input_tangent, trace.grad_input)] + [(param_tangents[n], trace.grads[n]) for n in trace.grads])]
+                           moved + [(param_tangents[n], trace.grads[n]) for n in trace.grads])]
         # a finite difference of the whole network is not taken: a step inside every node's linearised kink
         # distance can still cross a kink through second-order terms deep in the network; each node's own
         # difference moves its input exactly along a line, so its kink distance is exact
@@ -472,10 +528,11 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
                 node, step = nodes[i], trace.steps[i]
                 ins, u = tangents_of(node), own_tangents(i)
                 parts = trace.parts[i]
-                backward = list(zip(ins, parts)) + [(u[loc], grad) for loc, grad in trace.local_grads.get(i, {}).items()]
+                backward = [(t, part) for t, part in zip(ins, parts) if part is not None]  # ids have no gradient
+                backward += [(u[loc], grad) for loc, grad in trace.local_grads.get(i, {}).items()]
                 out_t, g = state["tangents"][i], trace.upstream[i]
                 checks.append(_adjoint(step.name, step.type, [(out_t, g)], backward))
-                if not node.is_merge and runner._ops(node.layer, node.name).from_forward:
+                if not node.is_merge and runner.ops(node.layer, node.name).from_forward:
                     continue
                 inputs = runner.node_inputs(trace, node)
                 p = {} if node.is_merge else local[i][0]

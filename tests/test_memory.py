@@ -9,9 +9,7 @@ exactly that number, at batch 1 and 2.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -21,78 +19,20 @@ import cnncalc
 from cnncalc import ShapeError
 
 torch = pytest.importorskip("torch")
-import torch.nn.functional as TF  # noqa: E402
+import torch_twins  # noqa: E402
+from torch_twins import twin  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 
-class StochasticDepth(torch.nn.Module):
-    """torchvision.ops.StochasticDepth's forward, written out (torchvision is not a test dependency)."""
-
-    def __init__(self, p, mode):
-        super().__init__()
-        self.p, self.mode = p, mode
-
-    def forward(self, x):
-        if not self.training or self.p == 0.0:
-            return x
-        survival = 1.0 - self.p
-        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
-        noise = torch.empty(size, dtype=x.dtype).bernoulli_(survival)
-        if survival > 0.0:
-            noise.div_(survival)
-        return x * noise
+def to_torch(model):
+    """The torch twin: the same data flow, each layer its torch module (``torch_twins``)."""
+    return twin(model)[0]
 
 
-class Branches(torch.nn.Module):
-    """cnncalc's Residual (add or mul, then post) and Concat."""
-
-    def __init__(self, block):
-        super().__init__()
-        self.kind = block.merge_kind()
-        if self.kind == "Concat":
-            self.branches = torch.nn.ModuleList(to_torch(child) for child in block.children())
-        else:
-            self.main = to_torch(block.main)
-            self.shortcut = None if block.shortcut is None else to_torch(block.shortcut)
-            self.post = None if block.post is None else to_torch(block.post)
-
-    def forward(self, x):
-        if self.kind == "Concat":
-            return torch.cat([branch(x) for branch in self.branches], 1)
-        other = x if self.shortcut is None else self.shortcut(x)
-        y = self.main(x) + other if self.kind == "Add" else self.main(x) * other
-        return y if self.post is None else self.post(y)
-
-
-class Shared(torch.nn.Module):
-    """cnncalc reuses a layer object; so does torch (one module called twice)."""
-
-
-def to_torch(layer, memo=None):
-    memo = {} if memo is None else memo
-    if id(layer) in memo:
-        return memo[id(layer)]
-    if isinstance(layer, cnncalc.Sequential):
-        module = torch.nn.Sequential(OrderedDict((name, to_torch(child, memo)) for name, child in layer.named_children()))
-    elif isinstance(layer, (cnncalc.Residual, cnncalc.Concat)):
-        module = Branches(layer)
-    elif layer.type == "Identity":
-        module = torch.nn.Identity()
-    elif layer.type == "StochasticDepth":
-        module = StochasticDepth(layer.p, layer.mode)
-    else:
-        skip = {"trainable", "device", "dtype"}
-        kwargs = {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer) if f.init and f.name not in skip}
-        module = getattr(torch.nn, layer.type)(**kwargs)
-        if not getattr(layer, "trainable", True):
-            module.requires_grad_(False)
-    memo[id(layer)] = module
-    return module
-
-
-def saved_by_torch(module, shape, batch, dtype=torch.float32):
-    """Bytes autograd saves in one train-mode forward pass: one count per storage, parameters excluded."""
+def saved_by_torch(module, shape, batch, dtype=torch.float32, ids=None):
+    """Bytes autograd saves in one train-mode forward pass: one count per storage, parameters excluded
+    (``ids``: the input is integer ids below it)."""
     torch.manual_seed(0)
     module.train()
     params = {p.untyped_storage().data_ptr() for p in module.parameters()}
@@ -104,14 +44,14 @@ def saved_by_torch(module, shape, batch, dtype=torch.float32):
             seen.setdefault(storage.data_ptr(), storage.nbytes())
         return tensor
 
-    x = torch.randn((batch,) + tuple(shape), dtype=dtype)
+    x = torch.randint(0, ids, (batch,) + tuple(shape)) if ids else torch.randn((batch,) + tuple(shape), dtype=dtype)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         module(x)
     return sum(seen.values())
 
 
 class C:
-    """cnncalc's layers and containers (the rank-1 and rank-3 layers live in cnncalc.layers)."""
+    """cnncalc's layers and containers (the rank-1 and rank-3 layers live in cnncalc.layers)."""  # noqa: D101
 
     def __getattr__(self, name):
         return getattr(cnncalc, name, None) or getattr(cnncalc.layers, name)
@@ -198,13 +138,92 @@ CASES = {
     "frozen linear": (C.Sequential(conv(3, 4), C.Flatten(), C.Linear(4 * 16, 3).freeze()), (3, 4, 4)),
 }
 
+L = cnncalc.layers
+
+
+def tokens(*layers, features=8):
+    """A Linear first, so the layer under test reads a tensor that requires a gradient."""
+    return C.Sequential(C.Linear(4, features), *layers)
+
+
+def unflattened_linear(features):
+    return C.Sequential(L.Unflatten(2, (2, features // 2)), C.Linear(features // 2, features // 2))
+
+
+CASES.update({
+    # normalisers of the new kinds
+    "layer norm": (tokens(L.LayerNorm(8), C.Linear(8, 6), L.LayerNorm(6, elementwise_affine=False), C.Linear(6, 6),
+                          L.LayerNorm(6, bias=False), L.LayerNorm((5, 6))), (5, 4)),
+    "layer norm 2d": (after_conv(L.LayerNorm2d(4), conv(), L.LayerNorm2d(4, elementwise_affine=False)), (3, 5, 6)),
+    "rms norm": (tokens(L.RMSNorm(8), C.Linear(8, 6), L.RMSNorm(6, elementwise_affine=False), C.Linear(6, 3), L.RMSNorm((5, 3))),
+                 (5, 4)),
+    "group norm": (after_conv(L.GroupNorm(2, 4), conv(), L.GroupNorm(4, 4, affine=False)), (3, 6, 5)),
+    "instance norm 1d and 3d": (C.Sequential(L.Conv1d(3, 4, 3), L.InstanceNorm1d(4), L.Conv1d(4, 4, 1),
+                                             L.InstanceNorm1d(4, affine=True), L.Unsqueeze(-1), L.Unsqueeze(-1),
+                                             L.InstanceNorm3d(4, affine=True, track_running_stats=True)), (3, 9)),
+    "instance norm 2d": (after_conv(L.InstanceNorm2d(4, affine=True), conv(), L.InstanceNorm2d(4, track_running_stats=True)),
+                         (3, 5, 4)),
+    # activations, in place or not
+    "activations": (after_conv(L.SELU(), conv(), L.SELU(True), conv(), L.CELU(0.5), conv(), L.CELU(inplace=True), conv(),
+                               L.Mish(), conv(), L.Mish(True), conv(), L.Softplus(2.0), conv(), L.Hardtanh(), conv(),
+                               L.Hardtanh(-2, 2, inplace=True), conv(), L.Softsign(), conv(), L.LogSigmoid(), conv(),
+                               L.PReLU(), conv(), L.PReLU(4), conv(), L.LogSoftmax(dim=1), conv(), L.Softmin(dim=1)), (3, 5, 5)),
+    "channel dropouts": (C.Sequential(L.Conv1d(3, 4, 3), L.Dropout1d(0.3), L.Conv1d(4, 4, 1), L.Dropout1d(0.4, inplace=True),
+                                      C.Flatten(), C.Linear(20, 6), L.Dropout1d(0.5), C.Linear(6, 4), L.Unsqueeze(-1),
+                                      L.Unsqueeze(-1), L.Dropout3d(0.2), L.Squeeze(), L.AlphaDropout(0.2), C.Linear(4, 4),
+                                      L.AlphaDropout(0.0), C.Linear(4, 4), L.AlphaDropout(1.0), C.Linear(4, 2)), (3, 7)),
+    "dropout3d of a 4-d input": (after_conv(L.Dropout3d(0.5), conv(), L.Dropout3d(1.0), conv()), (3, 4, 4)),
+    # views, reductions, constants, shuffles
+    "views": (after_conv(L.Permute((0, 2, 3, 1)), C.Linear(4, 4), C.GELU(), L.Transpose(1, 3), L.Unflatten(1, (2, 2)),
+                         L.Index.of((slice(None), 0)), conv(2, 4), L.Unsqueeze(1), L.Squeeze(1), conv()), (3, 5, 6)),
+    "reductions": (after_conv(L.Reduce("amax", 2, keepdim=True), conv(4, 4, 1), L.Reduce("prod", -1, keepdim=True),
+                              conv(4, 4, 1), L.Reduce("amin", (2, 3), keepdim=True), conv(4, 4, 1), L.Reduce("mean"),
+                              L.Unsqueeze(-1), C.Linear(1, 3), L.Reduce("sum", 1)), (3, 5, 6)),
+    "scalar ops": (after_conv(L.ScalarOp("add", 1.0), conv(), L.ScalarOp("rsub", 2.0), conv(), L.ScalarOp("mul", 3.0),
+                              L.ScalarOp("div", 2.0), L.ScalarOp("rdiv", 1.0), conv(), L.ScalarOp("pow", 2), conv(),
+                              L.ScalarOp("neg"), L.ScalarOp("sub", 1.0), conv()), (3, 5, 5)),
+    "option-A shortcut": (C.Sequential(conv(3, 4), C.Residual(C.Sequential(conv(4, 8, stride=2), C.ReLU()), C.Sequential(
+        L.Index.of((slice(None), slice(None), slice(None, None, 2), slice(None, None, 2))), L.Pad((0, 0, 0, 0, 2, 2))))),
+                          (3, 8, 8)),
+    "shuffles": (after_conv(L.PixelUnshuffle(2), C.Conv2d(16, 16, 1), L.PixelShuffle(2), L.ChannelShuffle(2), conv()),
+                 (3, 6, 4)),
+    # tokens, attention and learned tensors
+    "vision transformer": (C.Sequential(C.Conv2d(3, 8, 2, stride=2), C.Flatten(2), L.Transpose(1, 2),
+                                        L.ParameterOp("cat", (1, 1, 8), dim=1), L.ParameterOp("add", (1, 5, 8)),
+                                        C.Residual(C.Sequential(L.LayerNorm(8), L.MultiheadAttention(8, 2, batch_first=True))),
+                                        C.Residual(C.Sequential(L.LayerNorm(8), C.Linear(8, 16), C.GELU(), C.Linear(16, 8),
+                                                                L.ParameterOp("mul", (8,)))),
+                                        L.Index.of((slice(None), 0)), C.Linear(8, 3)), (3, 4, 4)),
+    "attention extended": (tokens(L.MultiheadAttention(8, 2, add_bias_kv=True, batch_first=True), C.ReLU(),
+                                  L.MultiheadAttention(8, 4, bias=False, add_zero_attn=True, batch_first=True),
+                                  L.MultiheadAttention(8, 1, add_bias_kv=True, add_zero_attn=True, batch_first=True)), (5, 4)),
+    "attention with dropout": (tokens(L.MultiheadAttention(8, 2, dropout=0.1, batch_first=True), C.Tanh(),
+                                      L.MultiheadAttention(8, 2, dropout=0.2, add_bias_kv=True, batch_first=True)), (5, 4)),
+    "after attention's transposed output": (tokens(L.MultiheadAttention(8, 2, batch_first=True), C.GELU(), C.Linear(8, 8),
+                                                   L.MultiheadAttention(8, 2, batch_first=True), L.LayerNorm(8),
+                                                   C.Residual(L.MultiheadAttention(8, 2, batch_first=True)), C.Linear(8, 2)), (5, 4)),
+    "embedding": (C.Sequential(L.Embedding(20, 8), L.MultiheadAttention(8, 2, batch_first=True), C.Linear(8, 3)), (6,)),
+    "frozen embedding": (C.Sequential(L.Embedding(20, 8, padding_idx=0).freeze(), C.Linear(8, 3)), (6,)),
+    # merges
+    "attention merge, fused": (tokens(C.Merge(unflattened_linear(8), unflattened_linear(8), L.Unflatten(2, (2, 4)), op="attention"),
+                                      C.Flatten(2), C.Linear(8, 2)), (5, 4)),
+    "attention merge, composite": (tokens(C.Merge(C.Linear(8, 4), C.Linear(8, 4), C.Linear(8, 6), op="attention")), (5, 4)),
+    "matmul merge": (tokens(C.Merge(C.Linear(8, 5), C.Sequential(C.Linear(8, 5), L.Transpose(1, 2)), op="matmul")), (5, 4)),
+    "products and quotients": (tokens(C.Merge(C.Linear(8, 4), C.Linear(8, 4), C.Sequential(C.Linear(8, 4), C.Sigmoid()), op="mul"),
+                                      C.Merge(C.Linear(4, 4), C.Linear(4, 4), C.Linear(4, 4), op="div"),
+                                      C.Merge(C.Identity(), C.Tanh(), op="sub"), C.Merge(C.Identity(), C.Tanh(), op="stack")),
+                               (5, 4)),
+    "resize merges": (after_conv(C.Merge(C.Conv2d(4, 2, 3, stride=2), C.Identity(), op="resize", mode="bilinear"), conv(2, 4),
+                                 C.Merge(C.Conv2d(4, 2, 3, stride=2), C.Identity(), op="resize", mode="area")), (3, 8, 6)),
+})
 
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("name", list(CASES))
 def test_saved_for_backward_is_what_pytorch_saves(name, batch):
     model, shape = CASES[name]
     report = cnncalc.analyze(model, shape, warn=False)
-    assert report.memory(batch=batch).saved_for_backward == saved_by_torch(to_torch(model), shape, batch)
+    ids = next((row.layer.num_embeddings for row in report.layers if row.type == "Embedding" and -1 in row.inputs), None)
+    assert report.memory(batch=batch).saved_for_backward == saved_by_torch(to_torch(model), shape, batch, ids=ids)
 
 
 def test_float64_doubles_and_16_bit_keeps_float32_statistics():
@@ -284,3 +303,19 @@ def test_memory_page_table_is_rendered_from_the_measurements():
     page = (Path(__file__).resolve().parent.parent / "docs" / "memory.md").read_text(encoding="utf-8")
     assert page == tool.fill_page(page, json.loads(GOLDEN.read_text(encoding="utf-8")))
     assert "| resnet50 | 3x224x224 | 86,334,464 | 86,334,464 |" in page
+
+
+def test_attention_without_batch_first_reads_its_sequence_first_input_in_place():
+    """(L, N, E) in torch: the in-projection reads the input itself (batch_first copies its transposed view)."""
+    model = C.Sequential(C.Linear(4, 8), L.MultiheadAttention(8, 2), C.Linear(8, 3))
+    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch_twins.SelfAttention(8, 2), torch.nn.Linear(8, 3))
+    for batch in (1, 3):
+        report = cnncalc.analyze(model, (5, 4), warn=False)
+        # saved_by_torch draws (batch, *shape): here (L, N, E) with L = 5 tokens, so the "batch" argument is L
+        measured = saved_by_torch(module, (batch, 4), 5)
+        assert report.memory(batch=batch).saved_for_backward == measured
+
+
+def test_an_unmodelled_reader_of_attention_output_gives_no_number():
+    model = C.Sequential(C.Linear(4, 8), L.MultiheadAttention(8, 2, batch_first=True), L.Transpose(1, 2), C.Linear(5, 2))
+    assert cnncalc.analyze(model, (5, 4), warn=False).memory().saved_for_backward is None
