@@ -223,6 +223,14 @@ def _analytic_interval(start, stride, size, o, reach, n):
     return max(lo, 0), min(lo + size - 1, reach, n - 1)
 
 
+def _centre(rf, axis, n_out, reach):
+    """The output pixel measured along ``axis``: the middle one, moved in among those whose region meets the
+    image [0, reach] (padding or cropping can leave the middle pixel reading only padding)."""
+    start, stride, size = rf.start[axis], rf.stride[axis], rf.size[axis]
+    first, last = max(0, -((start + size - 1) // stride)), min(n_out - 1, (reach - start) // stride)
+    return min(max(n_out // 2, first), last) if first <= last else n_out // 2
+
+
 def _axis_sizes(report, shape, axis):
     """Per row with a receptive field, its size along spatial ``axis`` (wherever that axis now is), and the input's."""
     sizes = {INPUT: shape[1 + axis]}
@@ -413,7 +421,8 @@ def _rf_work(model, shape, report, batch, count):
 
     def job(chunk):
         def run():
-            centres = [[sizes[axis][index] // 2 for index, _, _ in chunk] for axis in range(axes)]
+            centres = [[_centre(row.receptive_field, axis, sizes[axis][index], reach[axis]) for index, row, reach in chunk]
+                       for axis in range(axes)]
             measured = [_skeleton_reached(model, report, shape, [(index, o) for (index, _, _), o in zip(chunk, centres[axis])],
                                           axis) for axis in range(axes)]
             out = []

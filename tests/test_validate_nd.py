@@ -281,3 +281,15 @@ def test_every_planted_bug_in_a_new_operation_makes_verify_fail(bug):
     assert not result.ok, bug
     assert what in {c.what for c in result.failures}, format_table(result)
     assert set(WHATS) >= {c.what for c in result.failures}
+
+
+@pytest.mark.parametrize("layer", [
+    cnncalc.ZeroPad1d((0, 3)), cnncalc.ZeroPad1d((-1, 3)), cnncalc.ReplicationPad1d((-1, 3)),
+    cnncalc.ConstantPad1d((-1, 2), 1.0), cnncalc.ReflectionPad1d((2, 2)),
+])
+def test_receptive_field_measured_where_the_output_sees_the_image(layer):
+    """Padding longer than the signal leaves the middle output pixel reading padding only: the pixel
+    measured moves in among those whose region meets the signal."""
+    report = verify(cnncalc.Sequential(layer), (2, 3))
+    assert report.ok, report.failures
+    assert any(check.what == "receptive_field" for check in report.checks)
