@@ -20,12 +20,12 @@ One question also fits on one line, parsed by a strict small grammar (never ``ev
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
 from .analysis import analyze
-from .dims import format_shape, parse_shape
+from .dims import format_shape, parse_shape, product
+from .limits import check_digits, check_int
 from .errors import ShapeError
 from .layers import AvgPool2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
 
@@ -44,7 +44,7 @@ _SETTINGS = {
     "linear": ("out", "bias"),
 }
 _TOKEN = re.compile(r"([a-z_]+)=(\S+)")
-_INT = re.compile(r"[0-9][0-9_,]*")
+_INT = re.compile(r"[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,3}(?:_[0-9]{3})+")  # 34944, 34,944 or 34_944
 
 
 # --- questions -------------------------------------------------------------------------------------------
@@ -81,10 +81,12 @@ class Question:
             return MaxPool2d(k, v.get("s"), v.get("p", 0), v.get("d", 1), ceil_mode=v.get("ceil", False))
         if self.kind == "avgpool":
             return AvgPool2d(k, v.get("s"), v.get("p", 0), ceil_mode=v.get("ceil", False))
-        features = 1
-        for d in self.input_shape:
-            features *= d
-        return Linear(features, _need(v, "out", self), bias)
+        return Linear(self.layer_input[0], _need(v, "out", self), bias)
+
+    @property
+    def layer_input(self):
+        """The shape the layer or model reads: for linear, the input flattened (in=3x4x5 is 60 features)."""
+        return (product(self.input_shape),) if self.kind == "linear" else self.input_shape
 
     @property
     def where(self):
@@ -112,15 +114,24 @@ def _show(value):
 
 
 def _int(text, what):
-    """A non-negative integer; digits may be grouped with _ or , (34,944)."""
-    if isinstance(text, bool):
-        raise ShapeError(f"{what}: expected an integer, got {text!r}")
+    """A non-negative integer; digits may be grouped in threes with , or _ (34,944), nothing else (2,24 is
+    not 224)."""
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
+        raise ShapeError(f"{what}: expected an integer, got {_brief(text)}")
     if isinstance(text, int):
-        return text
-    text = str(text).strip()
+        if text < 0:
+            raise ShapeError(f"{what}: expected a non-negative integer, got {text}")
+        return check_int(text, what)
+    text = text.strip()
     if not _INT.fullmatch(text):
-        raise ShapeError(f"{what}: expected an integer, got {text!r}")
-    return int(text.replace("_", "").replace(",", ""))
+        raise ShapeError(f"{what}: expected an integer, got {_brief(text)} (digits, grouped in threes as 34,944 if at all)")
+    return int(check_digits(text, what).replace("_", "").replace(",", ""))
+
+
+def _brief(value, width=40):
+    """A value for an error message, cut to ``width`` characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _setting(key, value, where):
@@ -135,23 +146,27 @@ def _setting(key, value, where):
         raise ShapeError(f"{where}: {key} must be true or false, got {value!r}")
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
-            raise ShapeError(f"{where}: {key} must be one integer or a pair, got {value!r}")
+            raise ShapeError(f"{where}: {key} must be one integer or a pair, got {_brief(value)}")
         return tuple(_int(v, f"{where}: {key}") for v in value)
-    text = str(value)
-    if "x" in text:
-        parts = text.split("x")
+    if isinstance(value, str) and "x" in value:
+        parts = value.split("x")
         if len(parts) != 2:
-            raise ShapeError(f"{where}: {key} must be one integer or a pair such as 3x5, got {text!r}")
+            raise ShapeError(f"{where}: {key} must be one integer or a pair such as 3x5, got {_brief(value)}")
         return tuple(_int(p, f"{where}: {key}") for p in parts)
-    return _int(text, f"{where}: {key}")
+    return _int(value, f"{where}: {key}")
 
 
 def _shape_answer(value, where):
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and value:
         return tuple(_int(v, where) for v in value)
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    return parse_shape(str(value))
+        return (_int(value, where),)
+    if not isinstance(value, str):
+        raise ShapeError(f"{where}: expected a shape such as 96x55x55, got {_brief(value)}")
+    try:
+        return parse_shape(value)
+    except ShapeError as exc:
+        raise ShapeError(f"{where}: {exc}") from None
 
 
 def _rf_answer(value, where):
@@ -285,25 +300,15 @@ def load_questions(data) -> list:
 
 
 def read_questions(path) -> list:
-    """Questions from a .yaml/.yml (needs PyYAML: ``pip install cnncalc[yaml]``) or .json file."""
+    """Questions from a .yaml/.yml (needs PyYAML: ``pip install cnncalc[yaml]``) or .json file, read as spec
+    files are (``frontends.spec.read_document``: size, nesting and digit limits, no YAML aliases)."""
+    from .frontends.spec import read_document
+
     path = str(path)
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    if path.lower().endswith((".yaml", ".yml")):
-        try:
-            import yaml
-        except ImportError:
-            raise ShapeError(f"{path}: reading YAML needs PyYAML (pip install 'cnncalc[yaml]'), or use JSON") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ShapeError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ShapeError(f"{path}: not valid JSON: {exc}") from None
-    return load_questions(data)
+    try:
+        return load_questions(read_document(path, yaml=path.lower().endswith((".yaml", ".yml"))))
+    except ShapeError as exc:
+        raise ShapeError(str(exc) if str(exc).startswith(path) else f"{path}: {exc}") from None
 
 
 # --- grading ---------------------------------------------------------------------------------------------------
@@ -409,7 +414,7 @@ def _explanation(question, model, answer, rows, lang):
              "receptive_field": words["rf"]}[answer]
     names = {r.name for r in rows}
     out = []
-    for layer in explain(model, question.input_shape, lang=lang).layers:
+    for layer in explain(model, question.layer_input, lang=lang).layers:
         if layer.name not in names:
             continue
         for line in layer.lines:
@@ -424,7 +429,7 @@ def grade(questions, *, lang="en") -> Grade:
     marks = []
     for question in questions:
         model = question.build()
-        report = analyze(model, question.input_shape, warn=False)
+        report = analyze(model, question.layer_input, warn=False)
         correct, rows = _correct(question, report)
         title = f"Question {question.id}: {question.title}" if question.id else question.title
         for answer in ANSWER_KEYS:
