@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import warnings
 
-from .dims import as_dim, as_shape, known
+from .dims import as_dim, as_shape, is_positive, known
 from .errors import ShapeError, ShapeWarning
 from .graph import INPUT, flow
 from .layers import axis_names
+from .limits import check_int
 from .receptive_field import ReceptiveField
 from .report import Report, Row
 
@@ -24,6 +25,8 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
     """Analyse ``model`` (a layer or container) on an unbatched ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
     input_dims = as_shape(input_shape)
     batch = as_dim(batch, "batch")
+    if is_positive(batch) is False:
+        raise ShapeError(f"invalid batch {batch}: the batch size must be at least 1")
     # only a feature map (C, *spatial) with 1 to 3 spatial axes has a spatial mapping
     start = ReceptiveField.of_input(len(input_dims) - 1) if 2 <= len(input_dims) <= 4 else None
     rows: list = []
@@ -45,6 +48,7 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
             try:
                 out = layer.infer(shape)
                 macs = layer.macs(shape, out)
+                _within_digits(out, layer.params, macs)
             except ShapeError as exc:
                 raise _refused(exc, layer, row_name, layer.type, shape) from None
             for got, expected in layer.requires(shape):
@@ -91,9 +95,28 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
     return Report(model, input_dims, rows, shape, _model_rf(rows, start), notes, batch, name, assumptions, local_rf)
 
 
+def _within_digits(shape, params, macs):
+    """Refuse a computed number with more than MAX_DIGITS digits (an upsampling chain multiplies sizes):
+    printing it could take longer than computing it."""
+    for what, values in (("output size", shape), ("params", (params,)), ("MACs", (macs,))):
+        for v in values:
+            if type(v) is int:
+                check_int(v, "", f"the {what} has")
+            elif not known(v):  # a symbolic value's coefficients
+                for number in v.atoms(_rational()):
+                    check_int(number.p, "", f"a number in the {what} has")
+                    check_int(number.q, "", f"a number in the {what} has")
+
+
+def _rational():
+    import sympy  # loaded already: a symbolic value is present
+
+    return sympy.Rational
+
+
 def _refused(exc, layer, label, kind, received):
     """The ShapeError of a layer or merge that refused its input: naming the row, carrying the layer."""
-    error = ShapeError(f"{label} ({kind}): {exc}" if label else f"{kind}: {exc}")
+    error = type(exc)(f"{label} ({kind}): {exc}" if label else f"{kind}: {exc}")  # a LimitError stays one
     error.layer, error.input_shape, error.reason = layer, received, str(exc)
     return error
 

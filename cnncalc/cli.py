@@ -2,11 +2,13 @@
 
 ``cnncalc MODEL --input CxHxW`` analyses a zoo model or a model file; subcommands (``conv``, ``pool``,
 ``convtranspose``, ``linear``, ``models``, ...) are the single-layer calculators and tools. Bad input
-prints one ``Error: ...`` line on stderr and exits with 2, never a traceback.
+prints one ``Error: ...`` line on stderr and exits with 2, never a traceback (``main``: the one error
+path); a bug of cnncalc's own prints one "internal error" line and exits with 3.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -14,6 +16,8 @@ import click
 
 from .dims import parse_shape
 from .errors import ShapeError
+from .files import writable, write_text
+from .limits import check_digits
 
 FILE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
 
@@ -31,7 +35,9 @@ class _ModelGroup(click.Group):
     """A group whose first argument may be a model name instead of a subcommand: ``cnncalc alexnet``."""
 
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if not args:
+            raise CliError("give a model or a command, e.g. cnncalc alexnet (cnncalc --help lists them)")
+        if args[0] not in self.commands and not args[0].startswith("-"):
             args = ["analyze", *args]
         return super().parse_args(ctx, args)
 
@@ -41,6 +47,8 @@ class _ModelGroup(click.Group):
         except ShapeError as exc:
             raise CliError(str(exc)) from None
         except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # the reader went away: main ends quietly
             raise CliError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
 
 
@@ -70,9 +78,20 @@ def _non_negative_pair(value, option):
     """Padding-like options may be 0, which the shape grammar (positive sizes) does not allow."""
     parts = str(value).replace("X", "x").replace(",", "x").split("x")
     if all(p.strip().isdigit() for p in parts) and len(parts) <= 2:
-        nums = tuple(int(p) for p in parts)
+        nums = tuple(int(check_digits(p, option, "a number of")) for p in parts)
         return nums[0] if len(nums) == 1 else nums
     return _dim_pair(value, option)
+
+
+def _given(name):
+    """True when the user wrote the option ``name`` (not its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _no_avg_dilation(kind):
+    if kind == "avg" and _given("dilation"):
+        raise CliError("--dilation: average pooling has no dilation (PyTorch's AvgPool2d takes none)")
 
 
 def _load(model_arg, cls):
@@ -119,6 +138,10 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
     """Analyse MODEL (a zoo name or a .py/.yaml/.json file) and print its layer table."""
     from . import render
 
+    outputs = [(svg_path, "--svg")] if svg_path is not None else []
+    outputs += [(path, "--plot") for _, path in plots]
+    for path, option in outputs:  # before the work: an empty name, a FIFO or a device is refused
+        writable(path, option)
     target = _load(model_arg, cls)
     if input_text is None and target.input_shape is None:
         raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
@@ -130,18 +153,14 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
         if unknown or not cols:
             raise CliError(f"--columns: unknown column {', '.join(unknown) or '(none)'}; choose from {', '.join(render.COLUMNS)}")
     report = target.analyze(shape, batch=_dim(batch, "--batch"), warn=False)
+    pictures = _draw_pictures(report, svg_path, plots)  # before printing: a symbolic shape fails here
+    for (path, text), (_, option) in zip(pictures, outputs):
+        write_text(path, text, option)
     if fmt == "spec":
-        import json
+        from .frontends.spec import dumps, to_spec
 
-        from .frontends import to_spec
-
-        click.echo(json.dumps(to_spec(target.build(shape), name=target.name, input_shape=shape), indent=2))
-        return
-    pictures = _draw_pictures(report, svg_path, plots)  # before printing: a symbolic shape or a bad path fails here
-    for path, text in pictures:
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text)
-    if fmt == "table":
+        click.echo(dumps(to_spec(target.build(shape), name=target.name, input_shape=shape)))
+    elif fmt == "table":
         color = sys.stdout.isatty()
         style = click.style if color else None
         click.echo(render.table(report, depth=depth, columns=cols, dtype=dtype, style=style), color=color)
@@ -155,11 +174,11 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
 
 def _draw_pictures(report, svg_path, plots):
     """(path, SVG text) for --svg and each --plot."""
-    if not svg_path and not plots:
+    if svg_path is None and not plots:
         return []
     from . import svg
 
-    jobs = ([(svg.svg, svg_path)] if svg_path else []) + [(svg.rf_plot, path) for _, path in plots]
+    jobs = ([(svg.svg, svg_path)] if svg_path is not None else []) + [(svg.rf_plot, path) for _, path in plots]
     return [(path, draw(report)) for draw, path in jobs]
 
 
@@ -219,7 +238,7 @@ def conv_command(input_text, kernel, stride, padding, out_channels, dilation, gr
 
     _print_calculation(calculators.conv(
         _shape(input_text), _dim(out_channels, "--out-channels"), _dim_pair(kernel, "--kernel-size"),
-        _dim_pair(stride or "1", "--stride"), _non_negative_pair(padding, "--padding"),
+        _dim_pair("1" if stride is None else stride, "--stride"), _non_negative_pair(padding, "--padding"),
         _dim_pair(dilation, "--dilation"), _dim(groups, "--groups"), bias))
 
 
@@ -236,7 +255,7 @@ def convtranspose_command(input_text, kernel, stride, padding, out_channels, out
 
     _print_calculation(calculators.conv_transpose(
         _shape(input_text), _dim(out_channels, "--out-channels"), _dim_pair(kernel, "--kernel-size"),
-        _dim_pair(stride or "1", "--stride"), _non_negative_pair(padding, "--padding"),
+        _dim_pair("1" if stride is None else stride, "--stride"), _non_negative_pair(padding, "--padding"),
         _non_negative_pair(output_padding, "--output-padding"), _dim_pair(dilation, "--dilation"),
         _dim(groups, "--groups"), bias))
 
@@ -250,6 +269,7 @@ def pool_command(input_text, kernel, stride, padding, kind, dilation, ceil_mode)
     """MaxPool2d / AvgPool2d: output shape and receptive field, with the formulas (stride defaults to kernel)."""
     from . import calculators
 
+    _no_avg_dilation(kind)
     _print_calculation(calculators.pool(
         _shape(input_text), _dim_pair(kernel, "--kernel-size"),
         None if stride is None else _dim_pair(stride, "--stride"), _non_negative_pair(padding, "--padding"),
@@ -288,12 +308,13 @@ def _explained_layer(kind, shape, out, kernel, stride, padding, dilation, groups
     k, p = _dim_pair(kernel, "--kernel-size"), _non_negative_pair(padding, "--padding")
     if kind == "pool":
         s = None if stride is None else _dim_pair(stride, "--stride")
+        _no_avg_dilation(pool_type)
         if pool_type == "avg":
             return AvgPool2d(k, s, p, ceil_mode=ceil_mode)
         return MaxPool2d(k, s, p, _dim_pair(dilation, "--dilation"), ceil_mode=ceil_mode)
     if out is None:
         raise CliError(f"explain {kind}: --out-channels/-o is required")
-    s, d, g = _dim_pair(stride or "1", "--stride"), _dim_pair(dilation, "--dilation"), _dim(groups, "--groups")
+    s, d, g = _dim_pair("1" if stride is None else stride, "--stride"), _dim_pair(dilation, "--dilation"), _dim(groups, "--groups")
     if kind == "conv":
         return Conv2d(shape[0], _dim(out, "--out-channels"), k, s, p, d, g)
     return ConvTranspose2d(shape[0], _dim(out, "--out-channels"), k, s, p, groups=g, dilation=d)
@@ -505,24 +526,66 @@ def verify_command(model_arg, input_text, all_models, cls):
 
 
 def main(argv=None):
-    """Console entry point: run the group, turning every bad input into one ``Error:`` line and exit 2."""
+    """Console entry point: the one error path. Bad input (a ShapeError, a usage error, an unreadable file,
+    a limit, memory exhausted, nesting too deep for Python) is one ``Error:`` line and exit status 2; any
+    other exception is a bug of cnncalc's: one "internal error" line and exit status 3 (the traceback
+    with CNNCALC_DEBUG=1). A reader that stops reading (``| head``) ends the output quietly."""
+    if sys.stdout is None:  # started with stdout closed (cnncalc ... >&-)
+        _error("standard output is closed: nowhere to print the result")
+        sys.exit(2)
+    for stream in (sys.stdout, sys.stderr):  # a lone surrogate or a C locale never stops the output
+        if stream is not None and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    from .limits import allow_digits
+
+    allow_digits()
     try:
-        code = cli.main(args=argv, prog_name="cnncalc", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.ClickException as exc:
-        if isinstance(exc, CliError):
-            exc.show()
-        else:
-            click.echo(f"Error: {exc.format_message()}", err=True)
-        code = exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Error: aborted", err=True)
-        code = 1
-    except ShapeError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        code = 2
+        code = _run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:  # as `yes | head` ends: quietly; /dev/null takes what Python flushes at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     sys.exit(code or 0)
+
+
+def _run(argv):
+    """Run the group; the exit status, with bad input and bugs reported as ``main`` says."""
+    try:
+        return cli.main(args=argv, prog_name="cnncalc", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        _error(exc.format_message())
+        return exc.exit_code
+    except click.exceptions.Abort:
+        _error("aborted")
+        return 1
+    except ShapeError as exc:
+        _error(str(exc))
+        return 2
+    except BrokenPipeError:
+        raise
+    except MemoryError:
+        _error("out of memory: the input needs more memory than this machine has (see README: Security and limits)")
+        return 2
+    except RecursionError:
+        _error("the input nests deeper than Python's recursion limit (see README: Security and limits)")
+        return 2
+    except Exception as exc:  # a bug: say so in one line, never a traceback
+        if os.environ.get("CNNCALC_DEBUG"):
+            raise
+        from . import __version__
+
+        text = " ".join(str(exc).split())[:300]
+        _error(f"internal error, please report it: {type(exc).__name__}: {text} "
+               f"(cnncalc {__version__}; CNNCALC_DEBUG=1 shows the traceback)")
+        return 3
+
+
+def _error(message):
+    """One ``Error:`` line on stderr, whatever the message holds (its lines are joined)."""
+    line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    click.echo(f"Error: {line}", err=True)
 
 
 if __name__ == "__main__":

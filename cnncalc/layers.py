@@ -82,6 +82,14 @@ def _positive(layer, *names):
             _require(is_positive(v), f"{layer.type}: {arg} must be positive, got {value}")
 
 
+def _axis_argument(layer, *names):
+    """Refuse an axis number that is not an int (PyTorch: "dim must be int", not 1.5 or "1")."""
+    for arg in names:
+        value = getattr(layer, arg)
+        if type(value) is not int:
+            raise ShapeError(f"{layer.type}: {arg} must be an integer, got {value!r:.40}")
+
+
 def _divisible_by_groups(layer):
     for arg in ("in_channels", "out_channels"):
         value = getattr(layer, arg)
@@ -1019,6 +1027,10 @@ class Softmax(_Elementwise):
 
     dim: object = None
 
+    def __post_init__(self):
+        if self.dim is not None:
+            _axis_argument(self, "dim")
+
     def infer(self, shape):
         if self.dim is not None and not -(len(shape) + 1) <= self.dim <= len(shape):
             raise ShapeError(f"dim {self.dim} is out of range for a batched input of rank {len(shape) + 1}")
@@ -1086,6 +1098,9 @@ class Flatten(Layer):
 
     start_dim: int = 1
     end_dim: int = -1
+
+    def __post_init__(self):
+        _axis_argument(self, "start_dim", "end_dim")
 
     def infer(self, shape):
         rank = len(shape) + 1
@@ -1307,9 +1322,12 @@ class Reshape(Layer):
         if not shape:
             raise ShapeError(f"{method}() needs at least the batch size")
         batch, rest = shape[0], shape[1:]
-        if batch is not None and batch != -1:
+        if batch is not None and not (type(batch) is int and batch == -1):
             raise ShapeError(f"{method}{self._text(shape)}: the first size is the batch: write -1 or x.size(0)")
-        sizes = tuple(-1 if v == -1 else as_dim(v, f"{method} size") for v in rest)
+        sizes = tuple(-1 if type(v) is int and v == -1 else as_dim(v, f"{method} size") for v in rest)
+        for v in sizes:
+            if v != -1 and is_positive(v) is False:  # PyTorch: "invalid shape dimension -2"; 0 empties the tensor
+                raise ShapeError(f"{method}{self._text(shape)}: invalid size {v}: sizes are positive, or -1 for one inferred size")
         if sizes.count(-1) + (batch == -1) > 1:
             raise ShapeError(f"{method}{self._text(shape)}: only one dimension can be inferred (-1)")
         object.__setattr__(self, "shape", (batch,) + sizes)

@@ -53,7 +53,8 @@ class Limit:
         """The error for ``amount`` (a number, or text such as "more than 1,000") over the limit."""
         limit = self.value if limit is None else limit
         amount = f"{amount:,}" if type(amount) is int else amount
-        return LimitError(f"{subject}: {what} {amount} {self.unit}, over the limit of {limit:,} ({self.how})")
+        prefix = f"{subject}: " if subject else ""
+        return LimitError(f"{prefix}{what} {amount} {self.unit}, over the limit of {limit:,} ({self.how})")
 
     def check(self, amount: int, subject: str, what: str, limit=None) -> int:
         """``amount`` when it is within the limit; else raise ``refuse``."""
@@ -69,7 +70,7 @@ MAX_DIGITS = Limit("CNNCALC_MAX_DIGITS", 1000, "digits",
                    "the digits of any integer read (sizes, answers) or computed (shapes, params, MACs)")
 MAX_DEPTH = Limit("CNNCALC_MAX_DEPTH", 100, "levels",
                   "the nesting of lists and mappings in a spec or homework file, and of a spec written")
-MAX_TRACE = Limit("CNNCALC_MAX_TRACE", 2_000_000, "steps",
+MAX_TRACE = Limit("CNNCALC_MAX_TRACE", 1_000_000, "steps",
                   "the work of tracing receptive fields pixel by pixel after upsampling")
 MAX_SEARCH = Limit("CNNCALC_MAX_SEARCH", 1_000_000, "settings",
                    "the kernel/padding pairs `solve conv` tries")
