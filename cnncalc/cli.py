@@ -477,11 +477,21 @@ def _small_input(name):
 @click.option("--input", "-i", "input_text", help="Input shape CxHxW (default: the model's native size; with --all a small one).")
 @click.option("--all", "all_models", is_flag=True, help="Verify every zoo model at a small input (sampled layers).")
 @click.option("--class", "cls", default=None, help="The class to verify in a .py file.")
-def verify_command(model_arg, input_text, all_models, cls):
+@click.option("--max-memory", default=None, metavar="BYTES",
+              help="Refuse a model whose run needs more (4G = 4*10^9, 4Gi = 4*2^30; default: CNNCALC_MAX_MEMORY, "
+                   "else 3/4 of the available memory).")
+def verify_command(model_arg, input_text, all_models, cls, max_memory):
     """Run MODEL with the NumPy reference and check every analytic number: output shapes, params, MACs,
     receptive fields and gradients (finite differences). Exit 0 when all agree, 1 when one disagrees."""
     if all_models == (model_arg is not None):
         raise CliError("give either a MODEL or --all")
+    if max_memory is not None:
+        from .limits import parse_bytes
+
+        options_memory = parse_bytes(max_memory)
+        if options_memory is None:
+            raise CliError(f"--max-memory: expected a number of bytes such as 4G or 512Mi, got {max_memory!r}")
+        max_memory = options_memory
     if all_models:
         # Small inputs make small GEMMs, which a second BLAS thread does not speed up; on a busy 2-core
         # machine its spinning doubled the time (127 s against 56 s). Effective before numpy loads, and
@@ -493,14 +503,14 @@ def verify_command(model_arg, input_text, all_models, cls):
     if all_models:
         jobs = [(name, lambda name=name: zoo.model(name), _shape(input_text) if input_text else _small_input(name))
                 for name in zoo.models()]
-        options = dict(rf_rows=8, gradient_layers=2)
+        options = dict(rf_rows=8, gradient_layers=2, max_memory=max_memory)
     else:
         target = _load(model_arg, cls)
         if input_text is None and target.input_shape is None:
             raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
         shape = _shape(input_text) if input_text is not None else target.input_shape
         jobs = [(target.name, lambda: target.build(shape), shape)]
-        options = {}
+        options = dict(max_memory=max_memory)
     failed = []
     for name, build, shape in jobs:
         label = f"{name} {'x'.join(map(str, shape))}"
