@@ -595,6 +595,8 @@ def _run(argv):
 def _error(message):
     """One ``Error:`` line on stderr, whatever the message holds (its lines are joined)."""
     line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    if len(line) > 2000:  # a shape of 10**5 axes quoted back: keep the start (what) and the end (how to fix)
+        line = f"{line[:1400]} ... {line[-500:]}"
     click.echo(f"Error: {line}", err=True)
 
 

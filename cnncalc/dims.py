@@ -51,7 +51,9 @@ def _brief(value, width=40):
 def _parse_part(part: str, text: str):
     part = part.strip()
     if _INTEGER.fullmatch(part):
-        value = int(check_digits(part, f"invalid shape {_brief(text)}", "a dimension of"))
+        if len(part) > 20:  # the limit's lookup and message only for long numbers: a shape may have 10**5 parts
+            check_digits(part, f"invalid shape {_brief(text)}", "a dimension of")
+        value = int(part)
         if value <= 0:
             raise ShapeError(f"invalid shape {_brief(text)}: dimension {part!r} must be positive")
         return value

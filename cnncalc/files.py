@@ -18,7 +18,6 @@ import io
 import json
 import os
 import stat
-import tokenize
 
 from .errors import ShapeError
 from .limits import MAX_FILE_SIZE
@@ -73,23 +72,29 @@ def _no_nul(text, path):
     return text
 
 
-def _decoded(data, encoding, path, what):
+def _decoded(data, encoding, path, what, hint="a binary file?"):
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = _line_at(data, exc.start) if encoding.startswith("utf-8") else None
         where = f"{path}:{line}" if line else str(path)
         raise ShapeError(f"{where}: not {what} text in {encoding}: byte 0x{data[exc.start]:02x} at offset {exc.start} "
-                         "does not decode (a binary file?)") from None
+                         f"does not decode ({hint})") from None
+
+
+_COOKIE = "a binary file, or another encoding: name it in a first line '# -*- coding: NAME -*-'"
 
 
 def decode_source(data: bytes, path) -> str:
     """Python source text, decoded as the interpreter decodes it: BOM, else PEP 263 cookie, else UTF-8."""
+    import tokenize
+
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as exc:  # an unknown encoding in the cookie, or a cookie contradicting the BOM
+    except SyntaxError as exc:  # an unknown encoding in the cookie, a cookie contradicting the BOM, or
+        _decoded(data, "utf-8", path, "Python source", _COOKIE)  # no cookie, bytes not UTF-8: say where
         raise ShapeError(f"{path}: {exc.msg}") from None
-    return _no_nul(_decoded(data, encoding, path, "Python source"), path)  # utf-8-sig drops the BOM
+    return _no_nul(_decoded(data, encoding, path, "Python source", _COOKIE), path)  # utf-8-sig drops the BOM
 
 
 def decode_data(data: bytes, path) -> str:
