@@ -561,7 +561,8 @@ def main(argv=None):
 def _run(argv):
     """Run the group; the exit status, with bad input and bugs reported as ``main`` says."""
     try:
-        return cli.main(args=argv, prog_name="cnncalc", standalone_mode=False)
+        cli.main(args=argv, prog_name="cnncalc", standalone_mode=False)
+        return 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

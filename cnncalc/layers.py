@@ -725,9 +725,9 @@ def _scale_factors(value, rank, name):
         raise ShapeError(f"{name}: scale_factor must be a number or {rank} values for a {_MAPS[rank]} input, got {value!r}")
     out = []
     for v in factors:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise ShapeError(f"{name}: scale_factor must be a positive number, got {value!r}")
-        out.append(int(v) if float(v).is_integer() else float(v))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            raise ShapeError(f"{name}: scale_factor must be a positive finite number, got {value!r:.60}")
+        out.append(as_dim(v, "scale_factor") if isinstance(v, int) else int(v) if v.is_integer() else v)
     return tuple(out)
 
 
