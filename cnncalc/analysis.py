@@ -158,10 +158,12 @@ def _trace_upsampled(rows):
     tracer = Tracer(rows)
     if not tracer.concrete:
         return
-    for i, row in enumerate(rows):
+    traced_rows = [i for i, row in enumerate(rows) if row.local_receptive_field is not None
+                   and tracer.periods[i] != (1,) * row.local_receptive_field.axes]
+    tracer.plan(traced_rows)
+    for i in traced_rows:
+        row = rows[i]
         field = row.local_receptive_field
-        if field is None or tracer.periods[i] == (1,) * field.axes:
-            continue
         traced = tracer.receptive_field(i, field)
         if row.receptive_field is not None:
             row.receptive_field = traced

@@ -20,6 +20,7 @@ effective padding), unless ``clip`` is set: then every layer's input is cut to i
 The work grows with P and with the regions' sizes (a stride-10**9 transposed convolution has P = 10**9),
 so it is counted: each output pixel traced, each row visited and each interval or pixel produced is a
 step, charged before it is taken, and more than ``limits.MAX_TRACE`` steps refuse the analysis.
+``plan`` refuses at once rows whose periods alone add up to more (twenty chained x2 upsamplings).
 """
 
 from __future__ import annotations
@@ -91,6 +92,16 @@ class Tracer:
         self._budget = MAX_TRACE.value
         self._spent = 0
         self._row = None  # the row being traced, for the message when the budget runs out
+
+    def plan(self, rows):
+        """Refuse, before any work, tracing ``rows`` when one step per output pixel of their periods is
+        already over the budget."""
+        need = self._spent
+        for i in rows:
+            need += sum(self.periods[i])
+            if need > self._budget:
+                self._row = i
+                self._spend(need - self._spent)
 
     def _spend(self, steps):
         self._spent += steps

@@ -11,8 +11,8 @@ A case is a ``Case`` (a row of a table in ``cases*.py``); ``run_cases(cases)`` r
   to ``case.memory``: a blow-up shows as MemoryError, which the CLI reports), peak resident memory
   under ``case.memory``.
 
-Adding cases: write ``CASES = [Case(...), ...]`` in a module ``tests/hostile/cases_<topic>.py``;
-``test_hostile.py`` collects every such module. Files a case needs are given by name in ``files``:
+Adding cases: write ``CASES = [Case(...), ...]`` in a module ``tests/hostile/cases_<topic>.py``
+(``grouped(name, [...])`` sets their ``group``); ``test_hostile.py`` collects every such module. Files a case needs are given by name in ``files``:
 text (str), bytes, or one of ``Fifo()``, ``Link(target)``, ``Sparse(size)`` (a file of ``size`` zero
 bytes, without writing them), ``Dir()``.
 """
@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +64,7 @@ class Case:
     id: str
     args: tuple
     expect: str = "error"  # "error" or "ok"
+    group: str = ""  # the issue's class, for the benchmark's report
     match: str = ""  # regex searched in the error line (error) or in stdout (ok)
     files: dict = field(default_factory=dict)
     code: int = 0  # the exit status of an "ok" case (check: 1 when an answer is wrong)
@@ -150,6 +151,11 @@ class _Zygote:
     def close(self):
         self.process.stdin.close()
         self.process.wait(timeout=30)
+
+
+def grouped(group, cases) -> list:
+    """``cases`` with their ``group`` set."""
+    return [replace(case, group=group) for case in cases]
 
 
 def run_cases(cases, workers=None) -> dict:

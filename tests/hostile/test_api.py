@@ -63,10 +63,14 @@ def test_strings_are_symbols_in_shapes_and_spec_files_only():
     assert str(analyze(model, "abcx8x8").params) == "2*abc"
 
 
-def test_a_tracing_budget_can_be_raised(monkeypatch):
-    monkeypatch.setenv("CNNCALC_MAX_TRACE", str(10**7))
-    rf = analyze(ConvTranspose2d(3, 3, 2, stride=10**5), "3x2x2").receptive_field
-    assert (rf.size, rf.start) == ((1, 1), (0, 0)) and str(rf.stride[0]) == "1/100000"
+def test_a_tracing_budget_can_be_lowered_and_raised(monkeypatch):
+    net = Sequential(ConvTranspose2d(3, 3, 4, stride=2, padding=1), Conv2d(3, 3, 3, padding=1))
+    monkeypatch.setenv("CNNCALC_MAX_TRACE", "100")  # the transposed convolution takes 46 steps, the next row 100
+    with pytest.raises(LimitError, match=r"^1 \(Conv2d\): tracing the receptive field after upsampling needs more than 100 steps"):
+        analyze(net, "3x8x8")
+    monkeypatch.setenv("CNNCALC_MAX_TRACE", "146")
+    rf = analyze(net, "3x8x8").receptive_field
+    assert (rf.size, rf.start) == ((3, 3), (-1, -1)) and str(rf.stride[0]) == "1/2"
 
 
 def test_verify_refuses_before_allocating():
