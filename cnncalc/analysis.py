@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import warnings
 
-from .dims import as_dim, as_shape, is_positive, known
+from .dims import Dim, ShapeLike, as_dim, as_shape, is_positive, known
 from .errors import ShapeError, ShapeWarning
 from .graph import INPUT, flow
-from .layers import axis_names
+from .layers import Layer, axis_names
 from .limits import check_int
 from .receptive_field import ReceptiveField
 from .report import Report, Row
@@ -21,7 +21,7 @@ from .report import Report, Row
 __all__ = ["analyze"]
 
 
-def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
+def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str | None = None, warn: bool = True) -> Report:
     """Analyse ``model`` (a layer or container) on an unbatched ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
     input_dims = as_shape(input_shape)
     batch = as_dim(batch, "batch")
@@ -73,17 +73,20 @@ def analyze(model, input_shape, *, batch=1, name=None, warn=True) -> Report:
         kind = layer.merge_kind()
         try:
             out = layer.merge(shapes)
+            macs = layer.merge_macs(shapes, out)
         except ShapeError as exc:
             raise _refused(exc, layer, row_name or "model", kind, shapes) from None
         for got, expected in layer.requires(shapes):
             if type(got) is not int or type(expected) is not int:
                 _assume(assumptions, row_name, kind, got, expected)
         rfs = [v[1] for v in values]
-        new_rf = None if any(rf is None for rf in rfs) else _join(rfs)
+        new_rf = None if any(rf is None for rf in rfs) else layer.merge_rf(rfs, shapes)
         locals_ = [v[2] for v in values if v[2] is not None]  # a global branch (a gate) leaves the local field
-        new_local = new_rf if new_rf is not None else _join(locals_) if locals_ else None
+        new_local = new_rf if new_rf is not None else layer.merge_rf(locals_, shapes) if locals_ else None
         fork = input_dims if node.fork == INPUT else rows[node.fork].output_shape
-        rows.append(Row(row_name or kind.lower(), layer, fork, out, 0, 0, new_rf, kind, inputs=node.inputs,
+        if batch != 1:
+            macs = macs * batch
+        rows.append(Row(row_name or kind.lower(), layer, fork, out, 0, macs, new_rf, kind, inputs=node.inputs,
                         input_shapes=shapes, rf_in=rfs[0], local_rf=new_local, spans=node.spans))
     if upsampled:
         _trace_upsampled(rows)
@@ -119,13 +122,6 @@ def _refused(exc, layer, label, kind, received):
     error = type(exc)(f"{label} ({kind}): {exc}" if label else f"{kind}: {exc}")  # a LimitError stays one
     error.layer, error.input_shape, error.reason = layer, received, str(exc)
     return error
-
-
-def _join(fields):
-    out = fields[0]
-    for other in fields[1:]:
-        out = out.join(other)
-    return out
 
 
 def _model_rf(rows, start):
@@ -175,7 +171,7 @@ def _truncation_note(name, layer, shape, dropped):
     parts = []
     for axis, n, lost in zip(axis_names(len(shape) - 1), shape[1:], dropped):
         if lost:
-            unit = {"height": "row", "width": "column"}.get(axis, "pixel")
+            unit = {"height": "row", "width": "column", "length": "sample", "depth": "frame"}[axis]
             parts.append(f"the last {lost} {unit}{'s' if lost > 1 else ''} of {axis} {n}")
     label = f"{name} ({layer.type})" if name else layer.type
     return f"{label}: floor truncation drops {' and '.join(parts)} (no window reaches them)"

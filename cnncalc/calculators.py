@@ -11,7 +11,7 @@ import re
 from .analysis import analyze
 from .dims import format_shape, product, symbol
 from .layers import AvgPool2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
-from .render import count
+from .render.table import count
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .analysis import analyze
 from .dims import format_shape, parse_shape, product
@@ -399,7 +400,7 @@ def _correct(question, report):
 def _explanation(question, model, answer, rows, lang):
     """Why the correct value is what it is: a layer's own derivation (explain), or for a whole model
     the chain of shapes, the per-layer contributions and their sum, or each layer's receptive field."""
-    from .explain import TEXT, explain
+    from .render.explain import TEXT, explain
 
     words = TEXT[lang]
     if len(rows) > 1 and answer == "output_shape":
@@ -444,12 +445,12 @@ def grade(questions, *, lang="en") -> Grade:
     return Grade(marks)
 
 
-def check_file(path, *, lang="en") -> Grade:
+def check_file(path: str | Path, *, lang: str = "en") -> Grade:
     """Grade a homework file (YAML or JSON)."""
     return grade(read_questions(path), lang=lang)
 
 
-def check_inline(text, *, lang="en") -> Grade:
+def check_inline(text: str, *, lang: str = "en") -> Grade:
     """Grade one line such as ``conv in=3x227x227 out=96 k=11 s=4 p=0 -> 96x55x55 params=34944``."""
     return grade([parse_inline(text)], lang=lang)
 

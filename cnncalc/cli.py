@@ -176,7 +176,7 @@ def _draw_pictures(report, svg_path, plots):
     """(path, SVG text) for --svg and each --plot."""
     if svg_path is None and not plots:
         return []
-    from . import svg
+    from .render import svg
 
     jobs = ([(svg.svg, svg_path)] if svg_path is not None else []) + [(svg.rf_plot, path) for _, path in plots]
     return [(path, draw(report)) for draw, path in jobs]
@@ -293,31 +293,26 @@ _LAYER_KINDS = ("conv", "convtranspose", "pool", "linear")
 
 
 def _explained_layer(kind, shape, out, kernel, stride, padding, dilation, groups, pool_type, ceil_mode):
-    """The single layer ``cnncalc explain conv|convtranspose|pool|linear`` describes."""
-    from .layers import AvgPool2d, Conv2d, ConvTranspose2d, Linear, MaxPool2d
+    """The single layer ``cnncalc explain conv|convtranspose|pool|linear`` describes: the calculator's."""
+    from . import calculators
 
     if kind == "linear":
         if out is None:
             raise CliError("explain linear: --out-channels/-o (the output features) is required")
-        features = 1
-        for d in shape:
-            features *= d
-        return Linear(features, _dim(out, "--out-channels"))
+        return calculators.linear(shape, _dim(out, "--out-channels")).layer
     if kernel is None:
         raise CliError(f"explain {kind}: --kernel-size/-k is required")
+    if out is None and kind != "pool":
+        raise CliError(f"explain {kind}: --out-channels/-o is required")
     k, p = _dim_pair(kernel, "--kernel-size"), _non_negative_pair(padding, "--padding")
     if kind == "pool":
         s = None if stride is None else _dim_pair(stride, "--stride")
         _no_avg_dilation(pool_type)
-        if pool_type == "avg":
-            return AvgPool2d(k, s, p, ceil_mode=ceil_mode)
-        return MaxPool2d(k, s, p, _dim_pair(dilation, "--dilation"), ceil_mode=ceil_mode)
-    if out is None:
-        raise CliError(f"explain {kind}: --out-channels/-o is required")
+        return calculators.pool(shape, k, s, p, _dim_pair(dilation, "--dilation"), ceil_mode, pool_type).layer
     s, d, g = _dim_pair("1" if stride is None else stride, "--stride"), _dim_pair(dilation, "--dilation"), _dim(groups, "--groups")
     if kind == "conv":
-        return Conv2d(shape[0], _dim(out, "--out-channels"), k, s, p, d, g)
-    return ConvTranspose2d(shape[0], _dim(out, "--out-channels"), k, s, p, groups=g, dilation=d)
+        return calculators.conv(shape, _dim(out, "--out-channels"), k, s, p, d, g).layer
+    return calculators.conv_transpose(shape, _dim(out, "--out-channels"), k, s, p, 0, d, g).layer
 
 
 @cli.command("explain")
@@ -339,7 +334,7 @@ def _explained_layer(kind, shape, out, kernel, stride, padding, dilation, groups
 def explain_command(target, input_text, lang, fmt, out, kernel, stride, padding, dilation, groups, pool_type,
                     ceil_mode, cls):
     """Explain every layer step by step: formula, numbers, floor/ceil, params, MACs, receptive field."""
-    from .explain import explain
+    from .render.explain import explain
 
     if target in _LAYER_KINDS:
         if input_text is None:
@@ -454,6 +449,24 @@ def check_command(path, inline, lang, fmt):
         raise click.exceptions.Exit(1)
 
 
+@cli.command("serve")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 127.0.0.1 keeps the page to this machine.")
+@click.option("--no-browser", is_flag=True, help="Do not open the page in the web browser.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="The page's language when its URL names none (default: CNNCALC_LANG, else en).")
+def serve_command(port, host, no_browser, lang):
+    """Serve an interactive page: pick or paste a model, type the input, see the table, formulas and pictures."""
+    from .serve import serve
+
+    try:
+        serve(host, port, open_browser=not no_browser, lang=lang)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def _small_input(name):
     """The smallest of 32, 64, ... 192 (below the default) at which a zoo model runs: keeps ``verify --all`` quick."""
     from . import zoo
@@ -475,14 +488,15 @@ def _small_input(name):
 @cli.command("verify")
 @click.argument("model_arg", metavar="MODEL", required=False)
 @click.option("--input", "-i", "input_text", help="Input shape CxHxW (default: the model's native size; with --all a small one).")
-@click.option("--all", "all_models", is_flag=True, help="Verify every zoo model at a small input (sampled layers).")
+@click.option("--all", "all_models", is_flag=True, help="Verify every zoo model at a small input.")
 @click.option("--class", "cls", default=None, help="The class to verify in a .py file.")
 @click.option("--max-memory", default=None, metavar="BYTES",
               help="Refuse a model whose run needs more (4G = 4*10^9, 4Gi = 4*2^30; default: CNNCALC_MAX_MEMORY, "
-                   "else 3/4 of the available memory).")
+                   "else 3/4 of the machine's memory).")
 def verify_command(model_arg, input_text, all_models, cls, max_memory):
     """Run MODEL with the NumPy reference and check every analytic number: output shapes, params, MACs,
-    receptive fields and gradients (finite differences). Exit 0 when all agree, 1 when one disagrees."""
+    receptive fields and gradients (an exact adjoint test, finite differences away from kinks). Exit 0
+    when all agree, 1 when one disagrees."""
     if all_models == (model_arg is not None):
         raise CliError("give either a MODEL or --all")
     if max_memory is not None:
@@ -503,23 +517,21 @@ def verify_command(model_arg, input_text, all_models, cls, max_memory):
     if all_models:
         jobs = [(name, lambda name=name: zoo.model(name), _shape(input_text) if input_text else _small_input(name))
                 for name in zoo.models()]
-        options = dict(rf_rows=8, gradient_layers=2, max_memory=max_memory)
     else:
         target = _load(model_arg, cls)
         if input_text is None and target.input_shape is None:
             raise CliError(f"{model_arg}: no default input size is known: give --input CxHxW")
         shape = _shape(input_text) if input_text is not None else target.input_shape
         jobs = [(target.name, lambda: target.build(shape), shape)]
-        options = dict(max_memory=max_memory)
     failed = []
     for name, build, shape in jobs:
         label = f"{name} {'x'.join(map(str, shape))}"
         if sys.stderr.isatty():  # a progress bar on a terminal only; logs and pipes get the results alone
             with click.progressbar(length=100, label=label, file=sys.stderr) as bar:
-                result = verify(build(), shape, name=name, **options,
+                result = verify(build(), shape, name=name, max_memory=max_memory,
                                 progress=lambda done, total: bar.update(done * 100 // total - bar.pos))
         else:
-            result = verify(build(), shape, name=name, **options)
+            result = verify(build(), shape, name=name, max_memory=max_memory)
         if all_models:
             verdict = "ok" if result.ok else f"FAIL ({len(result.failures)} of {len(result.checks)} checks)"
             click.echo(f"{label}: {len(result.checks)} checks {verdict}")

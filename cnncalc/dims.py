@@ -12,6 +12,7 @@ import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from fractions import Fraction
+from typing import Any, Sequence, Union
 
 from .errors import ShapeError
 from .limits import check_digits, check_int
@@ -22,7 +23,13 @@ WORDS = ("same", "valid")  # padding words: never symbol names in a shape
 _NAMES_ARE_SYMBOLS = ContextVar("names_are_symbols", default=False)
 
 
-def symbol(name: str):
+# A dimension: an int, or a sympy expression whose symbols are positive integers (typed loosely, as sympy
+# is imported only when a symbol appears). A shape as users give it: "3x224x224", (3, 224, 224), ("C", 32, 32).
+Dim = Any
+ShapeLike = Union[str, Sequence[Any], int]
+
+
+def symbol(name: str) -> Dim:
     """A positive-integer sympy symbol called ``name`` (any valid Python identifier but a keyword)."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise ShapeError(f"invalid dimension name {_brief(name)}: a symbol must be an identifier such as H or width")
@@ -267,4 +274,5 @@ def format_dim(x) -> str:
 
 
 def format_shape(shape, sep: str = "x") -> str:
-    return sep.join(format_dim(d) for d in shape)
+    """3x224x224; () for one number per sample."""
+    return sep.join(format_dim(d) for d in shape) if shape else "()"

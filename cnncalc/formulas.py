@@ -113,6 +113,17 @@ def linear_macs(rows, in_features, out_features):
     return rows * in_features * out_features
 
 
+def matmul_macs(batch, n, k, m):
+    """MACs = batch*n*k*m: an (n x k) @ (k x m) product for each of the ``batch`` matrices."""
+    return batch * n * k * m
+
+
+def attention_macs(batch, queries, keys, e_qk, e_v):
+    """MACs = batch*L*S*(E_qk + E_v): the scores q k^T (L x S dot products of E_qk) and the scores times
+    the values (L x S multiply-adds of E_v), for each of the ``batch`` heads and samples."""
+    return batch * queries * keys * (e_qk + e_v)
+
+
 def rf_conv(size, stride, start, k, s, p, d=1):
     """Receptive field through a sliding window, per axis (size r, jump j, start x0):
 

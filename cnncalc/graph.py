@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import NamedTuple
 
-from .dims import known
+from .dims import known, product
+from .formulas import attention_macs, matmul_macs
 from .errors import ShapeError
 from .layers import Identity, Layer
 
@@ -40,7 +41,16 @@ class Container(Layer):
 
     is_leaf = False
     _children: tuple
-    merge_name = ""  # Residual/Concat: the merge row's name under the block's path (default: the block's)
+    merge_name = ""  # Residual/Merge: the merge row's name under the block's path (default: the block's)
+
+    def merge_macs(self, shapes: tuple, out: tuple):
+        """MACs of the merge itself (a matrix product's; adds and joins have none)."""
+        return 0
+
+    def merge_rf(self, fields: list, shapes: tuple):
+        """The receptive field leaving the merge, from the branches' (none of them None): their union
+        where the branches sit side by side, None where the merge mixes the spatial axes."""
+        return _union(fields)
 
     def named_children(self):
         return self._children
@@ -200,58 +210,184 @@ class Residual(Container):
 
     def merge(self, shapes):
         """The shape of the branches added (or multiplied), with PyTorch's broadcasting."""
-        what = "residual add" if self.op == "add" else "element-wise product"
-        first = shapes[0]
-        out = list(first)
-        for other in shapes[1:]:
-            if len(other) != len(first) or any(
-                known(a) and known(b) and a != b and a != 1 and b != 1 for a, b in zip(out, other)
-            ):
-                raise ShapeError(f"{what} of mismatched shapes {_text(first)} and {_text(other)}{_projection_hint(other, first)}")
-            out = [b if a == 1 else a for a, b in zip(out, other)]
-        return tuple(out)
+        return _broadcast(shapes, "residual add" if self.op == "add" else "element-wise product")
 
     def requires(self, shapes):
         """(got, expected) sizes the merge needs equal, where neither broadcasts (for assumptions)."""
-        first = shapes[0]
-        return tuple((got, expected) for other in shapes[1:] for got, expected in zip(other, first)
-                     if not (got == 1 or expected == 1))
+        return _broadcast_requires(shapes)
 
 
-class Concat(Container):
+_MERGE_KINDS = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "cat": "Concat", "stack": "Stack",
+                "matmul": "MatMul", "attention": "Attention", "resize": "Resize"}
+_RESIZE_MODES = ("nearest", "bilinear", "bicubic", "linear", "trilinear", "area")
+_ELEMENTWISE = {"add": "sum", "sub": "difference", "mul": "element-wise product", "div": "quotient"}
+
+
+class Merge(Container):
+    """Branches applied to the same input, their outputs combined by ``op``:
+
+    - ``add``, ``sub``, ``mul``, ``div``: element-wise, with PyTorch's broadcasting;
+    - ``cat``, ``stack``: joined along ``dim`` (batched numbering: 1 is the channels);
+    - ``matmul``: ``a @ b`` of two branches, batched over the leading axes (MACs = batch*n*k*m);
+    - ``attention``: ``F.scaled_dot_product_attention(q, k, v)`` of three branches (MACs =
+      batch*L*S*(E + E_v));
+    - ``resize``: the first branch interpolated (``mode``) to the spatial size of the second,
+      ``F.interpolate(x, size=y.shape[-2:])`` (a segmentation head resized to its input).
+
+    A matrix product, attention or resize mixes its positions: the receptive field ends there.
+    """
+
+    def __init__(self, *branches, op="cat", dim=1, mode="nearest", merge_name=""):
+        if op not in _MERGE_KINDS:
+            raise ShapeError(f"Merge: op must be one of {', '.join(_MERGE_KINDS)}, got {op!r}")
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise ShapeError(f"Merge: dim must be an integer, got {dim!r}")
+        if mode not in _RESIZE_MODES:
+            raise ShapeError(f"Merge: mode must be one of {', '.join(_RESIZE_MODES)}, got {mode!r}")
+        self.op = op
+        self.dim = dim
+        self.mode = mode
+        self.merge_name = merge_name
+        self._children = _named(branches, type(self).__name__)
+        if not self._children:
+            raise ShapeError(f"{type(self).__name__} needs at least one branch")
+        needed = {"matmul": 2, "attention": 3, "resize": 2}.get(op)
+        if needed is not None and len(self._children) != needed:
+            raise ShapeError(f"Merge: op {op!r} joins {needed} branches, got {len(self._children)}")
+
+    def _key(self):
+        return super()._key() + (self.merge_name, self.op, self.dim, self.mode)
+
+    def _rebuild(self, kids):
+        named = OrderedDict((name, kid) for (name, _), kid in zip(self._children, kids))
+        return Merge(named, op=self.op, dim=self.dim, mode=self.mode, merge_name=self.merge_name)
+
+    def merge_kind(self):
+        return _MERGE_KINDS[self.op]
+
+    def _axis(self, shapes, extra=0):
+        """The merge's dim as an unbatched axis of inputs of the first branch's rank (+ ``extra`` for stack)."""
+        rank = len(shapes[0]) + 1 + extra
+        if not -rank <= self.dim < rank:
+            raise ShapeError(f"{self.op}: dim {self.dim} is out of range for a batched input of rank {rank}")
+        axis = self.dim % rank
+        if axis == 0:
+            raise ShapeError(f"{self.op}: dim {self.dim} is the batch dimension, which is not supported")
+        return axis - 1
+
+    def merge(self, shapes):
+        if self.op in _ELEMENTWISE:
+            return _broadcast(shapes, _ELEMENTWISE[self.op])
+        if self.op == "cat":
+            i, first = self._axis(shapes), shapes[0]
+            for other in shapes[1:]:
+                if len(other) != len(first) or any(known(a) and known(b) and a != b
+                                                   for j, (a, b) in enumerate(zip(first, other)) if j != i):
+                    where = "along channels" if i == 0 else f"along dim {self.dim}"
+                    rest = "after the channel" if i == 0 else f"except dim {self.dim}"
+                    raise ShapeError(f"cannot concatenate {_text(first)} and {_text(other)} {where}: sizes {rest} must match")
+            return first[:i] + (sum((s[i] for s in shapes), 0),) + first[i + 1:]
+        if self.op == "stack":
+            i, first = self._axis(shapes, 1), shapes[0]
+            for other in shapes[1:]:
+                if len(other) != len(first) or any(known(a) and known(b) and a != b for a, b in zip(first, other)):
+                    raise ShapeError(f"stack expects each tensor to be equal size, but got {_text(first)} and {_text(other)}")
+            return first[:i] + (len(shapes),) + first[i:]
+        if self.op == "resize":
+            x, like = shapes
+            if len(x) < 2 or len(like) < len(x) - 1:
+                raise ShapeError(f"interpolate {_text(x)} to the size of {_text(like)}: it needs as many spatial dims")
+            return x[:1] + tuple(like[len(like) - (len(x) - 1):])
+        if self.op == "matmul":
+            a, b = shapes
+            if len(a) < 2 or len(b) < 2:
+                raise ShapeError(f"matmul of {_text(a)} and {_text(b)}: each needs at least 2 dims besides the batch")
+            if known(a[-1]) and known(b[-2]) and a[-1] != b[-2]:
+                raise ShapeError(f"matmul: mat1 and mat2 shapes cannot be multiplied ({a[-2]}x{a[-1]} and {b[-2]}x{b[-1]})")
+            return _broadcast((a[:-2], b[:-2]), "matmul batch") + (a[-2], b[-1])
+        q, k, v = shapes
+        if len(q) < 2 or len(k) != len(q) or len(v) != len(q):
+            raise ShapeError(f"scaled_dot_product_attention of {_text(q)}, {_text(k)}, {_text(v)}: query, key and "
+                             "value need the same number of dims, at least 2 besides the batch")
+        if known(q[-1]) and known(k[-1]) and q[-1] != k[-1]:
+            raise ShapeError(f"scaled_dot_product_attention: query's last dim {q[-1]} differs from key's {k[-1]}")
+        if known(k[-2]) and known(v[-2]) and k[-2] != v[-2]:
+            raise ShapeError(f"scaled_dot_product_attention: key and value hold {k[-2]} and {v[-2]} tokens")
+        return _broadcast((q[:-2], k[:-2], v[:-2]), "attention batch") + (q[-2], v[-1])
+
+    def requires(self, shapes):
+        if self.op in _ELEMENTWISE:
+            return _broadcast_requires(shapes)
+        if self.op == "cat":
+            i = self._axis(shapes)
+            return tuple((b, a) for other in shapes[1:] for j, (a, b) in enumerate(zip(shapes[0], other)) if j != i)
+        if self.op == "stack":
+            return tuple(pair for other in shapes[1:] for pair in zip(other, shapes[0]))
+        if self.op == "matmul":
+            return ((shapes[0][-1], shapes[1][-2]),)
+        if self.op == "resize":
+            return ()
+        q, k, v = shapes
+        return ((q[-1], k[-1]), (k[-2], v[-2]))
+
+    def merge_macs(self, shapes, out):
+        if self.op == "matmul":
+            a, b = shapes
+            return matmul_macs(product(out[:-2]), a[-2], a[-1], b[-1])
+        if self.op == "attention":
+            q, k, v = shapes
+            return attention_macs(product(out[:-2]), q[-2], k[-2], q[-1], v[-1])
+        return 0
+
+    def merge_rf(self, fields, shapes):
+        if self.op in ("matmul", "attention", "resize"):
+            return None
+        if self.op == "cat" and self._axis(shapes) in fields[0].tensor_dims:
+            return None  # joined along a spatial axis
+        joined = _union(fields)
+        if joined is None or self.op != "stack":
+            return joined
+        i = self._axis(shapes, 1)
+        return joined.moved(tuple(d if d < i else d + 1 for d in joined.tensor_dims))
+
+
+class Concat(Merge):
     """Branches applied to the same input, outputs joined along channels (Inception, DenseNet)."""
 
     def __init__(self, *branches, merge_name=""):
-        self.merge_name = merge_name
-        self._children = _named(branches, "Concat")
-        if not self._children:
-            raise ShapeError("Concat needs at least one branch")
-
-    def _key(self):
-        return super()._key() + (self.merge_name,)
+        super().__init__(*branches, op="cat", dim=1, merge_name=merge_name)
 
     def _rebuild(self, kids):
         return Concat(OrderedDict((name, kid) for (name, _), kid in zip(self._children, kids)), merge_name=self.merge_name)
 
-    def merge_kind(self):
-        return "Concat"
 
-    def merge(self, shapes):
-        """The branches joined along channels: the sizes after the channel must match."""
-        first = shapes[0]
-        for other in shapes[1:]:
-            if len(other) != len(first) or len(first) < 1 or any(
-                known(a) and known(b) and a != b for a, b in zip(first[1:], other[1:])
-            ):
-                raise ShapeError(
-                    f"cannot concatenate {_text(first)} and {_text(other)} along channels: sizes after the channel must match"
-                )
-        return (sum((s[0] for s in shapes), 0),) + tuple(first[1:])
+def _union(fields):
+    """The union of the branches' receptive fields, or None when their spatial axes are not at the same places."""
+    out = fields[0]
+    for other in fields[1:]:
+        if other.tensor_dims != out.tensor_dims:
+            return None
+        out = out.join(other)
+    return out
 
-    def requires(self, shapes):
-        """(got, expected) sizes after the channels that must be equal (for assumptions)."""
-        first = shapes[0]
-        return tuple(pair for other in shapes[1:] for pair in zip(other[1:], first[1:]))
+
+def _broadcast(shapes, what):
+    """The element-wise result shape of branches of equal rank, with PyTorch's broadcasting of 1s."""
+    first = shapes[0]
+    out = list(first)
+    for other in shapes[1:]:
+        if len(other) != len(first) or any(
+            known(a) and known(b) and a != b and a != 1 and b != 1 for a, b in zip(out, other)
+        ):
+            raise ShapeError(f"{what} of mismatched shapes {_text(first)} and {_text(other)}{_projection_hint(other, first)}")
+        out = [b if a == 1 else a for a, b in zip(out, other)]
+    return tuple(out)
+
+
+def _broadcast_requires(shapes):
+    first = shapes[0]
+    return tuple((got, expected) for other in shapes[1:] for got, expected in zip(other, first)
+                 if not (got == 1 or expected == 1))
 
 
 def _text(shape):
@@ -301,7 +437,7 @@ def _program(model):
             if layer.post is not None:
                 todo.append(("node", layer.post, _join(name, layer.post_name)))
             work.extend(reversed(todo))
-        elif isinstance(layer, Concat):
+        elif isinstance(layer, Merge):
             todo = [("emit", (_SAVE,))]
             for i, (child_name, child) in enumerate(layer.named_children()):
                 if i:
@@ -341,7 +477,7 @@ def flow(model) -> tuple:
     cached = getattr(model, "_flow", None)
     if cached is not None:
         return cached
-    nodes = []
+    nodes: list = []
     current = INPUT
     forks = []  # per open block: [its input, where its current branch starts]
     ended = []  # finished branches of the open blocks: (last node, span)
@@ -362,10 +498,10 @@ def flow(model) -> tuple:
             fork = forks.pop()[0]
             nodes.append(Node(step[1], step[2], tuple(b[0] for b in branches), fork, tuple(b[1] for b in branches)))
             current = len(nodes) - 1
-    nodes = tuple(nodes)
+    result = tuple(nodes)
     if isinstance(model, Container):
-        object.__setattr__(model, "_flow", nodes)
-    return nodes
+        object.__setattr__(model, "_flow", result)
+    return result
 
 
 def unique_leaves(model) -> list:
@@ -412,4 +548,4 @@ def container_types(model):
     return types
 
 
-__all__ = ["Sequential", "Residual", "Concat", "Container", "Identity", "Node", "INPUT", "flow", "unique_leaves"]
+__all__ = ["Sequential", "Residual", "Concat", "Merge", "Container", "Identity", "Node", "INPUT", "flow", "unique_leaves"]

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 from . import formulas as F
-from .dims import as_dim, format_shape, is_nonnegative, is_positive, known, ntuple, product
+from .dims import as_dim, ceil_div, format_shape, is_nonnegative, is_positive, known, ntuple, product
 from .errors import ShapeError
-from .receptive_field import SAME, ReceptiveField, Window
+from .receptive_field import POINTWISE, ReceptiveField, Window
 
 AXES = ("height", "width")  # the spatial axes of a (C, H, W) map
 _AXES = {1: ("length",), 2: AXES, 3: ("depth", "height", "width")}
@@ -49,6 +50,20 @@ def _shape_text(shape):
 def _expect_map(shape, rank=2):
     if len(shape) != rank + 1:
         raise ShapeError(f"expects a {_MAPS[rank]} feature map, receives shape {_shape_text(shape)}")
+
+
+def _unbatched_dim(dim, rank, what="dim"):
+    """A dimension in PyTorch's batched numbering (dim 0 is the batch; negative from the end) as an index
+    into the unbatched shape of ``rank`` axes; the batch itself is refused."""
+    batched = rank + 1
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise ShapeError(f"{what}: dim must be an integer, got {dim!r}")
+    if not -batched <= dim < batched:
+        raise ShapeError(f"{what}: dim {dim} is out of range for a batched input of rank {batched}")
+    index = dim % batched
+    if index == 0:
+        raise ShapeError(f"{what}: dim {dim} is the batch dimension, which is not supported")
+    return index - 1
 
 
 def _expect_channels(c, expected, what="input channels"):
@@ -101,6 +116,7 @@ class Layer:
     """Behaviour shared by every leaf layer; subclasses are frozen dataclasses."""
 
     is_leaf = True
+    torch_module = True  # a torch.nn class of the same name and arguments exists (source and live readers)
     windowed = False  # has a sliding window that can drop pixels (conv/pool)
     upsamples = False  # output pixels read regions of varying extent (trace.py gives the exact field)
 
@@ -145,16 +161,29 @@ class Layer:
         return {}
 
     def windows(self, in_shape: tuple) -> tuple | None:
-        """Per spatial axis, the ``Window`` through which an output pixel reads the input ``in_shape``
-        (shape-preserving layers: ``SAME``), or None where the spatial mapping ends."""
-        return (SAME,) * (len(in_shape) - 1)
+        """Per spatial axis of a channels-first input ``in_shape``, the ``Window`` through which an output
+        pixel reads it; ``POINTWISE`` for a layer that reads every position at itself (whatever the
+        layout; the default), or None where the spatial mapping ends."""
+        return POINTWISE
+
+    def moved_dims(self, in_shape: tuple, dims: tuple) -> tuple | None:
+        """Where the spatial axes (at the tensor axes ``dims`` of the input) are in the output, or None
+        when the layer mixes one of them entirely (a Linear on a spatial axis) or merges it away."""
+        return dims
 
     def rf_at(self, rf: ReceptiveField | None, in_shape: tuple) -> ReceptiveField | None:
         """The receptive field after this layer, for the input shape ``in_shape``."""
         if rf is None:
             return None
         windows = self.windows(in_shape)
-        return None if windows is None else rf.through(windows)
+        if windows is None:
+            return None
+        if windows is not POINTWISE:
+            if not rf.channels_first:  # a window over axes where the spatial axes are not
+                return None
+            rf = rf.through(windows)
+        dims = self.moved_dims(in_shape, rf.tensor_dims)
+        return None if dims is None else rf.moved(dims)
 
     def requires(self, in_shape: tuple) -> tuple:
         """The equalities (received, expected) ``infer`` checks, e.g. the input channels: where symbols
@@ -163,7 +192,7 @@ class Layer:
 
     def freeze(self) -> Layer:
         """A copy whose parameters are frozen (not trainable); parameter-free layers return themselves."""
-        return replace(self, trainable=False) if hasattr(self, "trainable") else self
+        return replace(self, trainable=False) if hasattr(self, "trainable") else self  # type: ignore[type-var]
 
     def children(self) -> tuple:
         return ()
@@ -202,20 +231,20 @@ def _conv_padding(padding, kernel_size, dilation, stride, layer):
 
 
 @dataclass(frozen=True)
-class _ConvNd(Layer):
+class ConvNd(Layer):
     """Convolution over ``rank`` spatial axes: n_out = floor((n + 2p - d*(k - 1) - 1)/s) + 1 per axis."""
 
-    in_channels: object
-    out_channels: object
-    kernel_size: object
-    stride: object = 1
-    padding: object = 0
-    dilation: object = 1
-    groups: object = 1
+    in_channels: Any
+    out_channels: Any
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = 0
+    dilation: Any = 1
+    groups: Any = 1
     bias: bool = True
     padding_mode: str = "zeros"
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     windowed = True
@@ -307,21 +336,21 @@ class _ConvNd(Layer):
 
 
 @dataclass(frozen=True)
-class Conv1d(_ConvNd):
+class Conv1d(ConvNd):
     """1D convolution: (C_in, L) -> (C_out, L_out), L_out = floor((L + 2p - d*(k-1) - 1)/s) + 1."""
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class Conv2d(_ConvNd):
+class Conv2d(ConvNd):
     """2D convolution: (C_in, H, W) -> (C_out, H_out, W_out), H_out = floor((H + 2p - d*(k-1) - 1)/s) + 1."""
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class Conv3d(_ConvNd):
+class Conv3d(ConvNd):
     """3D convolution: (C_in, D, H, W) -> (C_out, D_out, H_out, W_out), each as Conv2d's H_out."""
 
     rank = 3
@@ -337,6 +366,7 @@ class ConnectionTableConv2d(Conv2d):
     """
 
     table: tuple = field(default=(), kw_only=True)
+    torch_module = False  # Torch7's SpatialConvolutionMap, not torch.nn
 
     def __post_init__(self):
         super().__post_init__()
@@ -369,21 +399,21 @@ class ConnectionTableConv2d(Conv2d):
 
 
 @dataclass(frozen=True)
-class _ConvTransposeNd(Layer):
+class ConvTransposeNd(Layer):
     """Transposed convolution over ``rank`` axes: n_out = (n - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
 
-    in_channels: object
-    out_channels: object
-    kernel_size: object
-    stride: object = 1
-    padding: object = 0
-    output_padding: object = 0
-    groups: object = 1
+    in_channels: Any
+    out_channels: Any
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = 0
+    output_padding: Any = 0
+    groups: Any = 1
     bias: bool = True
-    dilation: object = 1
+    dilation: Any = 1
     padding_mode: str = "zeros"
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     upsamples = True
@@ -447,21 +477,21 @@ class _ConvTransposeNd(Layer):
 
 
 @dataclass(frozen=True)
-class ConvTranspose1d(_ConvTransposeNd):
+class ConvTranspose1d(ConvTransposeNd):
     """1D transposed convolution: L_out = (L - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class ConvTranspose2d(_ConvTransposeNd):
+class ConvTranspose2d(ConvTransposeNd):
     """Transposed convolution: H_out = (H - 1)*s - 2p + d*(k - 1) + output_padding + 1."""
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class ConvTranspose3d(_ConvTransposeNd):
+class ConvTranspose3d(ConvTransposeNd):
     """3D transposed convolution: each spatial axis as ConvTranspose2d's H_out."""
 
     rank = 3
@@ -470,9 +500,13 @@ class ConvTranspose3d(_ConvTransposeNd):
 # --- pooling ------------------------------------------------------------------------------------
 
 
-class _PoolNd(Layer):
+class PoolNd(Layer):
     """Shared rules of max and average pooling (PyTorch's pooling_output_shape and pool2d_shape_check)."""
 
+    kernel_size: Any
+    stride: Any
+    padding: Any
+    ceil_mode: bool
     windowed = True
     rank = 2
 
@@ -525,7 +559,7 @@ class _PoolNd(Layer):
         return tuple(Window(*args) for args in zip(self.kernel_size, self.stride, self.padding, self.dilations))
 
 
-class _MaxPoolNd(_PoolNd):
+class MaxPoolNd(PoolNd):
     """Max pooling: n_out = floor-or-ceil((n + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
 
     def __post_init__(self):
@@ -535,13 +569,13 @@ class _MaxPoolNd(_PoolNd):
 
 
 @dataclass(frozen=True)
-class MaxPool1d(_MaxPoolNd):
+class MaxPool1d(MaxPoolNd):
     """Max pooling over L: L_out = floor-or-ceil((L + 2p - d*(k - 1) - 1)/s) + 1."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
-    dilation: object = 1
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
+    dilation: Any = 1
     return_indices: bool = False
     ceil_mode: bool = False
 
@@ -549,13 +583,13 @@ class MaxPool1d(_MaxPoolNd):
 
 
 @dataclass(frozen=True)
-class MaxPool2d(_MaxPoolNd):
+class MaxPool2d(MaxPoolNd):
     """Max pooling: H_out = floor-or-ceil((H + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
-    dilation: object = 1
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
+    dilation: Any = 1
     return_indices: bool = False
     ceil_mode: bool = False
 
@@ -563,20 +597,20 @@ class MaxPool2d(_MaxPoolNd):
 
 
 @dataclass(frozen=True)
-class MaxPool3d(_MaxPoolNd):
+class MaxPool3d(MaxPoolNd):
     """Max pooling over D, H and W, each axis as MaxPool2d's H_out."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
-    dilation: object = 1
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
+    dilation: Any = 1
     return_indices: bool = False
     ceil_mode: bool = False
 
     rank = 3
 
 
-class _AvgPoolNd(_PoolNd):
+class AvgPoolNd(PoolNd):
     """Average pooling: n_out = floor-or-ceil((n + 2p - k)/s) + 1, stride defaults to kernel_size."""
 
     def __post_init__(self):
@@ -587,12 +621,12 @@ class _AvgPoolNd(_PoolNd):
 
 
 @dataclass(frozen=True)
-class AvgPool1d(_AvgPoolNd):
+class AvgPool1d(AvgPoolNd):
     """Average pooling over L: L_out = floor-or-ceil((L + 2p - k)/s) + 1."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
 
@@ -600,34 +634,43 @@ class AvgPool1d(_AvgPoolNd):
 
 
 @dataclass(frozen=True)
-class AvgPool2d(_AvgPoolNd):
+class AvgPool2d(AvgPoolNd):
     """Average pooling: H_out = floor-or-ceil((H + 2p - k)/s) + 1, stride defaults to kernel_size."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
-    divisor_override: object = None
+    divisor_override: Any = None
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class AvgPool3d(_AvgPoolNd):
-    """Average pooling over D, H and W, each axis as AvgPool2d's H_out."""
+class AvgPool3d(AvgPoolNd):
+    """Average pooling over D, H and W, each axis as AvgPool2d's H_out; PyTorch also needs every axis of
+    the input at least as large as the kernel, padding aside."""
 
-    kernel_size: object
-    stride: object = None
-    padding: object = 0
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
-    divisor_override: object = None
+    divisor_override: Any = None
 
     rank = 3
 
+    def infer(self, shape):
+        _expect_map(shape, 3)
+        if all(known(v) for v in shape[1:] + self.kernel_size) and any(n < k for n, k in zip(shape[1:], self.kernel_size)):
+            t, h, w = shape[1:]
+            kt, kh, kw = self.kernel_size
+            raise ShapeError(f"input image (T: {t} H: {h} W: {w}) smaller than kernel size (kT: {kt} kH: {kh} kW: {kw})")
+        return super().infer(shape)
 
-class _AdaptivePoolNd(Layer):
+
+class AdaptivePoolNd(Layer):
     """Adaptive pooling: the output size is given; window i spans [floor(i*n/out), ceil((i+1)*n/out))."""
 
     rank = 2
@@ -643,6 +686,8 @@ class _AdaptivePoolNd(Layer):
         for v in norm:
             # PyTorch returns an empty tensor for 0; CONTRACT.md counts a non-positive output size as impossible
             _require(v is None or is_positive(v), f"{self.type}: output_size must be positive, got {size!r}")
+        if rank == 1 and None in norm:
+            raise ShapeError(f"{self.type}: output_size must be an integer (None keeps an axis only from 2-D on), got {size!r}")
         object.__setattr__(self, "output_size", norm)
 
     def infer(self, shape):
@@ -657,57 +702,57 @@ class _AdaptivePoolNd(Layer):
 
 
 @dataclass(frozen=True)
-class AdaptiveAvgPool1d(_AdaptivePoolNd):
+class AdaptiveAvgPool1d(AdaptivePoolNd):
     """Adaptive average pooling over L to ``output_size``."""
 
-    output_size: object
+    output_size: Any
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class AdaptiveAvgPool2d(_AdaptivePoolNd):
+class AdaptiveAvgPool2d(AdaptivePoolNd):
     """Adaptive average pooling to ``output_size`` (None keeps that axis)."""
 
-    output_size: object
+    output_size: Any
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class AdaptiveAvgPool3d(_AdaptivePoolNd):
+class AdaptiveAvgPool3d(AdaptivePoolNd):
     """Adaptive average pooling over D, H and W to ``output_size`` (None keeps that axis)."""
 
-    output_size: object
+    output_size: Any
 
     rank = 3
 
 
 @dataclass(frozen=True)
-class AdaptiveMaxPool1d(_AdaptivePoolNd):
+class AdaptiveMaxPool1d(AdaptivePoolNd):
     """Adaptive max pooling over L to ``output_size``."""
 
-    output_size: object
+    output_size: Any
     return_indices: bool = False
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class AdaptiveMaxPool2d(_AdaptivePoolNd):
+class AdaptiveMaxPool2d(AdaptivePoolNd):
     """Adaptive max pooling to ``output_size`` (None keeps that axis)."""
 
-    output_size: object
+    output_size: Any
     return_indices: bool = False
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class AdaptiveMaxPool3d(_AdaptivePoolNd):
+class AdaptiveMaxPool3d(AdaptivePoolNd):
     """Adaptive max pooling over D, H and W to ``output_size`` (None keeps that axis)."""
 
-    output_size: object
+    output_size: Any
     return_indices: bool = False
 
     rank = 3
@@ -743,11 +788,11 @@ class Upsample(Layer):
     align_corners=True read unevenly spaced pixels, and the receptive field ends there.
     """
 
-    size: object = None
-    scale_factor: object = None
+    size: Any = None
+    scale_factor: Any = None
     mode: str = "nearest"
-    align_corners: object = None
-    recompute_scale_factor: object = None
+    align_corners: Any = None
+    recompute_scale_factor: Any = None
 
     upsamples = True
 
@@ -835,10 +880,13 @@ class UpsamplingBilinear2d(Upsample):
 # --- normalisation ------------------------------------------------------------------------------
 
 
-class _BatchNorm(Layer):
+class BatchNormNd(Layer):
     """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
 
-    ranks = (2,)  # accepted numbers of axes after the channels
+    num_features: Any
+    affine: bool
+    track_running_stats: bool
+    ranks: tuple = (2,)  # accepted numbers of axes after the channels
 
     def __post_init__(self):
         object.__setattr__(self, "num_features", as_dim(self.num_features, "num_features"))
@@ -869,48 +917,48 @@ class _BatchNorm(Layer):
 
 
 @dataclass(frozen=True)
-class BatchNorm1d(_BatchNorm):
+class BatchNorm1d(BatchNormNd):
     """Batch normalisation of (C,) or (C, L) inputs."""
 
-    num_features: object
+    num_features: Any
     eps: float = 1e-5
-    momentum: object = 0.1
+    momentum: Any = 0.1
     affine: bool = True
     track_running_stats: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     ranks = (0, 1)
 
 
 @dataclass(frozen=True)
-class BatchNorm2d(_BatchNorm):
+class BatchNorm2d(BatchNormNd):
     """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
 
-    num_features: object
+    num_features: Any
     eps: float = 1e-5
-    momentum: object = 0.1
+    momentum: Any = 0.1
     affine: bool = True
     track_running_stats: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     ranks = (2,)
 
 
 @dataclass(frozen=True)
-class BatchNorm3d(_BatchNorm):
+class BatchNorm3d(BatchNormNd):
     """Batch normalisation of (C, D, H, W) feature maps."""
 
-    num_features: object
+    num_features: Any
     eps: float = 1e-5
-    momentum: object = 0.1
+    momentum: Any = 0.1
     affine: bool = True
     track_running_stats: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     ranks = (3,)
@@ -937,10 +985,216 @@ class LocalResponseNorm(Layer):
         return {"norm": (self.size + 3) * _numel(out_shape)}  # size squares and adds, a scale, a power, a divide
 
 
+def _normalized_shape(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+class LastDimsNorm(Layer):
+    """Normalisation over the last dims ``normalized_shape`` (one token's features, or a channels-last
+    pixel's channels), with a weight (and a bias) of that shape when ``elementwise_affine``."""
+
+    normalized_shape: Any
+    elementwise_affine: bool
+    bias: Any = False
+
+    def __post_init__(self):
+        shape = tuple(as_dim(v, "normalized_shape") for v in _normalized_shape(self.normalized_shape))
+        object.__setattr__(self, "normalized_shape", shape)
+        _positive(self, "normalized_shape")
+
+    def parameter_shapes(self):
+        if not self.elementwise_affine:
+            return {}
+        return {"weight": self.normalized_shape, **({"bias": self.normalized_shape} if self.bias else {})}
+
+    def infer(self, shape):
+        n = len(self.normalized_shape)
+        if len(shape) < n or any(_differ(a, b) for a, b in zip(shape[len(shape) - n:], self.normalized_shape)):
+            raise ShapeError(
+                f"normalized_shape={list(self.normalized_shape)} expects an input of shape [*, "
+                f"{', '.join(str(v) for v in self.normalized_shape)}], receives {_shape_text(shape)}"
+            )
+        return shape
+
+    def requires(self, in_shape):
+        n = len(self.normalized_shape)
+        return tuple(zip(in_shape[len(in_shape) - n:], self.normalized_shape))
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"norm": 2 * _numel(out_shape)}
+
+
+@dataclass(frozen=True)
+class LayerNorm(LastDimsNorm):
+    """Layer normalisation over the last dims ``normalized_shape``: weight and bias of that shape."""
+
+    normalized_shape: Any
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+
+@dataclass(frozen=True)
+class LayerNorm2d(LayerNorm):
+    """torchvision's LayerNorm2d (ConvNeXt): LayerNorm over the channels of a (C, H, W) map, each pixel
+    on its own (it permutes to channels last and back)."""
+
+    torch_module = False  # torchvision.models.convnext.LayerNorm2d
+
+    def infer(self, shape):
+        if len(shape) != 3 or _differ(shape[0], self.normalized_shape[-1]) or len(self.normalized_shape) != 1:
+            raise ShapeError(f"normalized_shape={list(self.normalized_shape)} expects a (C, H, W) map with "
+                             f"C = {self.normalized_shape[-1]}, receives {_shape_text(shape)}")
+        return shape
+
+    def requires(self, in_shape):
+        return ((in_shape[0], self.normalized_shape[-1]),)
+
+
+@dataclass(frozen=True)
+class RMSNorm(LastDimsNorm):
+    """x/rms(x)*weight over the last dims ``normalized_shape`` (no bias)."""
+
+    normalized_shape: Any
+    eps: Any = None
+    elementwise_affine: bool = True
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+
+@dataclass(frozen=True)
+class GroupNorm(Layer):
+    """Normalisation of (C, ...) inputs in ``num_groups`` groups of channels; weight and bias of C when affine."""
+
+    num_groups: Any
+    num_channels: Any
+    eps: float = 1e-5
+    affine: bool = True
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    def __post_init__(self):
+        for arg in ("num_groups", "num_channels"):
+            object.__setattr__(self, arg, as_dim(getattr(self, arg), arg))
+        _positive(self, "num_groups", "num_channels")
+        if known(self.num_channels) and known(self.num_groups) and self.num_channels % self.num_groups:
+            raise ShapeError(f"{self.type}: num_channels ({self.num_channels}) must be divisible by num_groups ({self.num_groups})")
+
+    def parameter_shapes(self):
+        c = self.num_channels
+        return {"weight": (c,), "bias": (c,)} if self.affine else {}
+
+    def infer(self, shape):
+        if len(shape) < 2:
+            raise ShapeError(f"expects a (C, ...) input with at least 2 dimensions, receives {_shape_text(shape)}")
+        if self.affine:  # the weight has num_channels entries; without it any multiple of the groups goes
+            _expect_channels(shape[0], self.num_channels, "channels (num_channels)")
+        elif known(shape[0]) and known(self.num_groups) and shape[0] % self.num_groups:
+            raise ShapeError(f"expected number of channels in input to be divisible by num_groups, but got input of "
+                             f"shape {_shape_text(shape)} and num_groups={self.num_groups}")
+        return shape
+
+    def requires(self, in_shape):
+        return ((in_shape[0], self.num_channels),) if self.affine else ()
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"norm": 2 * _numel(out_shape)}
+
+
+class InstanceNormNd(Layer):
+    """Instance normalisation: every channel of every sample on its own; 2C params when affine, 2C
+    buffers when tracking running statistics (both off by default, as in PyTorch)."""
+
+    num_features: Any
+    affine: bool
+    track_running_stats: bool
+    rank = 2
+
+    def __post_init__(self):
+        object.__setattr__(self, "num_features", as_dim(self.num_features, "num_features"))
+        _positive(self, "num_features")
+
+    def parameter_shapes(self):
+        c = self.num_features
+        return {"weight": (c,), "bias": (c,)} if self.affine else {}
+
+    def buffer_shapes(self):
+        c = self.num_features
+        return {"running_mean": (c,), "running_var": (c,)} if self.track_running_stats else {}
+
+    def infer(self, shape):
+        _expect_map(shape, self.rank)
+        if self.affine or self.track_running_stats:  # else PyTorch only warns about num_features
+            _expect_channels(shape[0], self.num_features, "channels (num_features)")
+        if not self.track_running_stats and all(known(n) for n in shape[1:]) and product(shape[1:]) == 1:
+            raise ShapeError(f"expected more than 1 spatial element to normalise each channel by its own statistics, "
+                             f"got input size {_shape_text(shape)}")
+        return shape
+
+    def requires(self, in_shape):
+        return ((in_shape[0], self.num_features),) if self.affine or self.track_running_stats else ()
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"norm": 2 * _numel(out_shape)}
+
+
+@dataclass(frozen=True)
+class InstanceNorm1d(InstanceNormNd):
+    """Instance normalisation of (C, L) inputs."""
+
+    num_features: Any
+    eps: float = 1e-5
+    momentum: Any = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    rank = 1
+
+
+@dataclass(frozen=True)
+class InstanceNorm2d(InstanceNormNd):
+    """Instance normalisation of (C, H, W) maps."""
+
+    num_features: Any
+    eps: float = 1e-5
+    momentum: Any = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    rank = 2
+
+
+@dataclass(frozen=True)
+class InstanceNorm3d(InstanceNormNd):
+    """Instance normalisation of (C, D, H, W) maps."""
+
+    num_features: Any
+    eps: float = 1e-5
+    momentum: Any = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    rank = 3
+
+
 # --- element-wise -------------------------------------------------------------------------------
 
 
-class _Elementwise(Layer):
+class Elementwise(Layer):
     """A shape-preserving layer applied element by element."""
 
     op_kind = "activation"
@@ -950,21 +1204,21 @@ class _Elementwise(Layer):
 
 
 @dataclass(frozen=True)
-class ReLU(_Elementwise):
+class ReLU(Elementwise):
     """max(0, x)."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class ReLU6(_Elementwise):
+class ReLU6(Elementwise):
     """min(max(0, x), 6) (MobileNetV2)."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class LeakyReLU(_Elementwise):
+class LeakyReLU(Elementwise):
     """max(0, x) + negative_slope*min(0, x)."""
 
     negative_slope: float = 0.01
@@ -972,7 +1226,7 @@ class LeakyReLU(_Elementwise):
 
 
 @dataclass(frozen=True)
-class ELU(_Elementwise):
+class ELU(Elementwise):
     """x if x > 0 else alpha*(exp(x) - 1)."""
 
     alpha: float = 1.0
@@ -980,7 +1234,7 @@ class ELU(_Elementwise):
 
 
 @dataclass(frozen=True)
-class GELU(_Elementwise):
+class GELU(Elementwise):
     """x*Phi(x)."""
 
     approximate: str = "none"
@@ -991,45 +1245,121 @@ class GELU(_Elementwise):
 
 
 @dataclass(frozen=True)
-class SiLU(_Elementwise):
+class SELU(Elementwise):
+    """scale*(max(0, x) + min(0, alpha*(exp(x) - 1)))."""
+
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class CELU(Elementwise):
+    """max(0, x) + min(0, alpha*(exp(x/alpha) - 1))."""
+
+    alpha: float = 1.0
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class Mish(Elementwise):
+    """x*tanh(softplus(x))."""
+
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class Softplus(Elementwise):
+    """log(1 + exp(beta*x))/beta (x beyond threshold)."""
+
+    beta: float = 1.0
+    threshold: float = 20.0
+
+
+@dataclass(frozen=True)
+class Hardtanh(Elementwise):
+    """min(max(x, min_val), max_val)."""
+
+    min_val: float = -1.0
+    max_val: float = 1.0
+    inplace: bool = False
+
+
+@dataclass(frozen=True)
+class Softsign(Elementwise):
+    """x/(1 + |x|)."""
+
+
+@dataclass(frozen=True)
+class LogSigmoid(Elementwise):
+    """log(sigmoid(x))."""
+
+
+@dataclass(frozen=True)
+class PReLU(Elementwise):
+    """max(0, x) + a*min(0, x) with a learned slope a: one, or one per channel (``num_parameters``)."""
+
+    num_parameters: Any = 1
+    init: float = 0.25
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    def __post_init__(self):
+        object.__setattr__(self, "num_parameters", as_dim(self.num_parameters, "num_parameters"))
+        _positive(self, "num_parameters")
+
+    def parameter_shapes(self):
+        return {"weight": (self.num_parameters,)}
+
+    def infer(self, shape):
+        if self.num_parameters != 1 and _differ(shape[0], self.num_parameters):  # channels: batched dim 1
+            raise ShapeError(f"expects {self.num_parameters} channels (num_parameters), receives shape {_shape_text(shape)}")
+        return shape
+
+    def requires(self, in_shape):
+        return () if self.num_parameters == 1 else ((in_shape[0], self.num_parameters),)
+
+
+@dataclass(frozen=True)
+class SiLU(Elementwise):
     """x*sigmoid(x)."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class Hardswish(_Elementwise):
+class Hardswish(Elementwise):
     """x*relu6(x + 3)/6."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class Hardsigmoid(_Elementwise):
+class Hardsigmoid(Elementwise):
     """relu6(x + 3)/6 (MobileNetV3's squeeze-and-excitation gate)."""
 
     inplace: bool = False
 
 
 @dataclass(frozen=True)
-class Sigmoid(_Elementwise):
+class Sigmoid(Elementwise):
     """1/(1 + exp(-x))."""
 
 
 @dataclass(frozen=True)
-class Tanh(_Elementwise):
+class Tanh(Elementwise):
     """tanh(x)."""
 
 
 @dataclass(frozen=True)
-class Softmax(_Elementwise):
-    """exp(x_i)/sum_j exp(x_j) along ``dim`` (batched numbering, as PyTorch)."""
+class Softmax(Elementwise):
+    """exp(x_i)/sum_j exp(x_j) along ``dim`` (batched numbering, as PyTorch); the sum is a normaliser,
+    so the receptive field passes through."""
 
-    dim: object = None
+    dim: Any = None
 
     def __post_init__(self):
-        if self.dim is not None:
-            _axis_argument(self, "dim")
+        if self.dim is not None and (isinstance(self.dim, bool) or not isinstance(self.dim, int)):
+            raise ShapeError(f"{self.type}: dim must be an integer, got {self.dim!r}")
 
     def infer(self, shape):
         if self.dim is not None and not -(len(shape) + 1) <= self.dim <= len(shape):
@@ -1038,7 +1368,17 @@ class Softmax(_Elementwise):
 
 
 @dataclass(frozen=True)
-class Dropout(_Elementwise):
+class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``dim``."""
+
+
+@dataclass(frozen=True)
+class Softmin(Softmax):
+    """softmax(-x) along ``dim``."""
+
+
+@dataclass(frozen=True)
+class Dropout(Elementwise):
     """Zeroes elements with probability p while training; identity at inference."""
 
     p: float = 0.5
@@ -1051,8 +1391,28 @@ class Dropout(_Elementwise):
 
 
 @dataclass(frozen=True)
+class Dropout1d(Dropout):
+    """Zeroes whole channels of a (C, L) input with probability p while training."""
+
+    def infer(self, shape):
+        if len(shape) > 2:
+            raise ShapeError(f"dropout1d: Expected 2D or 3D input, but received a {len(shape) + 1}D input")
+        return shape
+
+
+@dataclass(frozen=True)
 class Dropout2d(Dropout):
     """Zeroes whole channels with probability p while training."""
+
+
+@dataclass(frozen=True)
+class Dropout3d(Dropout):
+    """Zeroes whole channels of a (C, D, H, W) input with probability p while training."""
+
+
+@dataclass(frozen=True)
+class AlphaDropout(Dropout):
+    """Dropout that keeps SELU's mean and variance; identity at inference."""
 
 
 class Identity(Layer):
@@ -1078,6 +1438,8 @@ class Identity(Layer):
 class StochasticDepth(Layer):
     """torchvision.ops.StochasticDepth(p, mode): drops whole residual branches in training, the
     identity at inference (and here: shapes, parameters and MACs are those of the identity)."""
+
+    torch_module = False  # torchvision.ops.StochasticDepth
 
     p: float
     mode: str = "row"
@@ -1115,14 +1477,18 @@ class Flatten(Layer):
         i, j = start - 1, end - 1
         return shape[:i] + (product(shape[i : j + 1]),) + shape[j + 1 :]
 
-    def windows(self, in_shape):
-        return None
+    def moved_dims(self, in_shape, dims):
+        start, end = (_unbatched_dim(d, len(in_shape), "Flatten") for d in (self.start_dim, self.end_dim))
+        if any(start <= d <= end for d in dims):
+            return None  # a spatial axis is flattened into others
+        return tuple(d if d < start else d - (end - start) for d in dims)
 
 
-class _PadNd(Layer):
+class PadNd(Layer):
     """Padding of the last ``rank`` axes by ``padding`` = (left, right[, top, bottom[, front, back]]),
     the last axis first, as ``F.pad``; negative values crop. An int pads every side."""
 
+    padding: Any
     rank = 2
     mode = "constant"
 
@@ -1162,117 +1528,117 @@ class _PadNd(Layer):
 
 
 @dataclass(frozen=True)
-class ZeroPad1d(_PadNd):
+class ZeroPad1d(PadNd):
     """Zero padding (left, right) of L; negative values crop, as PyTorch."""
 
-    padding: object
+    padding: Any
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class ZeroPad2d(_PadNd):
+class ZeroPad2d(PadNd):
     """Zero padding (left, right, top, bottom); negative values crop, as PyTorch."""
 
-    padding: object
+    padding: Any
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class ZeroPad3d(_PadNd):
+class ZeroPad3d(PadNd):
     """Zero padding (left, right, top, bottom, front, back); negative values crop, as PyTorch."""
 
-    padding: object
+    padding: Any
 
     rank = 3
 
 
 @dataclass(frozen=True)
-class ConstantPad1d(_PadNd):
+class ConstantPad1d(PadNd):
     """Padding (left, right) of L with ``value``."""
 
-    padding: object
+    padding: Any
     value: float = 0.0
 
     rank = 1
 
 
 @dataclass(frozen=True)
-class ConstantPad2d(_PadNd):
+class ConstantPad2d(PadNd):
     """Padding (left, right, top, bottom) with ``value``."""
 
-    padding: object
+    padding: Any
     value: float = 0.0
 
     rank = 2
 
 
 @dataclass(frozen=True)
-class ConstantPad3d(_PadNd):
+class ConstantPad3d(PadNd):
     """Padding (left, right, top, bottom, front, back) with ``value``."""
 
-    padding: object
+    padding: Any
     value: float = 0.0
 
     rank = 3
 
 
 @dataclass(frozen=True)
-class ReflectionPad1d(_PadNd):
+class ReflectionPad1d(PadNd):
     """Reflection padding (left, right) of L; each pad must be smaller than L."""
 
-    padding: object
+    padding: Any
 
     rank = 1
     mode = "reflect"
 
 
 @dataclass(frozen=True)
-class ReflectionPad2d(_PadNd):
+class ReflectionPad2d(PadNd):
     """Reflection padding (left, right, top, bottom); each pad must be smaller than its axis."""
 
-    padding: object
+    padding: Any
 
     rank = 2
     mode = "reflect"
 
 
 @dataclass(frozen=True)
-class ReflectionPad3d(_PadNd):
+class ReflectionPad3d(PadNd):
     """Reflection padding (left, right, top, bottom, front, back); each pad must be smaller than its axis."""
 
-    padding: object
+    padding: Any
 
     rank = 3
     mode = "reflect"
 
 
 @dataclass(frozen=True)
-class ReplicationPad1d(_PadNd):
+class ReplicationPad1d(PadNd):
     """Replication padding (left, right) of L: the border value repeated."""
 
-    padding: object
+    padding: Any
 
     rank = 1
     mode = "replicate"
 
 
 @dataclass(frozen=True)
-class ReplicationPad2d(_PadNd):
+class ReplicationPad2d(PadNd):
     """Replication padding (left, right, top, bottom): the border values repeated."""
 
-    padding: object
+    padding: Any
 
     rank = 2
     mode = "replicate"
 
 
 @dataclass(frozen=True)
-class ReplicationPad3d(_PadNd):
+class ReplicationPad3d(PadNd):
     """Replication padding (left, right, top, bottom, front, back): the border values repeated."""
 
-    padding: object
+    padding: Any
 
     rank = 3
     mode = "replicate"
@@ -1288,9 +1654,11 @@ class SamePad2d(Layer):
     max pooling with -inf and excludes it from averages: the shapes are the same).
     """
 
-    kernel_size: object
-    stride: object = 1
-    dilation: object = 1
+    kernel_size: Any
+    stride: Any = 1
+    dilation: Any = 1
+
+    torch_module = False  # Keras's padding='same' (the readers build it for Keras layers)
 
     def __post_init__(self):
         for arg in ("kernel_size", "stride", "dilation"):
@@ -1317,6 +1685,8 @@ class Reshape(Layer):
     ``Reshape(-1, 400)`` needs exactly 400 elements per sample: any other multiple of 400 is accepted
     by PyTorch but silently changes the batch size (samples are mixed), so it is refused here.
     """
+
+    torch_module = False  # x.view / x.reshape, a tensor method
 
     def __init__(self, *shape, method="view"):
         if not shape:
@@ -1385,19 +1755,19 @@ class Reshape(Layer):
             return f"use x.{self.method}({batch}, {n})"
         return f"use x.{self.method}(x.size(0), -1) or sizes whose product is {n}"
 
-    def windows(self, in_shape):
-        return None
+    def moved_dims(self, in_shape, dims):
+        return None  # sizes are regrouped: the spatial axes do not survive as such
 
 
 @dataclass(frozen=True)
 class Linear(Layer):
     """Fully connected: (..., in_features) -> (..., out_features); in*out weights + out biases."""
 
-    in_features: object
-    out_features: object
+    in_features: Any
+    out_features: Any
     bias: bool = True
-    device: object = field(default=None, repr=False, compare=False)
-    dtype: object = field(default=None, repr=False, compare=False)
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
     trainable: bool = _trainable()
 
     def __post_init__(self):
@@ -1431,5 +1801,593 @@ class Linear(Layer):
     def extra_ops(self, in_shape, out_shape):
         return _bias_ops(self, out_shape)
 
+    def moved_dims(self, in_shape, dims):
+        return None if len(in_shape) - 1 in dims else dims  # mixes its last axis entirely
+
+
+# --- tensor operations (dims in PyTorch's batched numbering: dim 0 is the batch) -----------------
+
+
+def _batched_dims(dims, rank, what):
+    """A permutation or list of batched dims as unbatched indices, the batch refused."""
+    return tuple(_unbatched_dim(d, rank, what) for d in dims)
+
+
+@dataclass(frozen=True)
+class Permute(Layer):
+    """``x.permute(*dims)`` / torchvision's ``Permute(dims)``: the axes reordered; the batch stays first."""
+
+    dims: Any
+
+    def __post_init__(self):
+        object.__setattr__(self, "dims", tuple(self.dims))
+
+    def _order(self, shape):
+        rank = len(shape) + 1
+        if len(self.dims) != rank:
+            raise ShapeError(f"number of dims don't match in permute: {len(self.dims)} dims for a batched input of rank {rank}")
+        order = [d % rank if isinstance(d, int) and -rank <= d < rank else None for d in self.dims]
+        if None in order or isinstance(self.dims[0], bool):
+            raise ShapeError(f"permute dims {list(self.dims)} are out of range for a batched input of rank {rank}")
+        if len(set(order)) != rank:
+            raise ShapeError(f"permute(): duplicate dims are not allowed: {list(self.dims)}")
+        if order[0] != 0:
+            raise ShapeError(f"permute {list(self.dims)} moves the batch dimension, which is not supported")
+        return [d - 1 for d in order[1:]]
+
+    def infer(self, shape):
+        return tuple(shape[d] for d in self._order(shape))
+
+    def moved_dims(self, in_shape, dims):
+        order = self._order(in_shape)
+        return tuple(order.index(d) for d in dims)
+
+
+@dataclass(frozen=True)
+class Transpose(Layer):
+    """``x.transpose(dim0, dim1)``: two axes swapped (not the batch)."""
+
+    dim0: int
+    dim1: int
+
+    def _pair(self, shape):
+        return _unbatched_dim(self.dim0, len(shape), "transpose"), _unbatched_dim(self.dim1, len(shape), "transpose")
+
+    def infer(self, shape):
+        a, b = self._pair(shape)
+        out = list(shape)
+        out[a], out[b] = out[b], out[a]
+        return tuple(out)
+
+    def moved_dims(self, in_shape, dims):
+        a, b = self._pair(in_shape)
+        return tuple(b if d == a else a if d == b else d for d in dims)
+
+
+@dataclass(frozen=True)
+class Unflatten(Layer):
+    """``nn.Unflatten(dim, unflattened_size)`` / ``x.unflatten``: one axis split into several (one may be -1)."""
+
+    dim: int
+    unflattened_size: Any
+
+    def __post_init__(self):
+        sizes = tuple(-1 if v == -1 else as_dim(v, "unflattened_size") for v in self.unflattened_size)
+        if sizes.count(-1) > 1:
+            raise ShapeError(f"{self.type}: only one dimension can be inferred (-1), got {list(sizes)}")
+        object.__setattr__(self, "unflattened_size", sizes)
+
+    def infer(self, shape):
+        i = _unbatched_dim(self.dim, len(shape), "unflatten")
+        n, fixed = shape[i], product(v for v in self.unflattened_size if v != -1)
+        if -1 in self.unflattened_size:
+            if known(n) and known(fixed) and n % fixed:
+                raise ShapeError(f"unflatten: sizes {list(self.unflattened_size)} do not divide dimension {self.dim} of size {n}")
+            sizes = tuple(F.divide(n, fixed) if v == -1 else v for v in self.unflattened_size)
+        else:
+            if _differ(n, fixed):
+                raise ShapeError(f"unflatten: provided sizes {list(self.unflattened_size)} don't multiply up to the "
+                                 f"size of dim {self.dim} ({n}) in the input tensor")
+            sizes = self.unflattened_size
+        return shape[:i] + sizes + shape[i + 1:]
+
+    def requires(self, in_shape):
+        if -1 in self.unflattened_size:
+            return ()
+        return ((in_shape[_unbatched_dim(self.dim, len(in_shape), "unflatten")], product(self.unflattened_size)),)
+
+    def moved_dims(self, in_shape, dims):
+        i = _unbatched_dim(self.dim, len(in_shape), "unflatten")
+        return None if i in dims else tuple(d if d < i else d + len(self.unflattened_size) - 1 for d in dims)
+
+
+@dataclass(frozen=True)
+class Squeeze(Layer):
+    """``x.squeeze(dim)``: axes of size 1 removed (all of them when ``dim`` is None; never the batch)."""
+
+    dim: Any = None
+
+    def _removed(self, shape):
+        if self.dim is None:
+            return [i for i, n in enumerate(shape) if n == 1]
+        dims = self.dim if isinstance(self.dim, (tuple, list)) else (self.dim,)
+        return [i for i in _batched_dims(dims, len(shape), "squeeze") if shape[i] == 1]
+
+    def infer(self, shape):
+        removed = self._removed(shape)
+        return tuple(n for i, n in enumerate(shape) if i not in removed)
+
+    def moved_dims(self, in_shape, dims):
+        removed = self._removed(in_shape)
+        if any(d in removed for d in dims):
+            return None
+        return tuple(d - sum(r < d for r in removed) for d in dims)
+
+
+@dataclass(frozen=True)
+class Unsqueeze(Layer):
+    """``x.unsqueeze(dim)``: an axis of size 1 inserted at ``dim`` of the output (batched numbering)."""
+
+    dim: int
+
+    def _position(self, shape):
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or not -(len(shape) + 2) <= self.dim < len(shape) + 2:
+            raise ShapeError(f"unsqueeze: dim {self.dim!r} is out of range for a batched input of rank {len(shape) + 1}")
+        position = self.dim % (len(shape) + 2)
+        if position == 0:
+            raise ShapeError(f"unsqueeze: dim {self.dim} would put the new axis before the batch, which is not supported")
+        return position - 1
+
+    def infer(self, shape):
+        i = self._position(shape)
+        return shape[:i] + (1,) + shape[i:]
+
+    def moved_dims(self, in_shape, dims):
+        i = self._position(in_shape)
+        return tuple(d if d < i else d + 1 for d in dims)
+
+
+def _slice_length(n, start, stop, step):
+    """len(range(n)[start:stop:step]) for a positive step, on ints or a symbolic n (Python's clamping)."""
+    if known(n):
+        return len(range(n)[slice(start, stop, step)])
+    if (start is None or (known(start) and start >= 0)) and (stop is None or (known(stop) and stop < 0)):
+        first = start or 0
+        last = n if stop is None else n + stop
+        return ceil_div(last - first, step) if step not in (None, 1) else last - first
+    raise ShapeError(f"slice {start}:{stop}:{step} of a symbolic size {n} is not supported: give a number or slice from the start")
+
+
+def _index_text(key):
+    parts = []
+    for entry in key:
+        if entry is Ellipsis:
+            parts.append("...")
+        elif entry is None:
+            parts.append("None")
+        elif isinstance(entry, tuple):
+            start, stop, step = entry
+            text = f"{'' if start is None else start}:{'' if stop is None else stop}"
+            parts.append(text + ("" if step in (None, 1) else f":{step}"))
+        else:
+            parts.append(str(entry))
+    return "x[" + ", ".join(parts) + "]"
+
+
+@dataclass(frozen=True)
+class Index(Layer):
+    """``x[key]``: basic indexing in PyTorch's batched spelling (``x[:, 0]``, ``x[:, :4]``, ``x[..., ::2]``).
+
+    ``key`` holds one entry per axis: an int (the axis is removed), ``(start, stop, step)`` for a slice,
+    ``...`` or None (a new axis). The batch axis must be taken whole. ``Index.of(key)`` accepts Python
+    slices.
+    """
+
+    key: Any
+
+    @classmethod
+    def of(cls, key) -> Index:
+        entries = key if isinstance(key, tuple) else (key,)
+        return cls(tuple((e.start, e.stop, e.step) if isinstance(e, slice) else e for e in entries))
+
+    def __post_init__(self):
+        key = tuple(self.key) if isinstance(self.key, (tuple, list)) else (self.key,)
+        # spec files write ... as "..." and a slice as [start, stop, step]
+        key = tuple(Ellipsis if e == "..." else tuple(e) if isinstance(e, list) else e for e in key)
+        if sum(e is Ellipsis for e in key) > 1:
+            raise ShapeError(f"{_index_text(key)}: an index can only have a single ellipsis")
+        for entry in key:
+            if isinstance(entry, tuple):
+                if len(entry) != 3 or any(v is not None and (isinstance(v, bool) or not isinstance(v, int)) for v in entry):
+                    raise ShapeError(f"{_index_text(key)}: slice bounds must be integers")
+                if entry[2] is not None and entry[2] <= 0:
+                    raise ShapeError(f"{_index_text(key)}: step must be greater than zero")
+            elif entry is not None and entry is not Ellipsis and (isinstance(entry, bool) or not isinstance(entry, int)):
+                raise ShapeError(f"{_index_text(key)}: only integers, slices, ... and None are understood as indices")
+        object.__setattr__(self, "key", key)
+
+    def _entries(self, shape):
+        """Per batched input axis its entry, with the new axes (None) kept in place."""
+        key, rank = list(self.key), len(shape) + 1
+        used = sum(e is not None and e is not Ellipsis for e in key)
+        if used > rank:
+            raise ShapeError(f"{_index_text(self.key)}: too many indices for a batched tensor of rank {rank}")
+        if Ellipsis in key:
+            i = key.index(Ellipsis)
+            key[i:i + 1] = [(None, None, None)] * (rank - used)
+        else:
+            key += [(None, None, None)] * (rank - used)
+        first = next(e for e in key if e is not None)
+        if first != (None, None, None):
+            raise ShapeError(f"{_index_text(self.key)} indexes the batch dimension, which is not supported: start with ':'")
+        return key[key.index(first) + 1:], key[:key.index(first)]
+
+    def _axes(self, shape):
+        """(output shape, for each input axis its output axis or None when removed or sliced)."""
+        entries, leading = self._entries(shape)
+        if leading:
+            raise ShapeError(f"{_index_text(self.key)}: a new axis before the batch is not supported")
+        out, where, axis = [], [], 0
+        for entry in entries:
+            if entry is None:
+                out.append(1)
+                continue
+            n = shape[axis]
+            if isinstance(entry, tuple):
+                length = _slice_length(n, *entry)
+                if known(length) and length <= 0:
+                    raise ShapeError(f"{_index_text(self.key)} leaves no elements of axis {axis + 1} (size {n})")
+                where.append(len(out) if entry == (None, None, None) else None)
+                out.append(length)
+            else:
+                if known(n) and not -n <= entry < n:
+                    raise ShapeError(f"index {entry} is out of bounds for dimension {axis + 1} with size {n}")
+                where.append(None)
+            axis += 1
+        return tuple(out), where
+
+    def infer(self, shape):
+        return self._axes(shape)[0]
+
+    def moved_dims(self, in_shape, dims):
+        where = self._axes(in_shape)[1]
+        moved = tuple(where[d] for d in dims)
+        return None if None in moved else moved  # a spatial axis indexed or cut: the field ends
+
+    def __repr__(self):
+        return f"Index({_index_text(self.key)})"
+
+
+_REDUCTIONS = ("mean", "sum", "amax", "amin", "prod")
+
+
+@dataclass(frozen=True)
+class Reduce(Layer):
+    """``x.mean(dim, keepdim)`` (also sum, amax, amin, prod): the axes ``dim`` reduced (all but the batch
+    when None). Reducing a spatial axis sees all of it: the receptive field ends, as at a global pool."""
+
+    op: str
+    dim: Any = None
+    keepdim: bool = False
+
+    def __post_init__(self):
+        if self.op not in _REDUCTIONS:
+            raise ShapeError(f"{self.type}: op must be one of {', '.join(_REDUCTIONS)}, got {self.op!r}")
+        if isinstance(self.dim, list):
+            object.__setattr__(self, "dim", tuple(self.dim))
+
+    def _reduced(self, shape):
+        if self.dim is None:
+            return list(range(len(shape)))
+        dims = self.dim if isinstance(self.dim, tuple) else (self.dim,)
+        reduced = _batched_dims(dims, len(shape), self.op)
+        if len(set(reduced)) != len(reduced):
+            raise ShapeError(f"{self.op}: dim {list(dims)} appears multiple times in the list of dims")
+        return list(reduced)
+
+    def infer(self, shape):
+        reduced = self._reduced(shape)
+        if self.keepdim:
+            return tuple(1 if i in reduced else n for i, n in enumerate(shape))
+        return tuple(n for i, n in enumerate(shape) if i not in reduced)  # () when one number is left per sample
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"pool": _numel(in_shape)}
+
+    def moved_dims(self, in_shape, dims):
+        reduced = self._reduced(in_shape)
+        if any(d in reduced for d in dims):
+            return None
+        return dims if self.keepdim else tuple(d - sum(r < d for r in reduced) for d in dims)
+
+
+_SCALAR_OPS = ("add", "sub", "rsub", "mul", "div", "rdiv", "pow", "neg")
+
+
+@dataclass(frozen=True)
+class ScalarOp(Elementwise):
+    """An element-wise operation with a constant: ``x + c``, ``c - x``, ``x * c``, ``x / c``, ``x ** c``, ``-x``."""
+
+    op: str
+    value: Any = None
+
+    op_kind = "elementwise"
+    torch_module = False
+
+    def __post_init__(self):
+        if self.op not in _SCALAR_OPS:
+            raise ShapeError(f"{self.type}: op must be one of {', '.join(_SCALAR_OPS)}, got {self.op!r}")
+
+
+@dataclass(frozen=True)
+class PixelShuffle(Layer):
+    """(C*r^2, H, W) -> (C, H*r, W*r): each output pixel is one input pixel (a transposed window k = s = r)."""
+
+    upscale_factor: Any
+
+    upsamples = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "upscale_factor", as_dim(self.upscale_factor, "upscale_factor"))
+        _positive(self, "upscale_factor")
+
+    def infer(self, shape):
+        r = self.upscale_factor
+        if len(shape) < 3:
+            raise ShapeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {len(shape) + 1} dimension(s)")
+        c = shape[-3]
+        if known(c) and known(r) and c % (r * r):
+            raise ShapeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                             f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+        return shape[:-3] + (F.divide(c, r * r), shape[-2] * r, shape[-1] * r)
+
+    def windows(self, in_shape):
+        r = self.upscale_factor
+        return (Window(r, r, 0, up=True),) * 2 if len(in_shape) == 3 else None
+
+
+@dataclass(frozen=True)
+class PixelUnshuffle(Layer):
+    """(C, H, W) -> (C*r^2, H/r, W/r): each output pixel gathers an r x r block (a window k = s = r)."""
+
+    downscale_factor: Any
+
+    def __post_init__(self):
+        object.__setattr__(self, "downscale_factor", as_dim(self.downscale_factor, "downscale_factor"))
+        _positive(self, "downscale_factor")
+
+    def infer(self, shape):
+        r = self.downscale_factor
+        if len(shape) < 3:
+            raise ShapeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with {len(shape) + 1} dimension(s)")
+        for axis, n in zip(("height", "width"), shape[-2:]):
+            if known(n) and known(r) and n % r:
+                raise ShapeError(f"pixel_unshuffle expects {axis} to be divisible by downscale_factor, but input.size"
+                                 f"({-2 if axis == 'height' else -1})={n} is not divisible by {r}")
+        return shape[:-3] + (shape[-3] * r * r, F.divide(shape[-2], r), F.divide(shape[-1], r))
+
+    def windows(self, in_shape):
+        r = self.downscale_factor
+        return (Window(r, r, 0),) * 2 if len(in_shape) == 3 else None
+
+
+@dataclass(frozen=True)
+class ChannelShuffle(Layer):
+    """Channels regrouped across ``groups`` (ShuffleNet); shape-preserving."""
+
+    groups: Any
+
+    def __post_init__(self):
+        object.__setattr__(self, "groups", as_dim(self.groups, "groups"))
+        _positive(self, "groups")
+
+    def infer(self, shape):
+        if len(shape) < 2:
+            raise ShapeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with {len(shape) + 1} dimension(s)")
+        if known(shape[0]) and known(self.groups) and shape[0] % self.groups:
+            raise ShapeError(f"Number of channels must be divisible by groups. Got {shape[0]} channels and {self.groups} groups.")
+        return shape
+
+
+# --- token layers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Embedding(Layer):
+    """A lookup table: integer ids of any shape -> that shape + (embedding_dim,); num_embeddings*dim params."""
+
+    num_embeddings: Any
+    embedding_dim: Any
+    padding_idx: Any = None
+    max_norm: Any = None
+    norm_type: float = 2.0
+    scale_grad_by_freq: bool = False
+    sparse: bool = False
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    def __post_init__(self):
+        for arg in ("num_embeddings", "embedding_dim"):
+            object.__setattr__(self, arg, as_dim(getattr(self, arg), arg))
+        _positive(self, "num_embeddings", "embedding_dim")
+        n, idx = self.num_embeddings, self.padding_idx
+        if idx is not None and known(n) and not -n <= idx < n:
+            raise ShapeError(f"{self.type}: padding_idx must be within num_embeddings ({n}), got {idx}")
+
+    def parameter_shapes(self):
+        return {"weight": (self.num_embeddings, self.embedding_dim)}
+
+    def infer(self, shape):
+        return shape + (self.embedding_dim,)
+
+
+@dataclass(frozen=True)
+class MultiheadAttention(Layer):
+    """Self-attention over the tokens of an (L, E) input (query = key = value = x), PyTorch's
+    ``nn.MultiheadAttention``: in-projection, ``num_heads`` scaled dot-product attentions, out-projection.
+
+    MACs = 3*L*E^2 (q, k, v) + L*S*E (q k^T) + L*S*E (weights times v) + L*E^2 (out), S = L (+1 with
+    add_bias_kv, +1 with add_zero_attn). Every token reads every token: the receptive field ends.
+    """
+
+    embed_dim: Any
+    num_heads: Any
+    dropout: float = 0.0
+    bias: bool = True
+    add_bias_kv: bool = False
+    add_zero_attn: bool = False
+    kdim: Any = None
+    vdim: Any = None
+    batch_first: bool = False
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    def __post_init__(self):
+        for arg in ("embed_dim", "num_heads"):
+            object.__setattr__(self, arg, as_dim(getattr(self, arg), arg))
+        _positive(self, "embed_dim", "num_heads")
+        e, h = self.embed_dim, self.num_heads
+        if known(e) and known(h) and e % h:
+            raise ShapeError(f"{self.type}: embed_dim ({e}) must be divisible by num_heads ({h})")
+        for arg in ("kdim", "vdim"):
+            value = getattr(self, arg)
+            if value is not None:
+                object.__setattr__(self, arg, as_dim(value, arg))
+                _positive(self, arg)
+
+    @property
+    def _same_dims(self):
+        return all(v is None or v == self.embed_dim for v in (self.kdim, self.vdim))
+
+    def parameter_shapes(self):
+        e = self.embed_dim
+        if self._same_dims:
+            shapes = {"in_proj_weight": (3 * e, e)}
+        else:
+            shapes = {"q_proj_weight": (e, e), "k_proj_weight": (e, self.kdim or e), "v_proj_weight": (e, self.vdim or e)}
+        if self.bias:
+            shapes["in_proj_bias"] = (3 * e,)
+        if self.add_bias_kv:
+            shapes.update(bias_k=(1, 1, e), bias_v=(1, 1, e))
+        shapes["out_proj.weight"] = (e, e)
+        if self.bias:
+            shapes["out_proj.bias"] = (e,)
+        return shapes
+
+    @property
+    def weight_params(self):
+        return sum(product(s) for name, s in self.parameter_shapes().items() if name.endswith("weight"))
+
+    def infer(self, shape):
+        if len(shape) != 2:
+            raise ShapeError(f"expects an (L, E) sequence of tokens, receives shape {_shape_text(shape)}")
+        if _differ(shape[-1], self.embed_dim):
+            raise ShapeError(f"was expecting embedding dimension of {self.embed_dim}, but got {shape[-1]}")
+        if not self._same_dims:
+            raise ShapeError("self-attention (query = key = value) needs kdim and vdim equal to embed_dim")
+        return shape
+
+    def requires(self, in_shape):
+        return ((in_shape[-1], self.embed_dim),)
+
+    def macs(self, in_shape, out_shape):
+        tokens, e = in_shape[0], self.embed_dim
+        keys = tokens + int(self.add_bias_kv) + int(self.add_zero_attn)
+        return F.linear_macs(tokens, e, 3 * e) + F.attention_macs(1, tokens, keys, e, e) + F.linear_macs(tokens, e, e)
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"softmax": self.num_heads * in_shape[0] * in_shape[0]}
+
     def windows(self, in_shape):
         return None
+
+
+# --- parameters used directly in forward ----------------------------------------------------------
+
+_PARAMETER_OPS = ("add", "mul", "cat")
+
+
+@dataclass(frozen=True)
+class ParameterOp(Layer):
+    """A learned tensor a module owns and uses in ``forward`` (``nn.Parameter``): added (a position
+    embedding), multiplied (a layer scale) or concatenated along ``dim`` (a class token), broadcast over
+    the batch as PyTorch broadcasts it. ``shape`` is the parameter's own shape (``(1, 1, 768)``,
+    ``(96, 1, 1)``); its elements are the layer's params."""
+
+    op: str
+    shape: Any
+    dim: int = 1
+    trainable: bool = _trainable()
+
+    torch_module = False
+
+    def __post_init__(self):
+        if self.op not in _PARAMETER_OPS:
+            raise ShapeError(f"{self.type}: op must be one of {', '.join(_PARAMETER_OPS)}, got {self.op!r}")
+        object.__setattr__(self, "shape", tuple(as_dim(v, "shape") for v in _normalized_shape(self.shape)))
+        _positive(self, "shape")
+
+    def parameter_shapes(self):
+        return {"": self.shape}  # the parameter is the row itself (``class_token``, ``encoder.pos_embedding``)
+
+    @property
+    def weight_params(self):
+        return self.params
+
+    def _broadcast(self, shape):
+        """The parameter's shape right-aligned against the batched input (N, *shape), without N."""
+        rank = len(shape) + 1
+        if len(self.shape) > rank:
+            raise ShapeError(f"a parameter of shape {_shape_text(self.shape)} has more dims than the batched input (N, {', '.join(map(str, shape))})")
+        return (None,) * (rank - len(self.shape)) + tuple(self.shape), rank
+
+    def infer(self, shape):
+        param, rank = self._broadcast(shape)
+        if self.op == "cat":
+            i = _unbatched_dim(self.dim, len(shape), "cat")
+            own = param[1:]
+            if None in own:
+                raise ShapeError(f"cat: a parameter of shape {_shape_text(self.shape)} needs {rank} dims to join the batched input")
+            for j, (a, b) in enumerate(zip(own, shape)):
+                if j != i and _differ(a, b):
+                    raise ShapeError(f"cat: sizes of the parameter {_shape_text(self.shape)} and the input must match "
+                                     f"except in dimension {self.dim}: {b} against {a} in dimension {j + 1}")
+            return shape[:i] + (own[i] + shape[i],) + shape[i + 1:]
+        out = []
+        for j, (p, n) in enumerate(zip(param[1:], shape)):
+            if p is not None and p != 1 and _differ(p, n) and n != 1:
+                raise ShapeError(f"the parameter of shape {_shape_text(self.shape)} does not broadcast against "
+                                 f"(N, {', '.join(map(str, shape))}) in dimension {j + 1}")
+            out.append(n if p is None or p == 1 else p)
+        if param[0] not in (None, 1):
+            raise ShapeError(f"the parameter of shape {_shape_text(self.shape)} would change the batch size")
+        return tuple(out)
+
+    def requires(self, in_shape):
+        param, _ = self._broadcast(in_shape)
+        i = _unbatched_dim(self.dim, len(in_shape), "cat") if self.op == "cat" else None
+        return tuple((n, p) for j, (p, n) in enumerate(zip(param[1:], in_shape))
+                     if p is not None and p != 1 and j != i)
+
+    def extra_ops(self, in_shape, out_shape):
+        return {} if self.op == "cat" else {self.op: _numel(out_shape)}
+
+    def moved_dims(self, in_shape, dims):
+        if self.op == "cat":
+            i = _unbatched_dim(self.dim, len(in_shape), "cat")
+            return None if i in dims else dims
+        return dims
+
+
+_BASES = (Layer, LastDimsNorm, ConvNd, ConvTransposeNd, PoolNd, MaxPoolNd, AvgPoolNd, AdaptivePoolNd, BatchNormNd, InstanceNormNd, Elementwise,
+          PadNd)
+
+
+def layer_types() -> dict:
+    """Every concrete leaf layer class by name (the abstract bases of a family left out)."""
+    return {
+        name: cls for name, cls in globals().items()
+        if isinstance(cls, type) and issubclass(cls, Layer) and cls not in _BASES and not name.startswith("_")
+    }

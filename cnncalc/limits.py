@@ -77,7 +77,7 @@ MAX_SEARCH = Limit("CNNCALC_MAX_SEARCH", 1_000_000, "settings",
 MAX_ANALYSES = Limit("CNNCALC_MAX_ANALYSES", 20_000, "analyses",
                      "the input sizes `solve input` and `solve output` analyse")
 MAX_MEMORY = Limit("CNNCALC_MAX_MEMORY", 0, "bytes",
-                   "the memory `verify` may allocate (default: half the available memory)", "--max-memory")
+                   "the memory `verify` may allocate (default: 3/4 of the machine's memory)", "--max-memory")
 
 LIMITS = (MAX_FILE_SIZE, MAX_DIGITS, MAX_DEPTH, MAX_TRACE, MAX_SEARCH, MAX_ANALYSES, MAX_MEMORY)
 

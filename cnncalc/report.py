@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .dims import as_dim, format_shape, product, to_json_value
+from .dims import Dim, as_dim, format_shape, product, to_json_value
 from .errors import ShapeError
 from .graph import INPUT
 from .receptive_field import ReceptiveField
@@ -86,7 +86,7 @@ class Row:
     @property
     def extra_ops(self) -> dict:
         if self.is_merge:
-            if self.kind in ("Add", "Mul"):
+            if self.kind in ("Add", "Sub", "Mul", "Div"):
                 return {self.kind.lower(): product(self.output_shape)}
             return {}
         return self.layer.extra_ops(self.input_shape, self.output_shape)
@@ -112,16 +112,78 @@ class Row:
 
 
 class Memory(NamedTuple):
-    """Bytes for one dtype and batch, torchinfo's conventions: forward+backward keeps each output twice."""
+    """Bytes for one dtype and batch (see docs/memory.md).
+
+    ``input_bytes``, ``forward_bytes``, ``forward_backward_bytes``, ``params_bytes`` and ``total_bytes``
+    follow torchinfo's rules exactly: the forward pass size is the output of every leaf layer that has
+    parameters (no other layer), doubled for the backward pass, and the total is input + forward/backward
+    + parameters. ``saved_for_backward`` is what PyTorch's autograd really keeps for a training step in
+    train mode (``cnncalc.memory``: one count per storage, parameters excluded, the input and the
+    BatchNorm running statistics included when an operation saves them); ``training_step(optimizer)``
+    adds parameters, buffers, gradients and optimizer state. Both are None for int8 (no training).
+    """
 
     dtype: str
-    batch: object
-    input_bytes: object
-    forward_bytes: object
-    forward_backward_bytes: object
-    params_bytes: object
-    buffers_bytes: object
-    total_bytes: object
+    batch: Dim
+    input_bytes: Dim
+    forward_bytes: Dim
+    forward_backward_bytes: Dim
+    params_bytes: Dim
+    buffers_bytes: Dim
+    total_bytes: Dim
+    saved_for_backward: object = None
+    saved: object = None  # memory.Saved: the activations, input and buffers in saved_for_backward
+    gradient_bytes: object = 0  # one gradient per trainable parameter
+    parameter_tensors: int = 0  # trainable parameter tensors (Adam's step counters)
+    batchnorm_counters: int = 0  # BatchNorm num_batches_tracked buffers (int64 each)
+
+    @property
+    def inputs(self):
+        return self.input_bytes
+
+    @property
+    def params(self):
+        return self.params_bytes
+
+    @property
+    def buffers(self):
+        return self.buffers_bytes
+
+    def optimizer_state(self, optimizer="sgd"):
+        """Bytes of torch.optim state after a step: none for plain SGD, the momentum buffer (one per
+        parameter) for SGD with momentum, and for Adam exp_avg and exp_avg_sq plus a float32 step
+        counter per parameter tensor."""
+        from .memory import ADAM_STEP_BYTES, OPTIMIZER_STATES
+
+        if optimizer not in OPTIMIZER_STATES:
+            raise ShapeError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZER_STATES)}")
+        steps = self.parameter_tensors * ADAM_STEP_BYTES if optimizer == "adam" else 0
+        return OPTIMIZER_STATES[optimizer] * self.gradient_bytes + steps
+
+    def training_step(self, optimizer="sgd"):
+        """Bytes held at the end of a training step's forward pass: parameters, buffers (with BatchNorm's
+        int64 counters), the input, gradients, optimizer state and the saved activations, every storage once."""
+        state = self.optimizer_state(optimizer)
+        if self.saved is None:
+            return None
+        from .memory import NUM_BATCHES_TRACKED_BYTES
+
+        return (self.params_bytes + self.buffers_bytes + self.batchnorm_counters * NUM_BATCHES_TRACKED_BYTES
+                + self.input_bytes + self.gradient_bytes + state + self.saved.activations)
+
+    def to_dict(self) -> dict:
+        """The JSON "memory" object: bytes, with the training step for each optimizer."""
+        out = {"dtype": self.dtype, "batch": to_json_value(self.batch), "inputs": self.input_bytes, "params": self.params_bytes,
+               "buffers": self.buffers_bytes, "saved_for_backward": self.saved_for_backward,
+               "training_step": {o: self.training_step(o) for o in ("sgd", "momentum", "adam")},
+               "torchinfo": {"forward_backward_pass": self.forward_backward_bytes, "total": self.total_bytes}}
+        return {k: _json_tree(v) for k, v in out.items()}
+
+
+def _json_tree(value):
+    if isinstance(value, dict):
+        return {k: _json_tree(v) for k, v in value.items()}
+    return value if value is None or isinstance(value, str) else to_json_value(value)
 
 
 class Report:
@@ -181,17 +243,27 @@ class Report:
                 totals[kind] = totals.get(kind, 0) + count * self.batch
         return totals
 
-    def memory(self, dtype: str = "float32", batch=None) -> Memory:
-        """Input, activation and parameter memory in bytes, as torchinfo estimates it."""
+    def memory(self, dtype: str = "float32", batch: Dim | None = None) -> Memory:
+        """Input, parameter and activation memory in bytes: torchinfo's estimate and what autograd saves
+        for a training step (``Memory``, docs/memory.md)."""
+        from . import memory
+
         if dtype not in DTYPE_BYTES:
             raise ShapeError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPE_BYTES)}")
         size = DTYPE_BYTES[dtype]
         batch = self.batch if batch is None else as_dim(batch, "batch")
         inputs = product(self.input_shape) * batch * size
-        forward = sum((r.output_numel for r in self.layers), 0) * batch * size
+        # torchinfo: the outputs of leaf layers with parameters, twice (forward and backward)
+        forward = sum((r.output_numel for r in self.layers if not r.is_merge and r.layer.params), 0) * batch * size
         params = self.params * size
         buffers = self.buffers * size
-        return Memory(dtype, batch, inputs, forward, 2 * forward, params, buffers, inputs + 2 * forward + params + buffers)
+        training = {}
+        kept = memory.saved(self, dtype, batch) if dtype != "int8" else None  # None: int8, or a layer without a rule
+        if kept is not None:
+            training = dict(saved_for_backward=kept.total, saved=kept, gradient_bytes=self.trainable_params * size,
+                            parameter_tensors=memory.parameter_tensors(self),
+                            batchnorm_counters=memory.num_batches_tracked(self))
+        return Memory(dtype, batch, inputs, forward, 2 * forward, params, buffers, inputs + 2 * forward + params, **training)
 
     def to_dict(self) -> dict:
         """Exactly the CLI's ``--format json`` object (docs/contract.md), plus "assumptions" when symbols need any."""
@@ -209,6 +281,7 @@ class Report:
             },
             "receptive_field": None if self.receptive_field is None else self.receptive_field.to_dict(),
         }
+        out["memory"] = self.memory().to_dict()
         if self.assumptions:
             out["assumptions"] = self.assumptions
         return out

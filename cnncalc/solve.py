@@ -20,10 +20,10 @@ from fractions import Fraction
 from math import lcm
 
 from .analysis import analyze
-from .dims import as_shape, format_shape
+from .dims import ShapeLike, as_shape, format_shape
 from .errors import ShapeError
 from .formulas import effective_kernel
-from .layers import Linear
+from .layers import Layer, Linear
 from .limits import MAX_ANALYSES, MAX_SEARCH
 
 SCAN_LIMIT = 4096  # the largest input size searched for a network's smallest accepted size
@@ -134,7 +134,7 @@ class PaddingAnswer:
         return self.explanation
 
 
-def same_padding(kernel_size, stride=1, dilation=1, size=None) -> PaddingAnswer:
+def same_padding(kernel_size: int, stride: int = 1, dilation: int = 1, size: int | None = None) -> PaddingAnswer:
     """The symmetric padding p with conv output ceil(n/s) ("same": n itself for stride 1).
 
     For every n (``size`` None): floor((n + 2p - k_eff)/s) + 1 = ceil(n/s) for all n exactly when
@@ -159,7 +159,7 @@ def same_padding(kernel_size, stride=1, dilation=1, size=None) -> PaddingAnswer:
     return PaddingAnswer(answer.paddings, answer.explanation)
 
 
-def padding_for(size, output, kernel_size, stride=1, dilation=1) -> PaddingAnswer:
+def padding_for(size: int, output: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> PaddingAnswer:
     """Every padding p >= 0 with floor((size + 2p - k_eff)/s) + 1 == output, exactly.
 
     The floor equals output - 1 iff (output - 1)*s <= size + 2p - k_eff <= (output - 1)*s + s - 1.
@@ -235,7 +235,7 @@ def _evaluate(expr, sym, n):
     return expr if type(expr) is int else int(expr.subs(sym, n))
 
 
-def input_sizes(model, input_shape, *, full_coverage=False) -> SizeSet:
+def input_sizes(model: Layer, input_shape: ShapeLike, *, full_coverage: bool = False) -> SizeSet:
     """Every size of the unknown in ``input_shape`` (e.g. "3xHxH") that the network accepts, exactly.
 
     With ``full_coverage`` only the sizes for which no layer's floor truncation drops input pixels
@@ -304,7 +304,7 @@ def _last_at_most(expr, sym, limit, low):
     return low
 
 
-def input_for_output(model, input_shape, output, *, layer=None) -> SizeSet:
+def input_for_output(model: Layer, input_shape: ShapeLike, output: int, *, layer: str | None = None) -> SizeSet:
     """Every accepted size n of the unknown for which the output (or the named layer's output) has
     size ``output`` along the unknown's axis, exactly: an interval, since sizes grow with n."""
     shape, sym = _unknown(input_shape)
@@ -342,7 +342,8 @@ class ConvSetting:
         return f"k={self.kernel_size}, p={self.padding}{dil}: s in {self.strides}"
 
 
-def conv_settings(size, output, *, max_kernel=11, max_padding=None, dilation=1) -> list:
+def conv_settings(size: int, output: int, *, max_kernel: int = 11, max_padding: int | None = None,
+                  dilation: int = 1) -> list:
     """All (kernel, padding) with kernel <= max_kernel and padding <= max_padding (default kernel//2)
     and, for each, the exact set of strides s with floor((size + 2p - k_eff)/s) + 1 == output.
 
@@ -364,6 +365,7 @@ def conv_settings(size, output, *, max_kernel=11, max_padding=None, dilation=1) 
         for p in range(max(0, -(-(effective_kernel(k, d) - n) // 2)), top + 1):  # from the first p with a >= 0
             a = n + 2 * p - effective_kernel(k, d)
             low = a // out + 1
+            strides: SizeSet | None
             if out == 1:
                 strides = SizeSet(low, None, name="s")
             else:
@@ -380,7 +382,7 @@ __all__ = [
 ]
 
 
-def solve(question, *args, **kwargs):
+def solve(question: str, *args, **kwargs) -> PaddingAnswer | SizeSet | list:
     """The solvers behind one name, as ``cnncalc solve QUESTION`` on the command line:
 
     - ``solve("padding", kernel_size, stride=1, dilation=1, size=None)``: ``same_padding``; with
@@ -395,7 +397,7 @@ def solve(question, *args, **kwargs):
             return padding_for(kwargs.pop("size"), kwargs.pop("output"), kernel_size, *rest, **kwargs)
         kwargs.pop("output", None)
         return same_padding(*args, **kwargs)
-    solvers = {"input": input_sizes, "output": input_for_output, "conv": conv_settings}
+    solvers: dict = {"input": input_sizes, "output": input_for_output, "conv": conv_settings}
     if question not in solvers:
         raise ShapeError(f"unknown question {question!r}: choose padding, input, output or conv")
     return solvers[question](*args, **kwargs)

@@ -30,7 +30,7 @@ from fractions import Fraction
 
 from .graph import INPUT
 from .limits import MAX_TRACE
-from .receptive_field import SAME, ReceptiveField
+from .receptive_field import POINTWISE, SAME, ReceptiveField
 
 __all__ = ["Tracer"]
 
@@ -117,6 +117,8 @@ class Tracer:
         field = row.local_receptive_field
         axes = field.axes if field is not None else len(row.input_shape) - 1
         windows = None if row.is_merge or field is None else row.layer.windows(row.input_shape)
+        if windows is POINTWISE or (windows is not None and not field.channels_first):
+            windows = None  # reads each position at itself (or the layout moved: the field passes through)
         periods = [math.lcm(*(1 if q == INPUT else self.periods[q][a] for q in parents)) for a in range(axes)]
         if windows is not None:
             periods = [P * w.s if w.up else P for P, w in zip(periods, windows)]

@@ -193,7 +193,8 @@ def test_rows_add_up_to_the_totals():
 def test_to_dict_is_json_and_matches_the_contract():
     report = cnncalc.analyze(_branchy_net(), "3x32x32", name="branchy")
     data = json.loads(json.dumps(report.to_dict()))
-    assert set(data) == {"model", "input_shape", "layers", "totals", "receptive_field"}
+    assert set(data) == {"model", "input_shape", "layers", "totals", "receptive_field", "memory"}
+    assert data["memory"] == report.memory().to_dict()
     assert data["model"] == "branchy" and data["input_shape"] == [3, 32, 32]
     assert set(data["totals"]) == {"params", "trainable_params", "buffers", "macs", "flops", "output_shape"}
     assert data["totals"]["output_shape"] == [10]

@@ -39,7 +39,7 @@ def test_json_is_the_report_dict_and_contract_shape():
     data = json.loads(result.stdout)
     expected = cnncalc.analyze(cnncalc.model("alexnet"), (3, 227, 227), warn=False).to_dict()
     assert data == expected
-    assert set(data) == {"model", "input_shape", "layers", "totals", "receptive_field"}
+    assert set(data) == {"model", "input_shape", "layers", "totals", "receptive_field", "memory"}
     assert data["model"] == "alexnet" and data["input_shape"] == [3, 227, 227]
     first = data["layers"][0]
     assert first == {

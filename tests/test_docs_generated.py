@@ -54,3 +54,12 @@ def test_marker_filling_replaces_stale_text():
     fresh = tool.fill_markers(stale)
     assert "old text" not in fresh
     assert "effective_kernel(k, d=1)\n\nk_eff = d*(k - 1) + 1: the span of a dilated kernel." in fresh
+
+
+SHARED_CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "CONTRACT.md"
+
+
+@pytest.mark.skipif(not SHARED_CONTRACT.exists(), reason="the team's CONTRACT.md is not beside this checkout")
+def test_the_contract_copy_is_in_step_with_the_teams():
+    copy = (Path(__file__).resolve().parents[1] / "docs" / "contract.md").read_text(encoding="utf-8")
+    assert copy.split("\n", 2)[2] == SHARED_CONTRACT.read_text(encoding="utf-8")

@@ -108,8 +108,8 @@ def test_walking_a_custom_module_warns_and_lists_it():
 
 
 def test_unknown_modules_are_listed():
-    module = nn.Sequential(nn.Conv2d(3, 4, 1), nn.LSTM(3, 3), nn.Sequential(nn.PixelShuffle(2)))
-    with pytest.raises(ShapeError, match=r"cannot convert 1 \(LSTM\): cnncalc has no such layer; 2.0 \(PixelShuffle\)"):
+    module = nn.Sequential(nn.Conv2d(3, 4, 1), nn.LSTM(3, 3), nn.Sequential(nn.Unfold(2)))
+    with pytest.raises(ShapeError, match=r"cannot convert 1 \(LSTM\): cnncalc has no such layer; 2.0 \(Unfold\)"):
         c.from_torch(module)
 
 

@@ -133,7 +133,7 @@ def test_gate_round_trips(validator, tmp_path):
 def test_merge_name_only_on_blocks(tmp_path):
     path = tmp_path / "leaf.json"
     path.write_text('{"layers": [\n {"ReLU": null, "merge_name": "x"}\n]}')
-    with pytest.raises(ShapeError, match=r":2: layers\[0\].merge_name: only a residual or a concat has a merge row"):
+    with pytest.raises(ShapeError, match=r":2: layers\[0\].merge_name: only a residual, a concat or a merge has a merge row"):
         c.analyze_file(path, (3, 8, 8))
 
 

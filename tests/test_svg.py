@@ -195,3 +195,18 @@ def test_committed_figures_are_fresh(name, kind):
     """docs/img is written by tools/make_figures.py; regenerate and compare so it cannot go stale."""
     tool = load_tool("make_figures")
     assert tool.path(name, kind).read_text(encoding="utf-8") == tool.figure(name, kind)
+
+
+@pytest.mark.parametrize(("net", "shape", "label"), [
+    (cnncalc.Sequential(cnncalc.Conv1d(1, 8, 5), cnncalc.ReLU(), cnncalc.Conv1d(8, 8, 3)), "1x100", "8x94"),
+    (cnncalc.Sequential(cnncalc.Conv3d(3, 8, 3), cnncalc.ReLU()), "3x8x32x32", "8x6x30x30"),
+    (cnncalc.Sequential(cnncalc.MultiheadAttention(16, 2), cnncalc.Linear(16, 4)), "10x16", "10x4"),
+], ids=["1-D", "3-D", "tokens"])
+def test_maps_of_any_rank_are_drawn_with_every_axis_in_their_label(net, shape, label):
+    root = _parse(svg.svg(cnncalc.analyze(net, shape)))
+    assert label in {g.get("data-shape") for g in root.iter(f"{NS}g") if g.get("class") == "box"}
+
+
+def test_the_rf_plot_says_it_draws_2d_maps():
+    with pytest.raises(ShapeError, match=r"rf_plot draws \(C, H, W\) maps: the input 1x100 has 1 axes"):
+        svg.rf_plot(cnncalc.analyze(cnncalc.Conv1d(1, 8, 5), "1x100"))

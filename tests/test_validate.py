@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cnncalc
 from cnncalc import ShapeError, formulas
@@ -70,17 +73,24 @@ CASES = [
 @pytest.mark.parametrize("name, build, shape", CASES, ids=[c[0] for c in CASES])
 def test_verify_passes_on_correct_networks(name, build, shape):
     model = build()
-    options = dict(gradient_layers=4, rf_rows=12) if name in ("resnet18", "mobilenet_v2") else {}
-    result = verify(model, shape, **options)
+    result = verify(model, shape)
     assert result.ok, format_table(result)
     report = cnncalc.analyze(model, shape, warn=False)
     kinds = [c.what for c in result.checks]
     assert kinds.count("shape") == len(report.layers)
     leaves = [r for r in report.layers if not r.is_merge]
     assert kinds.count("params") == kinds.count("macs") == len(leaves)
-    assert kinds.count("gradient") >= 2  # the input and at least one layer
-    spatial = [r for r in report.layers if r.receptive_field is not None and len(r.output_shape) == 3]
-    assert kinds.count("receptive_field") == min(len(spatial), options.get("rf_rows") or len(spatial))
+    assert kinds.count("gradient") == len(report.layers) + 1  # every row, and the whole network on the input row
+    linear = {"Conv2d", "ConvTranspose2d", "Linear", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "ZeroPad2d",
+              "Upsample", "UpsamplingBilinear2d"}
+    assert kinds.count("finite_difference") == sum(r.type not in linear for r in report.layers)
+    spatial = [r for r in report.layers if r.receptive_field is not None and len(r.output_shape) == 3 and r.receptive_field.channels_first]
+    assert kinds.count("receptive_field") == len(spatial)
+    # ResNet-18 and MobileNetV2 at 32x32 end in 1x1 maps: BatchNorm over one value per channel outputs its bias, so
+    # ReLU inputs sit exactly on the kink, where no finite difference can agree: those are skipped
+    assert all("on a kink" in c.note and c.what == "finite_difference" for c in result.skipped)
+    one_value = any(r.type == "BatchNorm2d" and r.output_shape[1:] == (1, 1) for r in report.layers)
+    assert bool(result.skipped) == one_value == (name in ("resnet18", "mobilenet_v2"))
 
 
 def test_every_receptive_field_of_a_branchy_net_is_measured_exactly():
@@ -159,14 +169,24 @@ def test_a_wrong_receptive_field_formula_fails(monkeypatch):
     assert failure.expected == ((9, 9), (8, 8)) and failure.actual == ((8, 8), (7, 7))
 
 
-def test_a_wrong_gradient_fails(monkeypatch):
-    forward, backward = runner._LAYERS["Sigmoid"]
-    monkeypatch.setitem(runner._LAYERS, "Sigmoid", (forward, lambda *a: (backward(*a)[0] * 1.001, {})))
-    result = verify(branchy(), (2, 17, 15), receptive_field=False, gradient_layers=None)
-    failed = {c.layer for c in result.checks if not c.ok}
-    assert all(c.what == "gradient" for c in result.failures)
-    # the layers before the sigmoid branch get a wrong gradient; those after it or beside it do not
-    assert {"conv", "res.0", "mix.b.0"} <= failed and not {"fc", "up", "mix.a"} & failed
+def test_a_wrong_element_wise_derivative_fails_by_finite_differences(monkeypatch):
+    # The sigmoid's Jacobian is diagonal, so its forward-mode derivative is its backward: a wrong slope passes
+    # the adjoint test and is caught by the finite difference at the sigmoid.
+    op = runner._LAYERS["Sigmoid"]
+    wrong = lambda *a: (op.backward(*a)[0] * 1.001, {})  # noqa: E731
+    jvp = lambda layer, x, t, p, u, b, mode, i: wrong(layer, x, p, b, t, mode, i)[0]  # noqa: E731
+    monkeypatch.setitem(runner._LAYERS, "Sigmoid", op._replace(backward=wrong, jvp=jvp))
+    result = verify(branchy(), (2, 17, 15), receptive_field=False)
+    assert {(c.layer, c.what) for c in result.failures} == {("mix.b.1", "finite_difference")}
+
+
+def test_a_wrong_backward_fails_the_adjoint_test_at_its_layer(monkeypatch):
+    op = runner._LAYERS["ConvTranspose2d"]
+    monkeypatch.setitem(runner._LAYERS, "ConvTranspose2d", op._replace(
+        backward=lambda *a: (op.backward(*a)[0], {k: v * 1.001 for k, v in op.backward(*a)[1].items()})))
+    result = verify(branchy(), (2, 17, 15), receptive_field=False)
+    assert {(c.layer, c.what) for c in result.failures} == {("input", "gradient"), ("up", "gradient")}
+    assert "FAIL expected" in format_table(result)
 
 
 def test_verify_needs_a_concrete_shape():
@@ -195,7 +215,7 @@ def test_cli_verify_prints_the_table_and_exits_0_when_everything_agrees():
     result = run_cli("verify", "lenet5", "--input", "1x32x32")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["layer", "type", "shape", "params", "macs", "receptive_field", "gradient"]
+    assert lines[0].split() == ["layer", "type", "shape", "params", "macs", "receptive_field", "gradient", "finite_difference"]
     assert lines[1].split()[:2] == ["input", "Input"]
     assert lines[2].split()[:7] == ["c1", "Conv2d", "ok", "ok", "ok", "ok", "ok"]
     assert lines[-1] == "lenet5 1x32x32: all checks agree"
@@ -207,7 +227,7 @@ def test_cli_verify_exits_1_naming_the_disagreeing_layer(monkeypatch):
     assert result.exit_code == 1
     f6 = next(line for line in result.stdout.splitlines() if line.startswith("f6 "))
     assert "FAIL expected 1, got 10080" in f6  # 120*84 executed
-    assert result.stdout.splitlines()[-1] == "lenet5 1x32x32: 2 of 50 checks disagree"
+    assert result.stdout.splitlines()[-1] == "lenet5 1x32x32: 2 of 61 checks disagree"
 
 
 @pytest.mark.parametrize("args, match", [(["verify"], "either a MODEL or --all"),
@@ -218,3 +238,143 @@ def test_cli_verify_refuses_bad_requests(args, match):
     result = run_cli(*args)
     assert result.exit_code == 2
     assert re.search(match, result.output)
+
+
+# --- planted bugs: every one makes verify fail, on every generated network ---------------------
+
+
+@st.composite
+def networks(draw):
+    """A small network that exercises every planted bug: a padded, biased square convolution (kernel >= 2), an
+    activation with a kink, max pooling, BatchNorm, a random middle (a residual block, a concatenation or a gate) and a linear
+    head; random channels, strides and odd input sizes."""
+    c_in, c = draw(st.integers(1, 3)), draw(st.integers(2, 4))
+    k = draw(st.integers(2, 4))
+    pad = draw(st.integers(1, k - 1)) if k > 2 else 1
+    stride = draw(st.integers(1, 2))
+    size = (draw(st.integers(12, 19)), draw(st.integers(12, 19)))
+    act = draw(st.sampled_from([cnncalc.ReLU(), cnncalc.ReLU6(), cnncalc.LeakyReLU(0.1), cnncalc.Hardswish()]))
+    middle = draw(st.sampled_from(["residual", "concat", "gate"]))
+    if middle == "residual":
+        mid = cnncalc.Residual(cnncalc.Sequential(cnncalc.Conv2d(c, c, 3, padding=1), cnncalc.BatchNorm2d(c)), post=cnncalc.ReLU())
+        c_out = c
+    elif middle == "concat":
+        mid = cnncalc.Concat(cnncalc.Conv2d(c, 2, 1), cnncalc.Sequential(cnncalc.Conv2d(c, 3, 3, padding=1), cnncalc.Tanh()))
+        c_out = 5
+    else:
+        mid = cnncalc.Residual(cnncalc.Sequential(cnncalc.AdaptiveAvgPool2d(1), cnncalc.Conv2d(c, c, 1), cnncalc.Sigmoid()), op="mul")
+        c_out = c
+    model = cnncalc.Sequential(
+        cnncalc.Conv2d(c_in, c, k, stride=stride, padding=pad), act,  # no BatchNorm right after: it would cancel the bias
+        cnncalc.MaxPool2d(draw(st.integers(2, 3)), stride=draw(st.integers(1, 2)), padding=1), cnncalc.BatchNorm2d(c), mid,
+        cnncalc.AdaptiveAvgPool2d(2), cnncalc.Flatten(), cnncalc.Linear(4 * c_out, 3),
+    )
+    return model, (c_in,) + size
+
+
+def _wrap(monkeypatch, name, change):
+    from cnncalc.reference import functional
+
+    real = getattr(functional, name)
+    monkeypatch.setattr(functional, name, lambda *a, **kw: change(real, *a, **kw))
+
+
+def _conv_grads(real, x, w, g, **kw):
+    return list(real(x, w, g, **kw))
+
+
+def _shifted_input_gradient(real, x, w, g, **kw):
+    grads = _conv_grads(real, x, w, g, **kw)
+    grads[0] = None if grads[0] is None else np.roll(grads[0], 1, axis=2)  # unpadded one row off
+    return tuple(grads)
+
+
+def _transposed_weight(real, x, w, g, **kw):
+    grads = _conv_grads(real, x, w, g, **kw)
+    grads[0] = real(x, w.swapaxes(2, 3), g, **kw)[0]
+    return tuple(grads)
+
+
+def _no_bias_gradient(real, x, w, g, **kw):
+    grads = _conv_grads(real, x, w, g, **kw)
+    grads[2] = None if grads[2] is None else np.zeros_like(grads[2])
+    return tuple(grads)
+
+
+def _bn_without_mean_term(real, x, mean, var, w, b, g, training=False, **kw):
+    grad_x, grad_w, grad_b = real(x, mean, var, w, b, g, training=training, **kw)
+    axes = (0, 2, 3)
+    return grad_x + (g * w.reshape(1, -1, 1, 1)).mean(axis=axes, keepdims=True) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5), grad_w, grad_b
+
+
+def _max_pool_next_tap(real, x, g, **kw):
+    grad = real(x, g, **kw)
+    return np.roll(grad, 1, axis=3)
+
+
+def _max_pool_jvp_minimum(real, x, t, **kw):
+    return -real(-x, -t, **kw)  # the minimum's tangent
+
+
+def _linear_weight_gradient_halved(real, x, w, g, output_mask=(True, True, True)):
+    grad_x, grad_w, grad_b = real(x, w, g, output_mask)
+    return grad_x, None if grad_w is None else grad_w / 2, grad_b
+
+
+BUGS = {
+    "input gradient off by one row of padding": lambda mp: _wrap(mp, "conv2d_backward", _shifted_input_gradient),
+    "transposed weight in the input gradient": lambda mp: _wrap(mp, "conv2d_backward", _transposed_weight),
+    "missing bias gradient": lambda mp: _wrap(mp, "conv2d_backward", _no_bias_gradient),
+    "BatchNorm backward without the mean term": lambda mp: _wrap(mp, "batch_norm_backward", _bn_without_mean_term),
+    "max-pool gradient to the next pixel": lambda mp: _wrap(mp, "max_pool2d_backward", _max_pool_next_tap),
+    "max-pool derivative at the minimum": lambda mp: _wrap(mp, "max_pool2d_jvp", _max_pool_jvp_minimum),
+    "linear weight gradient halved": lambda mp: _wrap(mp, "linear_backward", _linear_weight_gradient_halved),
+    "conv output size formula off by one": lambda mp: mp.setattr(
+        cnncalc.Conv2d, "infer", lambda self, shape, real=cnncalc.Conv2d.infer: real(self, shape)[:1] + (real(self, shape)[1] + 1,) + real(self, shape)[2:]),
+    "receptive-field start off by one": lambda mp: mp.setattr(
+        formulas, "rf_conv", lambda *a, real=formulas.rf_conv: real(*a)[:2] + (real(*a)[2] + 1,)),
+}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks())
+def test_every_planted_bug_makes_verify_fail(net):
+    model, shape = net
+    result = verify(model, shape)
+    assert result.ok, format_table(result)
+    for bug, plant in BUGS.items():
+        with pytest.MonkeyPatch.context() as mp:
+            plant(mp)
+            try:
+                caught = not verify(model, shape).ok
+            except ShapeError as exc:  # a wrong shape formula can make the analysis reject the network outright
+                caught = "mismatched shapes" in str(exc) or "cannot concatenate" in str(exc)
+            assert caught, bug
+
+
+# --- every zoo network ---------------------------------------------------------------------------
+
+ODD_SIZES = ((64, 64), (48, 40), (40, 56))
+ZOO = cnncalc.models()
+TUTORIALS = ("lenet5", "cifar_net", "simple_cnn", "mnist_cnn")  # small enough to verify at their own size
+GRADIENT_LAYERS = 6  # per network, besides the whole network's adjoint test: keeps the zoo under two minutes
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_zoo_network_verifies_at_its_verify_all_size_and_an_odd_size(name):
+    """Every shape, parameter, MAC and receptive-field check on every row; the whole network's adjoint
+    test; the per-layer adjoint and finite-difference checks on evenly spaced layers."""
+    from cnncalc.cli import _small_input
+
+    small = _small_input(name)
+    spatial = len(small) - 1
+    odd = (small[0],) + ODD_SIZES[ZOO.index(name) % len(ODD_SIZES)][:spatial] + small[3:]
+    sizes = (small, odd, cnncalc.zoo.describe(name).default_input) if name in TUTORIALS else (small, odd)
+    for shape in dict.fromkeys(sizes):
+        try:
+            cnncalc.analyze(cnncalc.model(name), shape, warn=False)
+        except ShapeError:  # too small for this network (AlexNet's paper layout needs 63 pixels)
+            continue
+        result = verify(cnncalc.model(name), shape, gradient_layers=GRADIENT_LAYERS)
+        assert result.ok, format_table(result)
+        assert all("kink" in c.note for c in result.skipped)

@@ -18,14 +18,16 @@ sys.path.insert(0, str(ROOT))
 
 DOCS = ROOT / "docs"
 OUT = DOCS / "api.md"
+SCHEMA = DOCS / "spec.schema.json"
 # (module, one-line role); every name in the module's __all__ is documented
 MODULES = [
     ("cnncalc", "layers, containers, analyze and the report"),
     ("cnncalc.zoo", "the model zoo"),
     ("cnncalc.formulas", "every size formula, once"),
-    ("cnncalc.svg", "pictures"),
+    ("cnncalc.render", "tables and machine formats (the display of a Report)"),
+    ("cnncalc.render.svg", "pictures (also importable as cnncalc.svg)"),
     ("cnncalc.frontends", "reading models from files and PyTorch"),
-    ("cnncalc.explain", "step-by-step explanations"),
+    ("cnncalc.render.explain", "step-by-step explanations (also importable as cnncalc.explain)"),
     ("cnncalc.solve", "solving for sizes"),
     ("cnncalc.check", "homework checking"),
     ("cnncalc.reference", "the NumPy reference forward and backward"),
@@ -122,9 +124,20 @@ def fill_markers(text: str) -> str:
     return MARKER.sub(lambda m: m.group(1) + _quote(m.group(2)) + m.group(4), text)
 
 
+def spec_schema() -> str:
+    """docs/spec.schema.json with its list of layer types from the code."""
+    import json
+
+    from cnncalc.layers import layer_types
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    schema["$defs"]["layer_type"]["enum"] = sorted(layer_types())
+    return json.dumps(schema, indent=2) + "\n"
+
+
 def pages():
-    """{path: generated text} for api.md and every page with docstring markers."""
-    out = {OUT: api_page()}
+    """{path: generated text} for api.md, the spec schema and every page with docstring markers."""
+    out = {OUT: api_page(), SCHEMA: spec_schema()}
     for page in sorted(DOCS.glob("**/*.md")):
         if page != OUT:
             text = page.read_text(encoding="utf-8")

@@ -41,22 +41,18 @@ from .. import layers as L
 from ..dims import names_as_symbols
 from ..errors import ShapeError
 from ..files import read_data
-from ..graph import Concat, Container, Residual, Sequential
+from ..graph import Concat, Container, Merge, Residual, Sequential
 from ..limits import MAX_DEPTH, check_digits, check_int
 from .dataflow import Network, sequential_of
 from .loaded import Loaded
 
-CONTAINERS = ("sequential", "residual", "concat")
+CONTAINERS = ("sequential", "residual", "concat", "merge")
 _SKIP_FIELDS = {"device", "dtype"}
 
 
 def layer_types():
-    """Leaf layer classes by name: every public ``cnncalc.layers`` class that is a Layer."""
-    return {
-        name: cls
-        for name, cls in vars(L).items()
-        if isinstance(cls, type) and issubclass(cls, L.Layer) and cls is not L.Layer and not name.startswith("_")
-    }
+    """Leaf layer classes by name (``cnncalc.layers.layer_types``)."""
+    return L.layer_types()
 
 
 class SpecOrigin:
@@ -297,8 +293,8 @@ class _Builder:
         if len(kinds) != 1:
             raise self.fail(line, key, f"expected one layer type (and an optional name), got keys {sorted(map(str, kinds))}")
         merge_name = value.get("merge_name")
-        if merge_name is not None and kinds[0] not in ("residual", "concat"):
-            raise self.fail(line, _Key(key, ".merge_name"), "only a residual or a concat has a merge row to name")
+        if merge_name is not None and kinds[0] not in ("residual", "concat", "merge"):
+            raise self.fail(line, _Key(key, ".merge_name"), "only a residual, a concat or a merge has a merge row to name")
         kind = kinds[0]
         body = value[kind]
         where = _Key(key, f".{kind}")
@@ -311,6 +307,8 @@ class _Builder:
             layer = yield self.residual(body, where, body_line, str(merge_name or ""))
         elif kind == "concat":
             layer = yield self.concat(body, where, body_line, str(merge_name or ""))
+        elif kind == "merge":
+            layer = yield self.merge(body, where, body_line, str(merge_name or ""))
         elif not isinstance(kind, str):
             raise self.fail(line, key, f"a layer type is a name, got {_brief(kind)}")
         else:
@@ -354,7 +352,8 @@ class _Builder:
         self.origins[id(block)] = SpecOrigin(self.path, line)
         return block
 
-    def concat(self, body, key, line, merge_name=""):
+    def branches(self, body, key, line):
+        """(name, part) of each branch of a concat or merge."""
         if not isinstance(body, list) or not body:
             raise self.fail(line, key, "expected a list of branches")
         lines = getattr(body, "item_lines", [])
@@ -363,9 +362,28 @@ class _Builder:
             item_line = lines[i] if i < len(lines) else line
             name = value.get("name") if isinstance(value, dict) else None
             pairs.append((str(i) if name is None else str(name), (yield self.part(value, _Key(key, f"[{i}]"), item_line))))
-        block = Concat(OrderedDict(pairs), merge_name=merge_name) if len({n for n, _ in pairs}) == len(pairs) else None
-        if block is None:
+        if len({n for n, _ in pairs}) != len(pairs):
             raise self.fail(line, key, "branch names must differ")
+        return OrderedDict(pairs)
+
+    def concat(self, body, key, line, merge_name=""):
+        block = Concat((yield self.branches(body, key, line)), merge_name=merge_name)
+        self.origins[id(block)] = SpecOrigin(self.path, line)
+        return block
+
+    def merge(self, body, key, line, merge_name=""):
+        if not isinstance(body, dict) or "branches" not in body:
+            raise self.fail(line, key, "expected a mapping with branches (and op, dim, mode)")
+        unknown = set(body) - {"branches", "op", "dim", "mode"}
+        if unknown:
+            raise self.fail(line, key, f"unknown keys {sorted(map(str, unknown))}: expected branches, op, dim, mode")
+        lines = getattr(body, "key_lines", {})
+        branches = yield self.branches(body["branches"], _Key(key, ".branches"), lines.get("branches", line))
+        options = {k: body[k] for k in ("op", "dim", "mode") if k in body}
+        try:
+            block = Merge(branches, merge_name=merge_name, **options)
+        except ShapeError as exc:
+            raise self.fail(line, key, str(exc)) from None
         self.origins[id(block)] = SpecOrigin(self.path, line)
         return block
 
@@ -477,6 +495,8 @@ def load_spec(path):
 def _to_json(value):
     if isinstance(value, bool) or value is None or isinstance(value, (int, float, str)):
         return value
+    if value is Ellipsis:
+        return "..."
     if isinstance(value, (tuple, list)):
         return [_to_json(v) for v in value]
     if hasattr(value, "free_symbols"):
@@ -574,14 +594,21 @@ def _block_spec(layer):
         if layer.op != "add":
             body["op"] = layer.op
         return {"residual": body}
-    if isinstance(layer, Concat):
+    if isinstance(layer, Merge):
         branches = []
         for i, (name, child) in enumerate(layer.named_children()):
             part = yield _part(child)
             if name != str(i):
                 part = {"sequential": part, "name": name} if isinstance(part, list) else {**_as_dict(part), "name": name}
             branches.append(part)
-        return {"concat": branches}
+        if isinstance(layer, Concat):
+            return {"concat": branches}
+        body = {"branches": branches, "op": layer.op}
+        if layer.dim != 1:
+            body["dim"] = layer.dim
+        if layer.mode != "nearest":
+            body["mode"] = layer.mode
+        return {"merge": body}
     if isinstance(layer, Container):
         raise ShapeError(f"cannot write a {type(layer).__name__} container to a spec")
     return _leaf_spec(layer)

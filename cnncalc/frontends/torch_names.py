@@ -6,16 +6,8 @@ from __future__ import annotations
 from .. import layers as L
 from ..errors import ShapeError
 
-# torch.nn classes cnncalc implements with the same constructor arguments.
-TORCH_LAYERS = {
-    name: getattr(L, name)
-    for name in (
-        "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
-        "BatchNorm2d", "LocalResponseNorm", "Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU",
-        "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout2d", "Flatten", "Identity", "ZeroPad2d",
-        "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-    )
-}
+# torch.nn classes cnncalc implements with the same constructor arguments: every layer that is one.
+TORCH_LAYERS = {name: cls for name, cls in L.layer_types().items() if cls.torch_module}
 
 # torch.nn.functional (and torch.*) calls: layer class and the argument names after ``input``.
 FUNCTIONAL = {

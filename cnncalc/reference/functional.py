@@ -22,7 +22,7 @@ from .. import formulas as F
 
 # --- helpers ------------------------------------------------------------------------------------
 
-_COUNTERS = []
+_COUNTERS: list = []
 
 
 class count_macs:
@@ -376,6 +376,35 @@ def max_pool2d_backward(x, grad_out, kernel_size, stride=None, padding=0, dilati
     return _unpad(_col2im(grad_cols, padded, stride, dilation), padding[0], padding[1], *x.shape[2:])
 
 
+def _window_margin(vals, tangents, best, axis):
+    """How far along the tangent, either way (central differences step both ways), a window's maximum
+    stays the same entry: the smallest |s| at which another entry j with a different slope catches up,
+    (x_best - x_j) / |t_j - t_best| (0 for a tie that the tangent breaks)."""
+    top = np.take_along_axis(vals, np.expand_dims(best, axis), axis=axis)
+    rise = tangents - np.take_along_axis(tangents, np.expand_dims(best, axis), axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steps = np.where(rise != 0, (top - vals) / np.where(rise != 0, np.abs(rise), 1), np.inf)
+    return float(steps.min(initial=np.inf))
+
+
+def _max_pool_tangent_cols(t, geometry):
+    kernel, stride, padding, dilation, out_hw, padded = geometry
+    cols = _im2col(_pool_pad(t, padding, padded, 0.0), kernel, stride, dilation, out_hw)
+    return cols.reshape(t.shape[:2] + (kernel[0] * kernel[1],) + tuple(out_hw))
+
+
+def max_pool2d_jvp(x, t, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """The derivative of ``max_pool2d`` along ``t``: each output moves with its window's maximum."""
+    _, idx, geometry = _max_taps(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return np.take_along_axis(_max_pool_tangent_cols(t, geometry), idx[:, :, None], axis=2)[:, :, 0]
+
+
+def max_pool2d_margin(x, t, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """The largest step s for which max_pool2d(x + s*t) keeps every window's maximum (``_window_margin``)."""
+    cols, idx, geometry = _max_taps(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _window_margin(cols, _max_pool_tangent_cols(t, geometry), idx, 2)
+
+
 def max_pool2d_spread_backward(x, grad_out, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Max pooling's backward with every window entry treated as the maximum: each entry receives its output's
     gradient (used to measure receptive fields, where only the pixels reached matter)."""
@@ -514,8 +543,9 @@ def interpolate_backward(x, grad_out, size=None, scale_factor=None, mode="neares
     return np.einsum("ncij,ih,jw->nchw", grad_out, a_h, a_w, optimize=True)
 
 
-def _adaptive_max_taps(x, output_size):
-    """Flat input index (h*W + w) of every adaptive window's maximum, and the maxima."""
+def _adaptive_windows(x, output_size):
+    """Every adaptive window's entries, (N, C, Ho, Wo, L) with -inf past a shorter window's end, and the
+    flat input index (h*W + w) of each entry, (Ho, Wo, L)."""
     index, valid = [], []
     for n, out in zip(x.shape[2:], _adaptive_sizes(x, output_size)):
         start, end = _adaptive_bounds(n, out)
@@ -527,12 +557,31 @@ def _adaptive_max_taps(x, output_size):
     vals = np.where(vh[:, :, None, None] & vw[None, None], vals, -np.inf)
     n, c, ho, lh, wo, lw = vals.shape
     vals = vals.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, lh * lw)
+    flat = ih[:, None, :, None] * x.shape[3] + iw[None, :, None, :]  # (Ho, Wo, Lh, Lw)
+    return vals, flat.reshape(ho, wo, lh * lw)
+
+
+def _adaptive_max_taps(x, output_size):
+    """Flat input index (h*W + w) of every adaptive window's maximum, and the maxima."""
+    vals, flat = _adaptive_windows(x, output_size)
     best = np.argmax(vals, axis=-1)
     y = np.take_along_axis(vals, best[..., None], axis=-1)[..., 0]
-    flat = ih[:, None, :, None] * x.shape[3] + iw[None, :, None, :]  # (Ho, Wo, Lh, Lw)
-    flat = flat.reshape(ho, wo, lh * lw)
-    where = np.take_along_axis(np.broadcast_to(flat, (n, c) + flat.shape), best[..., None], axis=-1)[..., 0]
+    where = np.take_along_axis(np.broadcast_to(flat, vals.shape[:2] + flat.shape), best[..., None], axis=-1)[..., 0]
     return y.astype(x.dtype, copy=False), where
+
+
+def adaptive_max_pool2d_jvp(x, t, output_size):
+    """The derivative of ``adaptive_max_pool2d`` along ``t``: the tangent at each window's maximum."""
+    _, where = _adaptive_max_taps(x, output_size)
+    n, c = x.shape[:2]
+    return np.take_along_axis(t.reshape(n, c, -1), where.reshape(n, c, -1), axis=2).reshape(where.shape)
+
+
+def adaptive_max_pool2d_margin(x, t, output_size):
+    """The largest step s for which adaptive_max_pool2d(x + s*t) keeps every window's maximum."""
+    vals, _ = _adaptive_windows(x, output_size)
+    tangents, _ = _adaptive_windows(t, output_size)
+    return _window_margin(vals, np.where(np.isfinite(vals), tangents, 0), np.argmax(vals, axis=-1), -1)
 
 
 def adaptive_max_pool2d(x, output_size):
@@ -595,17 +644,43 @@ def batch_norm_backward(x, running_mean, running_var, weight, bias, grad_out, tr
     return grad_x, grad_weight, grad_bias
 
 
-def _lrn_terms(x, size, alpha, k):
-    """D = k + alpha/size * (sum of x^2 over the channel window [c - size//2, c + (size-1)//2]), torch's layout."""
-    sq = np.square(x)
-    c = x.shape[1]
+def batch_norm_jvp(x, t, running_mean, running_var, weight=None, bias=None, weight_t=None, bias_t=None, training=False,
+                   momentum=0.1, eps=1e-5):
+    """The derivative of ``batch_norm`` along the tangents t (input), weight_t and bias_t (None: zero).
+
+    Training: x_hat' = (t_c - x_hat*mean(x_hat*t_c)) / sqrt(var + eps), t_c = t - mean(t); else t / sqrt(var + eps).
+    """
+    mean, var, axes = _bn_stats(x, running_mean, running_var, training)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        t_c = t - t.mean(axis=axes, keepdims=True)
+        out = (t_c - x_hat * (x_hat * t_c).mean(axis=axes, keepdims=True)) * inv_std
+    else:
+        out = t * inv_std
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if weight_t is not None:
+        out = out + x_hat * weight_t.reshape(shape)
+    if bias_t is not None:
+        out = out + bias_t.reshape(shape)
+    return out
+
+
+def _channel_window(a, before, after):
+    """Sums of ``a`` over the channel window [c - before, c + after] (zeros past the ends)."""
+    c, size = a.shape[1], before + after + 1
     padded = np.concatenate(
-        [np.zeros_like(sq[:, :1]).repeat(size // 2 + 1, axis=1), sq, np.zeros_like(sq[:, :1]).repeat((size - 1) // 2, axis=1)],
-        axis=1,
+        [np.zeros_like(a[:, :1]).repeat(before + 1, axis=1), a, np.zeros_like(a[:, :1]).repeat(after, axis=1)], axis=1
     )
     cum = np.cumsum(padded, axis=1)
-    window = cum[:, size : size + c] - cum[:, :c]
-    return k + alpha / size * window
+    return cum[:, size : size + c] - cum[:, :c]
+
+
+def _lrn_terms(x, size, alpha, k):
+    """D = k + alpha/size * (sum of x^2 over the channel window [c - size//2, c + (size-1)//2]), torch's layout."""
+    return k + alpha / size * _channel_window(np.square(x), size // 2, (size - 1) // 2)
 
 
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -617,15 +692,16 @@ def local_response_norm_backward(x, grad_out, size, alpha=1e-4, beta=0.75, k=1.0
     """grad_x[c'] = g[c'] D[c']^-beta - 2*alpha*beta/size * x[c'] * sum over windows c containing c' of g[c] x[c] D[c]^(-beta-1)."""
     d = _lrn_terms(x, size, alpha, k)
     t = grad_out * x * d ** (-beta - 1)
-    c = x.shape[1]
     # c' lies in the window of c for c in [c' - (size-1)//2, c' + size//2]: the transposed window
-    padded = np.concatenate(
-        [np.zeros_like(t[:, :1]).repeat((size - 1) // 2 + 1, axis=1), t, np.zeros_like(t[:, :1]).repeat(size // 2, axis=1)],
-        axis=1,
-    )
-    cum = np.cumsum(padded, axis=1)
-    spread = cum[:, size : size + c] - cum[:, :c]
+    spread = _channel_window(t, (size - 1) // 2, size // 2)
     return grad_out * d**-beta - 2 * alpha * beta / size * x * spread
+
+
+def local_response_norm_jvp(x, t, size, alpha=1e-4, beta=0.75, k=1.0):
+    """The derivative of ``local_response_norm`` along t: t*D^-beta - beta*x*D^(-beta-1)*D', D' = alpha/size*window(2*x*t)."""
+    d = _lrn_terms(x, size, alpha, k)
+    d_t = alpha / size * _channel_window(2 * x * t, size // 2, (size - 1) // 2)
+    return t * d**-beta - beta * x * d ** (-beta - 1) * d_t
 
 
 # --- linear -------------------------------------------------------------------------------------
@@ -876,8 +952,9 @@ __all__ = [
     "count_macs",
     "conv2d", "conv2d_backward", "conv2d_loop", "conv_transpose2d", "conv_transpose2d_backward",
     "connection_table_conv2d", "connection_table_conv2d_backward",
-    "max_pool2d", "max_pool2d_backward", "max_pool2d_spread_backward", "avg_pool2d", "avg_pool2d_backward",
+    "max_pool2d", "max_pool2d_backward", "max_pool2d_spread_backward", "max_pool2d_jvp", "max_pool2d_margin", "avg_pool2d", "avg_pool2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
+    "adaptive_max_pool2d_jvp", "adaptive_max_pool2d_margin", "batch_norm_jvp", "local_response_norm_jvp",
     "batch_norm", "batch_norm_backward", "local_response_norm", "local_response_norm_backward",
     "linear", "linear_backward",
     "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",

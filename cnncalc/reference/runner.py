@@ -22,7 +22,7 @@ from . import functional as R
 class Step(NamedTuple):
     """What one leaf or merge step actually did: the analysis row it should agree with."""
 
-    index: int  # position in graph.flow(model) (the analysis row's index)
+    index: int  # type: ignore[assignment]  # position in graph.flow(model) (the analysis row's index)
     name: str
     type: str
     output_shape: tuple  # per sample, without the batch axis
@@ -116,7 +116,25 @@ def init_buffers(model, dtype=np.float32):
     return buffers
 
 
-# --- one leaf layer: forward(layer, x, p, b, mode, i) -> y; backward(...) -> (grad_x, {local: grad}) --------
+# --- one leaf layer ---------------------------------------------------------------------------
+#
+# Each layer type is one ``Op`` entry of ``_LAYERS``:
+#   forward(layer, x, p, b, mode, i) -> y                      p, b: parameters and buffers by local name
+#   backward(layer, x, p, b, g, mode, i) -> (grad_x, {local: grad})
+#   jvp(layer, x, t, p, u, b, mode, i) -> the derivative of y along the input tangent t and the parameter
+#       tangents u (by local name; empty: parameters held fixed), at x's activation pattern
+#   margin(layer, x, t) -> the largest step s for which x + s*t stays on one smooth piece of the layer
+#       (None: the layer is smooth everywhere); ``validate`` keeps its finite differences inside it
+#   from_forward: the jvp is the forward itself applied to tangents (linear and bilinear layers), so a
+#       finite difference of the forward could only restate it
+
+
+class Op(NamedTuple):
+    forward: object
+    backward: object
+    jvp: object
+    margin: object = None
+    from_forward: bool = False
 
 
 def _conv_kwargs(layer):
@@ -138,6 +156,20 @@ def _with_bias(grads, layer_bias=True):
     return grad_x, out
 
 
+def _bilinear_jvp(forward):
+    """y = f(x, w) + b, linear in x and in (w, b): y' = f(t, w) + f(x, w') + b'."""
+
+    def jvp(layer, x, t, p, u, b, mode, i):
+        y = forward(layer, t, {"weight": p["weight"]}, b, mode, i)
+        return y + forward(layer, x, u, b, mode, i) if u else y
+
+    return jvp
+
+
+def _bilinear(forward, backward):
+    return Op(forward, backward, _bilinear_jvp(forward), from_forward=True)
+
+
 def _conv_forward(layer, x, p, b, mode, i):
     if layer.type == "ConnectionTableConv2d":
         return R.connection_table_conv2d(x, p["weight"], layer.table, p.get("bias"), **_conv_kwargs(layer))
@@ -154,6 +186,14 @@ def _conv_backward(layer, x, p, b, g, mode, i):
 def _transpose_kwargs(layer):
     return dict(stride=layer.stride, padding=layer.padding, output_padding=layer.output_padding, groups=layer.groups,
                 dilation=layer.dilation)
+
+
+def _transpose_forward(layer, x, p, b, mode, i):
+    return R.conv_transpose2d(x, p["weight"], p.get("bias"), **_transpose_kwargs(layer))
+
+
+def _linear_forward(layer, x, p, b, mode, i):
+    return R.linear(x, p["weight"], p.get("bias"))
 
 
 def _pool_kwargs(layer):
@@ -190,6 +230,21 @@ def _bn_backward(layer, x, p, b, g, mode, i):
     return grad_x, ({"weight": grad_w, "bias": grad_b} if layer.affine else {})
 
 
+def _bn_jvp(layer, x, t, p, u, b, mode, i):
+    return R.batch_norm_jvp(x, t, b.get("running_mean"), b.get("running_var"), p.get("weight"), p.get("bias"),
+                            u.get("weight"), u.get("bias"), training=_bn_training(layer, mode), eps=layer.eps)
+
+
+def _bn_margin(layer, x, t):
+    """BatchNorm is smooth, but in training a channel of small variance bends within a short step: a thousandth
+    of min over channels sqrt(var + eps) / max |t - mean(t)| keeps a finite difference in its near-linear range."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    spread = np.abs(t - t.mean(axis=axes, keepdims=True)).max(axis=axes)
+    radius = np.sqrt(x.var(axis=axes) + layer.eps)
+    moving = spread > 0
+    return float((radius[moving] / spread[moving]).min(initial=np.inf)) / 1000
+
+
 def _dropout_kwargs(layer, mode, i):
     return dict(p=layer.p, training=mode.training, seed=(mode.seed, i))
 
@@ -199,77 +254,122 @@ def _same_pad(layer, x):
     return (left, right, top, bottom)
 
 
-def _stateless(forward, backward, kwargs=lambda layer: {}):
-    """A parameter-free layer: forward(x, **kw) and backward(x, g, **kw) from the functional module."""
-    return (
+def _kinks(*points):
+    """margin() of an element-wise layer whose pieces meet at ``points``: min |x - point| / |t|."""
+
+    def margin(layer, x, t):
+        moving = t != 0
+        if not moving.any():
+            return np.inf
+        xs, ts = x[moving], np.abs(t[moving])
+        return float(min((np.abs(xs - point) / ts).min() for point in points))
+
+    return margin
+
+
+def _stateless(forward, backward, kwargs=lambda layer: {}, *, linear=False, margin=None):
+    """A parameter-free layer from the functional module: forward(x, **kw), backward(x, g, **kw).
+
+    Its derivative along t is forward(t) when the layer is ``linear``; otherwise its Jacobian is
+    symmetric (element-wise layers: diagonal; softmax: diag(y) - y y^T), so it is backward(x, t): for
+    these ``validate`` checks the derivative against the forward pass by finite differences.
+    """
+    return Op(
         lambda layer, x, p, b, mode, i: forward(x, **kwargs(layer)),
         lambda layer, x, p, b, g, mode, i: (backward(x, g, **kwargs(layer)), {}),
+        (lambda layer, x, t, p, u, b, mode, i: forward(t, **kwargs(layer))) if linear
+        else (lambda layer, x, t, p, u, b, mode, i: backward(x, t, **kwargs(layer))),
+        margin,
+        linear,
     )
 
 
+def _masked(forward, backward):
+    """Dropout: y = x * mask, the mask drawn from (seed, step): linear in x."""
+    return Op(
+        lambda layer, x, p, b, mode, i: forward(x, **_dropout_kwargs(layer, mode, i)),
+        lambda layer, x, p, b, g, mode, i: (backward(x, g, **_dropout_kwargs(layer, mode, i)), {}),
+        lambda layer, x, t, p, u, b, mode, i: forward(t, **_dropout_kwargs(layer, mode, i)),
+        from_forward=True,
+    )
+
+
+def _padded(pads):
+    return Op(
+        lambda layer, x, p, b, mode, i: R.pad(x, pads(layer, x)),
+        lambda layer, x, p, b, g, mode, i: (R.pad_backward(x, g, pads(layer, x)), {}),
+        lambda layer, x, t, p, u, b, mode, i: R.pad(t, pads(layer, x)),
+        from_forward=True,
+    )
+
+
+_IDENTITY = _stateless(lambda x: x, lambda x, g: g, linear=True)
+
 _LAYERS = {
-    "Conv2d": (_conv_forward, _conv_backward),
-    "ConnectionTableConv2d": (_conv_forward, _conv_backward),
-    "ConvTranspose2d": (
-        lambda layer, x, p, b, mode, i: R.conv_transpose2d(x, p["weight"], p.get("bias"), **_transpose_kwargs(layer)),
+    **dict.fromkeys(("Conv2d", "ConnectionTableConv2d"), _bilinear(_conv_forward, _conv_backward)),
+    "ConvTranspose2d": _bilinear(
+        _transpose_forward,
         lambda layer, x, p, b, g, mode, i: _with_bias(
             R.conv_transpose2d_backward(x, p["weight"], g, **_transpose_kwargs(layer), output_mask=mode.mask), layer.bias
         ),
     ),
-    "Linear": (
-        lambda layer, x, p, b, mode, i: R.linear(x, p["weight"], p.get("bias")),
+    "Linear": _bilinear(
+        _linear_forward,
         lambda layer, x, p, b, g, mode, i: _with_bias(R.linear_backward(x, p["weight"], g, mode.mask), layer.bias),
     ),
-    "MaxPool2d": (lambda layer, x, p, b, mode, i: R.max_pool2d(x, **_pool_kwargs(layer)), _max_pool_backward),
-    "AvgPool2d": _stateless(R.avg_pool2d, R.avg_pool2d_backward, _pool_kwargs),
-    "AdaptiveAvgPool2d": _stateless(
-        R.adaptive_avg_pool2d, R.adaptive_avg_pool2d_backward, lambda layer: dict(output_size=layer.output_size)
+    "MaxPool2d": Op(
+        lambda layer, x, p, b, mode, i: R.max_pool2d(x, **_pool_kwargs(layer)),
+        _max_pool_backward,
+        lambda layer, x, t, p, u, b, mode, i: R.max_pool2d_jvp(x, t, **_pool_kwargs(layer)),
+        lambda layer, x, t: R.max_pool2d_margin(x, t, **_pool_kwargs(layer)),
     ),
-    "AdaptiveMaxPool2d": (
+    "AvgPool2d": _stateless(R.avg_pool2d, R.avg_pool2d_backward, _pool_kwargs, linear=True),
+    "AdaptiveAvgPool2d": _stateless(
+        R.adaptive_avg_pool2d, R.adaptive_avg_pool2d_backward, lambda layer: dict(output_size=layer.output_size), linear=True
+    ),
+    "AdaptiveMaxPool2d": Op(
         lambda layer, x, p, b, mode, i: R.adaptive_max_pool2d(x, layer.output_size),
         _adaptive_max_backward,
+        lambda layer, x, t, p, u, b, mode, i: R.adaptive_max_pool2d_jvp(x, t, layer.output_size),
+        lambda layer, x, t: R.adaptive_max_pool2d_margin(x, t, layer.output_size),
     ),
-    "BatchNorm2d": (_bn_forward, _bn_backward),
-    "LocalResponseNorm": _stateless(
-        R.local_response_norm,
-        R.local_response_norm_backward,
-        lambda layer: dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k),
+    "BatchNorm2d": Op(_bn_forward, _bn_backward, _bn_jvp, _bn_margin),
+    "LocalResponseNorm": Op(
+        *_stateless(R.local_response_norm, R.local_response_norm_backward,
+                    lambda layer: dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k))[:2],
+        lambda layer, x, t, p, u, b, mode, i: R.local_response_norm_jvp(x, t, layer.size, layer.alpha, layer.beta, layer.k),
     ),
-    "ReLU": _stateless(R.relu, R.relu_backward),
-    "ReLU6": _stateless(R.relu6, R.relu6_backward),
-    "LeakyReLU": _stateless(R.leaky_relu, R.leaky_relu_backward, lambda layer: dict(negative_slope=layer.negative_slope)),
-    "ELU": _stateless(R.elu, R.elu_backward, lambda layer: dict(alpha=layer.alpha)),
+    "ReLU": _stateless(R.relu, R.relu_backward, margin=_kinks(0)),
+    "ReLU6": _stateless(R.relu6, R.relu6_backward, margin=_kinks(0, 6)),
+    "LeakyReLU": _stateless(R.leaky_relu, R.leaky_relu_backward, lambda layer: dict(negative_slope=layer.negative_slope),
+                            margin=_kinks(0)),
+    "ELU": _stateless(R.elu, R.elu_backward, lambda layer: dict(alpha=layer.alpha), margin=_kinks(0)),
     "GELU": _stateless(R.gelu, R.gelu_backward, lambda layer: dict(approximate=layer.approximate)),
     "SiLU": _stateless(R.silu, R.silu_backward),
-    "Hardswish": _stateless(R.hardswish, R.hardswish_backward),
-    "Hardsigmoid": _stateless(R.hardsigmoid, R.hardsigmoid_backward),
+    "Hardswish": _stateless(R.hardswish, R.hardswish_backward, margin=_kinks(-3, 3)),
+    "Hardsigmoid": _stateless(R.hardsigmoid, R.hardsigmoid_backward, margin=_kinks(-3, 3)),
     "Sigmoid": _stateless(R.sigmoid, R.sigmoid_backward),
     "Tanh": _stateless(R.tanh, R.tanh_backward),
     "Softmax": _stateless(R.softmax, R.softmax_backward, lambda layer: dict(dim=layer.dim)),
-    "Dropout": (
-        lambda layer, x, p, b, mode, i: R.dropout(x, **_dropout_kwargs(layer, mode, i)),
-        lambda layer, x, p, b, g, mode, i: (R.dropout_backward(x, g, **_dropout_kwargs(layer, mode, i)), {}),
-    ),
-    "Dropout2d": (
-        lambda layer, x, p, b, mode, i: R.dropout2d(x, **_dropout_kwargs(layer, mode, i)),
-        lambda layer, x, p, b, g, mode, i: (R.dropout2d_backward(x, g, **_dropout_kwargs(layer, mode, i)), {}),
-    ),
-    "Flatten": _stateless(R.flatten, R.flatten_backward, lambda layer: dict(start_dim=layer.start_dim, end_dim=layer.end_dim)),
-    "Identity": _stateless(lambda x: x, lambda x, g: g),
-    "StochasticDepth": _stateless(lambda x: x, lambda x, g: g),  # inference: the identity
-    "ZeroPad2d": _stateless(R.pad, R.pad_backward, lambda layer: dict(pad=layer.padding)),
+    "Dropout": _masked(R.dropout, R.dropout_backward),
+    "Dropout2d": _masked(R.dropout2d, R.dropout2d_backward),
+    "Flatten": _stateless(R.flatten, R.flatten_backward, lambda layer: dict(start_dim=layer.start_dim, end_dim=layer.end_dim),
+                          linear=True),
+    "Identity": _IDENTITY,
+    "StochasticDepth": _IDENTITY,  # inference: the identity
+    "ZeroPad2d": _padded(lambda layer, x: layer.padding),
     **dict.fromkeys(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), _stateless(
         R.interpolate, R.interpolate_backward,
         lambda layer: dict(size=layer.size, scale_factor=layer.scale_factor, mode=layer.mode,
                            align_corners=layer.align_corners, recompute_scale_factor=layer.recompute_scale_factor),
+        linear=True,
     )),
-    "SamePad2d": (
-        lambda layer, x, p, b, mode, i: R.pad(x, _same_pad(layer, x)),
-        lambda layer, x, p, b, g, mode, i: (R.pad_backward(x, g, _same_pad(layer, x)), {}),
-    ),
-    "Reshape": (
+    "SamePad2d": _padded(_same_pad),
+    "Reshape": Op(
         lambda layer, x, p, b, mode, i: x.reshape((x.shape[0],) + layer.infer(x.shape[1:])),
         lambda layer, x, p, b, g, mode, i: (g.reshape(x.shape), {}),
+        lambda layer, x, t, p, u, b, mode, i: t.reshape((t.shape[0],) + layer.infer(t.shape[1:])),
+        from_forward=True,
     ),
 }
 
@@ -309,6 +409,26 @@ def _merge_backward(block, values, g):
                     grad = grad * other
         axes = tuple(k for k, (a, b) in enumerate(zip(value.shape, grad.shape)) if a == 1 and b != 1)
         out.append(grad.sum(axis=axes, keepdims=True) if axes else grad)
+    return out
+
+
+def _merge_jvp(block, values, tangents):
+    """The derivative of a merge: the tangents added (Add), the product rule (Mul) or concatenated (Concat)."""
+    kind = block.merge_kind()
+    if kind == "Concat":
+        return np.concatenate(tangents, axis=1)
+    if kind == "Add":
+        out = tangents[0]
+        for t in tangents[1:]:
+            out = out + t
+        return out
+    out = 0
+    for i, t in enumerate(tangents):
+        term = t
+        for j, value in enumerate(values):
+            if j != i:
+                term = term * value
+        out = out + term
     return out
 
 
@@ -352,6 +472,7 @@ def forward_backward(
     extra_grads=None,
     spread_max=False,
     param_grads=True,
+    keep=False,
 ):
     """Run ``model`` on the batched NCHW array ``x`` forward and backward; returns a ``Trace``.
 
@@ -363,7 +484,10 @@ def forward_backward(
     ``(seed, step index)``. ``extra_grads`` ({step index: array}) adds a gradient at a step's output;
     ``spread_max`` sends max pooling's gradient to every window entry; ``param_grads=False`` computes
     the input gradient only (grads is then empty, except BatchNorm's); ``backward=False`` stops after
-    the forward pass (grad_input and grads are then None).
+    the forward pass (grad_input and grads are then None). ``keep`` keeps the tape on the trace for
+    ``linearize`` and per-node checks: ``input``, ``values`` (every node's output), and per node the
+    gradient arriving at its output (``upstream``), the gradients it sends to its inputs (``parts``)
+    and its own parameters' gradients (``local_grads``).
     """
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64):
@@ -395,15 +519,18 @@ def forward_backward(
             y = _merge(node.layer, inputs)
             records.append(Step(i, node.name or node.layer.merge_kind().lower(), node.layer.merge_kind(), y.shape[1:], 0, ()))
         else:
-            forward, _ = _ops(node.layer, node.name)
             p, b, _ = local[id(node.layer)]
             with R.count_macs() as counter:
-                y = forward(node.layer, inputs[0], p, b, mode, i)
+                y = _ops(node.layer, node.name).forward(node.layer, inputs[0], p, b, mode, i)
             records.append(Step(i, node.name, node.layer.type, y.shape[1:], counter.macs, tuple(owned.get(i, {}))))
         values.append(y)
     output = values[-1] if values else x
+    trace = Trace(output, None, None, params, buffers, records)
+    if keep:
+        trace.input, trace.values, trace.mode = x, values, mode
+        trace.upstream, trace.parts, trace.local_grads = {}, {}, {}
     if not backward:
-        return Trace(output, None, None, params, buffers, records)
+        return trace
 
     grads = {}
     extra = extra_grads or {}
@@ -428,16 +555,87 @@ def forward_backward(
         if node.is_merge:
             parts = _merge_backward(node.layer, inputs, g)
         else:
-            _, backward_fn = _ops(node.layer, node.name)
             p, b, owner = local[id(node.layer)]
-            part, local_grads = backward_fn(node.layer, inputs[0], p, b, g, mode, i)
+            part, local_grads = _ops(node.layer, node.name).backward(node.layer, inputs[0], p, b, g, mode, i)
             parts = [part]
+            if keep:
+                trace.local_grads[i] = local_grads
             for loc, grad in local_grads.items():
                 full = _join(owner, loc)
                 grads[full] = grad if full not in grads else grads[full] + grad  # a shared layer adds up
+        if keep:
+            trace.upstream[i], trace.parts[i] = g, parts
         for q, part in zip(node.inputs, parts):
             add(q, part)
-    return Trace(output, pending.get(INPUT, np.zeros_like(x)), grads, params, buffers, records)
+    trace.grad_input = pending.get(INPUT, np.zeros_like(x))
+    trace.grads = grads
+    return trace
+
+
+def node_inputs(trace, node):
+    """The arrays a node read in the run ``trace`` (kept with ``keep=True``)."""
+    return [trace.input if q == INPUT else trace.values[q] for q in node.inputs]
+
+
+def local_arrays(model, trace):
+    """Per flow node, (its parameters, its buffers, the name owning them), by local name, from ``trace``."""
+    nodes = flow(model)
+    owned = parameter_names(model)
+    out, by_layer = {}, {}
+    for i, names in owned.items():
+        layer, name = nodes[i].layer, nodes[i].name
+        by_layer[id(layer)] = ({loc: trace.params[full] for full, loc in names.items()},
+                               {loc: trace.buffers[_join(name, loc)] for loc in layer.buffer_shapes()}, name)
+    for i, node in enumerate(nodes):
+        if not node.is_merge:
+            out[i] = by_layer[id(node.layer)]
+    return out
+
+
+def node_forward(model, trace, i, inputs, params=None, local=None):
+    """Node i of ``model`` applied to ``inputs``, with its parameters from ``trace`` or ``params`` (by local name)."""
+    node = flow(model)[i]
+    if node.is_merge:
+        return _merge(node.layer, inputs)
+    p, b, _ = (local or local_arrays(model, trace))[i]
+    return _ops(node.layer, node.name).forward(node.layer, inputs[0], p if params is None else params, b, trace.mode, i)
+
+
+def node_jvp(model, trace, i, tangents, param_tangents, local=None):
+    """The derivative of node i at the run ``trace`` along its inputs' ``tangents`` and its parameters' (by local name)."""
+    node = flow(model)[i]
+    inputs = node_inputs(trace, node)
+    if node.is_merge:
+        return _merge_jvp(node.layer, inputs, tangents)
+    p, b, _ = (local or local_arrays(model, trace))[i]
+    return _ops(node.layer, node.name).jvp(node.layer, inputs[0], tangents[0], p, param_tangents, b, trace.mode, i)
+
+
+def node_margin(model, trace, i, tangents):
+    """How far node i's input may move along its tangent before a kink (inf for smooth layers and merges)."""
+    node = flow(model)[i]
+    if node.is_merge:
+        return np.inf
+    margin = _ops(node.layer, node.name).margin
+    return np.inf if margin is None else margin(node.layer, node_inputs(trace, node)[0], tangents[0])
+
+
+def linearize(model, trace, input_tangent, param_tangents):
+    """Forward-mode derivative of the run ``trace`` (``keep=True``): every node's output tangent for the
+    input tangent and the parameter tangents (by full name; missing names held fixed), at the run's
+    activation pattern (ReLU masks, max-pool choices, dropout masks and batch statistics of the run)."""
+    nodes = flow(model)
+    owned = parameter_names(model)
+    local = local_arrays(model, trace)
+    owners = {}
+    for i, names in owned.items():
+        owners[id(nodes[i].layer)] = {loc: param_tangents[full] for full, loc in names.items() if full in param_tangents}
+    tangents = []
+    for i, node in enumerate(nodes):
+        ins = [input_tangent if q == INPUT else tangents[q] for q in node.inputs]
+        u = {} if node.is_merge else owners.get(id(node.layer), {})
+        tangents.append(node_jvp(model, trace, i, ins, u, local))
+    return tangents
 
 
 def forward(model, x, seed=0, **options):
@@ -446,5 +644,5 @@ def forward(model, x, seed=0, **options):
 
 
 __all__ = [
-    "forward_backward", "forward", "init_parameters", "init_buffers", "parameter_names", "parameter_shapes", "Trace", "Step",
+    "forward_backward", "forward", "linearize", "node_jvp", "node_forward", "node_margin", "node_inputs", "local_arrays", "init_parameters", "init_buffers", "parameter_names", "parameter_shapes", "Trace", "Step",
 ]

@@ -13,6 +13,7 @@ import inspect
 from typing import NamedTuple
 
 from ..errors import ShapeError
+from ..layers import Layer
 
 IMAGENET = (3, 224, 224)
 
@@ -119,7 +120,7 @@ def _close_names(name):
     return [known for match in matches for known in by_key[match]]
 
 
-def model(name: str, **options):
+def model(name: str, **options) -> Layer:
     """Build the zoo network ``name``; ``options`` are the builder's keywords (num_classes, ...)."""
     entry = describe(name)
     accepted = entry.options

@@ -53,8 +53,8 @@ def bottleneck(inplanes, planes, stride=1):
     return _block(main, inplanes, out, stride)
 
 
-basic_block.expansion = 1
-bottleneck.expansion = 4
+basic_block.expansion = 1  # type: ignore[attr-defined]
+bottleneck.expansion = 4  # type: ignore[attr-defined]
 
 
 def _make_layer(block, inplanes, planes, blocks, stride=1):

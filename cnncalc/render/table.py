@@ -1,16 +1,14 @@
-"""Turn a Report into text: table (torchinfo-like), JSON, CSV, markdown. No maths here beyond sums of rows."""
+"""The terminal table of a Report (torchinfo-like): a tree of layers, then totals and memory. No maths here
+beyond sums of rows."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from fractions import Fraction
 
-from .receptive_field import ReceptiveField
-from .report import Row
-from .dims import format_shape, known, to_json_value
-from .graph import container_types
+from ..dims import format_shape, known
+from ..graph import container_types
+from ..receptive_field import ReceptiveField
+from ..report import Row
 
 COLUMNS = ("input_shape", "output_shape", "params", "macs", "rf")
 DEFAULT_COLUMNS = ("output_shape", "params", "macs", "rf")
@@ -30,7 +28,7 @@ def count(n) -> str:
     """1234567 -> '1,234,567'; a symbolic value as its closed form, factored for reading."""
     if type(n) is int:
         return f"{n:,}"
-    from .symbolic import pretty
+    from ..symbolic import pretty
 
     return pretty(n)
 
@@ -65,8 +63,9 @@ def rf_text(rf: ReceptiveField | None) -> str:
 
 
 def _pair(values) -> str:
-    a, b = (format_shape((v,)) for v in values)
-    return a if a == b else f"{a}x{b}"
+    """One value per axis, written once when every axis agrees: 7, or 3x7x7."""
+    texts = [format_shape((v,)) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
 def collapse(rows, depth):
@@ -177,16 +176,24 @@ def totals(report, dtype="float32"):
             f"Receptive field: {_pair(rf.size)}, stride {_pair(rf.stride)}, start {_pair(rf.start)}"
         )
         lines += _gate_note(report)
+    local = report.local_receptive_field
+    if local is not None and local != rf:
+        lines.append(f"Local receptive field: {_pair(local.size)}, stride {_pair(local.stride)}, start {_pair(local.start)}"
+                     "  (the convolution path, global operations left out)")
     lines += [f"Assumes {text}" for text in report.assumptions]  # symbolic: what the numbers above need
     lines += [
         "-" * 40,
         f"dtype: {dtype}, batch: {report.batch}",
         f"Input size (MB): {megabytes(mem.input_bytes)}",
-        f"Forward pass size (MB): {megabytes(mem.forward_bytes)}",
         f"Forward/backward pass size (MB): {megabytes(mem.forward_backward_bytes)}",
         f"Params size (MB): {megabytes(mem.params_bytes)}",
-        f"Estimated Total Size (MB): {megabytes(mem.total_bytes)}",
+        f"Estimated Total Size (MB): {megabytes(mem.total_bytes)}  (torchinfo's rules)",
     ]
+    if mem.saved_for_backward is not None:  # docs/memory.md: what autograd keeps in a training step
+        lines += [
+            f"Saved for backward (MB): {megabytes(mem.saved_for_backward)}",
+            f"Training step, SGD / Adam (MB): {megabytes(mem.training_step('sgd'))} / {megabytes(mem.training_step('adam'))}",
+        ]
     return lines
 
 
@@ -201,48 +208,3 @@ def _gate_note(report):
     if gate is None:
         return []
     return [f"  (it ends at the gate {gate.name or 'mul'}: its global pool lets every pixel reach every output)"]
-
-
-def to_json(report) -> str:
-    return json.dumps(report.to_dict(), indent=2)
-
-
-def _flat_row(row):
-    rf = row.receptive_field
-    record = {
-        "name": row.name,
-        "type": row.type,
-        "input_shape": format_shape(row.input_shape),
-        "output_shape": format_shape(row.output_shape),
-        "params": to_json_value(row.params),
-        "macs": to_json_value(row.macs),
-    }
-    for key in ("size", "stride", "start"):
-        values = ("", "") if rf is None else tuple(to_json_value(v) for v in getattr(rf, key))
-        record[f"rf_{key}_h"], record[f"rf_{key}_w"] = values
-    return record
-
-
-def to_csv(report) -> str:
-    buffer = io.StringIO()
-    records = [_flat_row(r) for r in report.layers]
-    writer = csv.DictWriter(buffer, fieldnames=list(_flat_row(report.layers[0]).keys()), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    return buffer.getvalue()
-
-
-def to_markdown(report) -> str:
-    head = "| Layer | Type | Output Shape | Params | MACs | RF size/stride |"
-    lines = [head, "|---|---|---|---:|---:|---|"]
-    for row in report.layers:
-        lines.append(
-            f"| {row.name} | {row.type} | {format_shape(row.output_shape)} | {count(row.params)} | "
-            f"{count(row.macs)} | {rf_text(row.receptive_field)} |"
-        )
-    lines.append(f"| **Total** | | {format_shape(report.output_shape)} | **{count(report.params)}** | "
-                 f"**{count(report.macs)}** | {rf_text(report.receptive_field)} |")
-    return "\n".join(lines) + "\n"
-
-
-FORMATS = {"json": to_json, "csv": to_csv, "markdown": to_markdown}

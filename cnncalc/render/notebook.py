@@ -7,8 +7,10 @@ Symbolic values are written as inline LaTeX ``\\(...\\)`` inside the HTML, which
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
-from .dims import format_shape, known
+from ..dims import format_shape, known
+from ..report import Report
 
 COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "rf_size", "rf_stride", "rf_start")
 
@@ -66,6 +68,11 @@ def report_html(report) -> str:
     ]
     if rf is not None:
         totals.append(("Receptive field", f"size {_cell(rf.size)}, stride {_cell(rf.stride)}, start {_cell(rf.start)}"))
+    memory = report.memory()
+    if memory.saved_for_backward is not None:  # float32, the report's batch (docs/memory.md)
+        totals += [("Saved for backward (bytes)", _cell(memory.saved_for_backward)),
+                   ("Training step, SGD / Adam (bytes)",
+                    f"{_cell(memory.training_step('sgd'))} / {_cell(memory.training_step('adam'))}")]
     summary = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in totals)
     return (f"<div class='cnncalc-report'><strong>{escape(report.name)}</strong>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -114,7 +121,7 @@ def install(report_cls, rf_cls):
     rf_cls._repr_latex_ = rf_latex
 
 
-def to_pandas(report):
+def to_pandas(report: Report) -> Any:
     """The layer rows as a pandas DataFrame (needs the optional ``pandas`` extra); symbols stay sympy."""
     try:
         import pandas

@@ -1,0 +1,6 @@
+"""``python -m cnncalc`` is the ``cnncalc`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

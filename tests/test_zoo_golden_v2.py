@@ -1,0 +1,66 @@
+"""The zoo's torchvision networks of any rank (classification, segmentation, video) against facts recorded
+from torchvision itself (tests/golden/torchvision_v2_*.json.gz, made by tools/make_golden_v2.py).
+
+Per network: params and buffers; per recorded input: MACs, the output shape and every leaf-module call
+torchvision made (name, type, shapes, params, MACs), found in order among cnncalc's rows (cnncalc has
+extra rows for functional operations and merges). Torch's own refusals of an input are refused too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+import cnncalc
+from cnncalc import ShapeError
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN = {
+    name: facts
+    for path in sorted(GOLDEN_DIR.glob("torchvision_v2_*.json.gz"))
+    for name, facts in json.loads(gzip.decompress(path.read_bytes()))["models"].items()
+}
+IN_ZOO = [name for name in GOLDEN if name in cnncalc.models()]
+CASES = [(name, size) for name in IN_ZOO for size in GOLDEN[name]["inputs"]]
+
+
+def analyze(name, shape):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cnncalc.ShapeWarning)
+        return cnncalc.analyze(cnncalc.model(name), shape)
+
+
+@pytest.mark.parametrize("name", IN_ZOO)
+def test_params_and_buffers(name):
+    network = cnncalc.model(name)
+    assert (network.params, network.buffers) == (GOLDEN[name]["params"], GOLDEN[name]["buffers"])
+
+
+@pytest.mark.parametrize(("name", "size"), CASES, ids=[f"{n}-{s}" for n, s in CASES])
+def test_totals_and_every_torchvision_layer(name, size):
+    expected = GOLDEN[name]["inputs"][size]
+    report = analyze(name, size)
+    assert (report.macs, list(report.output_shape)) == (expected["macs"], expected["output_shape"])
+    rows, position = report.layers, 0
+    for golden in expected["layers"]:
+        while position < len(rows) and rows[position].name != golden["name"]:
+            position += 1
+        assert position < len(rows), f"{name} at {size}: torchvision's {golden['name']} is missing or out of order"
+        row = rows[position].to_dict()
+        keys = ("type", "input_shape", "output_shape", "params", "macs")
+        assert {k: row[k] for k in keys} == {k: golden[k] for k in keys}, f"{name} at {size}: {golden['name']}"
+        position += 1
+
+
+REJECTIONS = [(name, size, message) for name in IN_ZOO
+              for size, message in GOLDEN[name].get("rejected_inputs", {}).items()]
+
+
+@pytest.mark.parametrize(("name", "size", "message"), REJECTIONS, ids=[f"{n}-{s}" for n, s, _ in REJECTIONS])
+def test_inputs_torchvision_refuses_are_refused(name, size, message):
+    with pytest.raises(ShapeError):
+        analyze(name, size)
