@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import warnings
 
-from .dims import Dim, ShapeLike, as_dim, as_shape, is_positive, known
+from .dims import Dim, ShapeLike, as_dim, as_shape, format_shape, is_positive, known
 from .errors import ShapeError, ShapeWarning
 from .graph import INPUT, flow
 from .layers import Layer, axis_names
+from .layout import looks_channels_last, read_shape, to_channels_first
 from .limits import check_int
 from .receptive_field import ReceptiveField
 from .report import Report, Row
@@ -21,9 +22,33 @@ from .report import Report, Row
 __all__ = ["analyze"]
 
 
-def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str | None = None, warn: bool = True) -> Report:
-    """Analyse ``model`` (a layer or container) on an unbatched ``input_shape`` such as (3, 224, 224) or "3xHxW"."""
-    input_dims = as_shape(input_shape)
+def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str | None = None, warn: bool = True,
+            layout: str | None = None) -> Report:
+    """Analyse ``model`` (a layer or container, or a live ``torch.nn.Module``) on an unbatched
+    ``input_shape`` such as (3, 224, 224) or "3xHxW".
+
+    ``layout="hwc"`` reads the shape channels last (``"32x32x3"`` is 3x32x32); the default reads it channels
+    first, and says so in a warning when the shape looks channels last (``layout.looks_channels_last``).
+    """
+    typed = as_shape(input_shape)
+    if not isinstance(model, Layer) and type(model).__module__.split(".")[0] != "cnncalc":
+        from .frontends.live import convert, is_torch_module
+
+        if is_torch_module(model):  # its traced data flow, converted for this input (cnncalc.frontends.live)
+            name = name or type(model).__name__
+            model = convert(model, read_shape(typed, layout))
+    if layout is not None or not looks_channels_last(typed):
+        return _analyze(model, read_shape(typed, layout), batch, name, warn, [])
+    try:
+        return _analyze(model, typed, batch, name, warn, [_layout_note(typed)])
+    except ShapeError as exc:  # the reading a student most likely meant, said in the error
+        error = ShapeError(f"{exc}; {format_shape(typed)} looks channels last: layout='hwc' reads it as "
+                           f"{format_shape(to_channels_first(typed))}")
+        error.layer, error.input_shape, error.reason = exc.layer, exc.input_shape, exc.reason
+        raise error from None
+
+
+def _analyze(model, input_dims, batch, name, warn, notes) -> Report:
     batch = as_dim(batch, "batch")
     if is_positive(batch) is False:
         raise ShapeError(f"invalid batch {batch}: the batch size must be at least 1")
@@ -31,7 +56,6 @@ def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str |
     start = ReceptiveField.of_input(len(input_dims) - 1) if 2 <= len(input_dims) <= 4 else None
     rows: list = []
     seen: set = set()
-    notes: list = []
     assumptions: list = []
     upsampled = False
 
@@ -92,7 +116,7 @@ def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str |
         _trace_upsampled(rows)
     if warn:
         for note in notes:
-            warnings.warn(note, ShapeWarning, stacklevel=2)
+            warnings.warn(note, ShapeWarning, stacklevel=3)
     local_rf = next((r.local_receptive_field for r in reversed(rows) if r.local_receptive_field is not None), start)
     shape = rows[-1].output_shape if rows else input_dims
     return Report(model, input_dims, rows, shape, _model_rf(rows, start), notes, batch, name, assumptions, local_rf)
@@ -165,6 +189,12 @@ def _trace_upsampled(rows):
             row.receptive_field = traced
             row.traced = True
         row.local_receptive_field = traced
+
+
+def _layout_note(shape):
+    first = to_channels_first(shape)
+    return (f"input {format_shape(shape)} is read channels first ({shape[0]} channels); if it is written channels "
+            f"last (height x width x channels), pass layout='hwc' to read it as {format_shape(first)}")
 
 
 def _truncation_note(name, layer, shape, dropped):

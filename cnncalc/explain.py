@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .render.explain import FORMATS, LANGS, TEXT, Explanation, LayerExplanation, Line, explain
+from .render.explain import FORMATS, LANGS, Explanation, LayerExplanation, Line, explain
 
-__all__ = ["explain", "Explanation", "LayerExplanation", "Line", "LANGS", "FORMATS", "TEXT"]
+__all__ = ["explain", "Explanation", "LayerExplanation", "Line", "LANGS", "FORMATS"]

@@ -61,6 +61,11 @@ def torch_same_padding(k, d=1):
     return total // 2, total - total // 2
 
 
+def tf_same_out(n, s=1):
+    """n_out = ceil(n/s): TensorFlow/Keras padding='same' whatever the kernel (the padding makes up the rest)."""
+    return ceil_div(n, s)
+
+
 def tf_same_padding(n, k, s=1, d=1):
     """TensorFlow 'same' padding (before, after): total = max((ceil(n/s) - 1)*s + k_eff - n, 0), the extra pixel after.
 

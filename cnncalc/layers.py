@@ -19,7 +19,7 @@ from typing import Any
 from . import formulas as F
 from .dims import as_dim, ceil_div, format_shape, is_nonnegative, is_positive, known, ntuple, product
 from .errors import ShapeError
-from .receptive_field import POINTWISE, ReceptiveField, Window
+from .receptive_field import POINTWISE, SAME, ReceptiveField, Window
 
 AXES = ("height", "width")  # the spatial axes of a (C, H, W) map
 _AXES = {1: ("length",), 2: AXES, 3: ("depth", "height", "width")}
@@ -1484,6 +1484,13 @@ class Flatten(Layer):
         return tuple(d if d < start else d - (end - start) for d in dims)
 
 
+def _crops_fit(axis, n, pads):
+    """PyTorch crops (negative pads) before it pads, so the crops alone must fit in the input."""
+    crop = sum(-p for p in pads if known(p) and p < 0)
+    if known(n) and crop > n:
+        raise ShapeError(f"negative padding {pads} crops {crop} pixels from {axis} {n}")
+
+
 class PadNd(Layer):
     """Padding of the last ``rank`` axes by ``padding`` = (left, right[, top, bottom[, front, back]]),
     the last axis first, as ``F.pad``; negative values crop. An int pads every side."""
@@ -1511,10 +1518,7 @@ class PadNd(Layer):
         _expect_map(shape, self.rank)
         out = [shape[0]]
         for axis, n, pads in zip(axis_names(self.rank), shape[1:], self.pads()):
-            # PyTorch crops (negative pads) before it pads, so the crops alone must fit in the input
-            crop = sum(-p for p in pads if known(p) and p < 0)
-            if known(n) and crop > n:
-                raise ShapeError(f"negative padding {pads} crops {crop} pixels from {axis} {n}")
+            _crops_fit(axis, n, pads)
             if self.mode == "reflect" and known(n) and any(known(p) and p >= n for p in pads):
                 raise ShapeError(f"reflection padding {pads} must be smaller than the {axis} {n}")
             n_out = n + pads[0] + pads[1]
@@ -1645,6 +1649,48 @@ class ReplicationPad3d(PadNd):
 
 
 @dataclass(frozen=True)
+class Pad(Layer):
+    """``F.pad(x, pad, value=...)`` with constant padding of any axis but the batch, channels included (the
+    CIFAR ResNet's option-A shortcut pads its channels with zeros): ``pad`` lists (before, after) for the
+    last axis first, then the one before it, ...; negative values crop."""
+
+    pad: Any
+    mode: str = "constant"
+    value: Any = None
+
+    torch_module = False
+
+    def __post_init__(self):
+        pad = tuple(as_dim(v, "pad") for v in (self.pad if isinstance(self.pad, (tuple, list)) else (self.pad,)))
+        if not pad or len(pad) % 2:
+            raise ShapeError(f"{self.type}: pad must list two sizes per padded axis, got {self.pad!r}")
+        if self.mode != "constant":
+            raise ShapeError(f"{self.type}: only constant padding of any axis is supported here, got mode={self.mode!r}")
+        object.__setattr__(self, "pad", pad)
+
+    def pads(self, rank) -> tuple:
+        """Per axis of an unbatched shape of ``rank`` axes, (before, after)."""
+        k = len(self.pad) // 2
+        if k > rank:
+            raise ShapeError(f"padding {k} axes of a batched input of rank {rank + 1} would pad the batch, which is not supported")
+        pairs = [tuple(self.pad[2 * e: 2 * e + 2]) for e in range(k)]
+        return tuple(pairs[rank - 1 - d] if rank - 1 - d < k else (0, 0) for d in range(rank))
+
+    def infer(self, shape):
+        out = []
+        for d, (n, (before, after)) in enumerate(zip(shape, self.pads(len(shape)))):
+            _crops_fit(f"dimension {d + 1}", n, (before, after))
+            n_out = n + before + after
+            if known(n_out) and n_out <= 0:
+                raise ShapeError(f"padding {self.pad} leaves {n_out} elements of dimension {d + 1} (size {n})")
+            out.append(n_out)
+        return tuple(out)
+
+    def windows(self, in_shape):
+        return tuple(Window(1, 1, before) for before, _ in self.pads(len(in_shape))[1:])
+
+
+@dataclass(frozen=True)
 class SamePad2d(Layer):
     """TensorFlow/Keras padding='same' before a window of ``kernel_size``, ``stride``, ``dilation``.
 
@@ -1692,11 +1738,17 @@ class Reshape(Layer):
         if not shape:
             raise ShapeError(f"{method}() needs at least the batch size")
         batch, rest = shape[0], shape[1:]
+        for v in shape:
+            if type(v) is int and v < -1:
+                raise ShapeError(f"{method}{self._text(shape)}: invalid shape dimension {v}")
+        if -1 in shape and 0 in shape:
+            raise ShapeError(f"{method}{self._text(shape)}: shape [{', '.join(map(str, shape))}] is invalid: "
+                             "-1 cannot be inferred with a 0 size")
         if batch is not None and not (type(batch) is int and batch == -1):
             raise ShapeError(f"{method}{self._text(shape)}: the first size is the batch: write -1 or x.size(0)")
         sizes = tuple(-1 if type(v) is int and v == -1 else as_dim(v, f"{method} size") for v in rest)
         for v in sizes:
-            if v != -1 and is_positive(v) is False:  # PyTorch: "invalid shape dimension -2"; 0 empties the tensor
+            if v != -1 and is_positive(v) is False:  # 0: an empty tensor, which no non-empty input can become
                 raise ShapeError(f"{method}{self._text(shape)}: invalid size {v}: sizes are positive, or -1 for one inferred size")
         if sizes.count(-1) + (batch == -1) > 1:
             raise ShapeError(f"{method}{self._text(shape)}: only one dimension can be inferred (-1)")
@@ -1783,6 +1835,12 @@ class Linear(Layer):
         return shapes
 
     def infer(self, shape):
+        if _differ(shape[-1], self.in_features) and len(shape) > 1 and not _differ(product(shape), self.in_features):
+            # the map has exactly the features: it was not flattened (use Linear(7, ...) would be a wrong fix)
+            raise ShapeError(
+                f"expects {self.in_features} input features, receives a {format_shape(shape)} map: flatten it first "
+                f"({'*'.join(str(d) for d in shape)} = {self.in_features})"
+            )
         if _differ(shape[-1], self.in_features):
             hint = f" (flatten first: {format_shape(shape)} has {product(shape)} elements)" if len(shape) > 1 else ""
             raise ShapeError(
@@ -2023,7 +2081,7 @@ class Index(Layer):
         return key[key.index(first) + 1:], key[:key.index(first)]
 
     def _axes(self, shape):
-        """(output shape, for each input axis its output axis or None when removed or sliced)."""
+        """(output shape, for each input axis (its output axis or None when removed, its slice or None))."""
         entries, leading = self._entries(shape)
         if leading:
             raise ShapeError(f"{_index_text(self.key)}: a new axis before the batch is not supported")
@@ -2037,22 +2095,33 @@ class Index(Layer):
                 length = _slice_length(n, *entry)
                 if known(length) and length <= 0:
                     raise ShapeError(f"{_index_text(self.key)} leaves no elements of axis {axis + 1} (size {n})")
-                where.append(len(out) if entry == (None, None, None) else None)
+                where.append((len(out), entry))
                 out.append(length)
             else:
                 if known(n) and not -n <= entry < n:
                     raise ShapeError(f"index {entry} is out of bounds for dimension {axis + 1} with size {n}")
-                where.append(None)
+                where.append((None, None))
             axis += 1
         return tuple(out), where
 
     def infer(self, shape):
         return self._axes(shape)[0]
 
+    def windows(self, in_shape):
+        """Slicing a spatial axis from a known start with a step reads every step-th pixel (a window k = 1,
+        stride = step, padding = -start, as ``x[:, :, ::2, ::2]`` in a CIFAR ResNet's shortcut); indexing one
+        away, or slicing it from the end, ends the field."""
+        windows = []
+        for output_axis, (start, _, step) in ((o, e or (None, None, None)) for o, e in self._axes(in_shape)[1][1:]):
+            if output_axis is None or (start is not None and not (known(start) and start >= 0)):
+                return None
+            windows.append(SAME if (start or 0) == 0 and (step or 1) == 1 else Window(1, step or 1, -(start or 0)))
+        return tuple(windows)
+
     def moved_dims(self, in_shape, dims):
         where = self._axes(in_shape)[1]
-        moved = tuple(where[d] for d in dims)
-        return None if None in moved else moved  # a spatial axis indexed or cut: the field ends
+        moved = tuple(where[d][0] for d in dims)
+        return None if None in moved else moved  # a spatial axis indexed away: the field ends
 
     def __repr__(self):
         return f"Index({_index_text(self.key)})"
@@ -2391,3 +2460,22 @@ def layer_types() -> dict:
         name: cls for name, cls in globals().items()
         if isinstance(cls, type) and issubclass(cls, Layer) and cls not in _BASES and not name.startswith("_")
     }
+
+
+# Every public layer type (``from cnncalc.layers import *`` and ``cnncalc``): a new layer type is listed here too.
+__all__ = [
+    "Layer", "axis_names", "layer_types", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool1d", "AvgPool2d",
+    "AvgPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "CELU", "ChannelShuffle",
+    "ConnectionTableConv2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "Conv1d", "Conv2d", "Conv3d",
+    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout", "Dropout1d", "Dropout2d",
+    "Dropout3d", "ELU", "Embedding", "Flatten", "GELU", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "Identity", "Index", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "LayerNorm2d",
+    "LeakyReLU", "Linear", "LocalResponseNorm", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool2d",
+    "MaxPool3d", "Mish", "MultiheadAttention", "PReLU", "Pad", "ParameterOp", "Permute", "PixelShuffle",
+    "PixelUnshuffle", "RMSNorm", "ReLU", "ReLU6", "Reduce", "ReflectionPad1d", "ReflectionPad2d",
+    "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "Reshape", "SELU",
+    "SamePad2d", "ScalarOp", "SiLU", "Sigmoid", "Softmax", "Softmin", "Softplus", "Softsign", "Squeeze",
+    "StochasticDepth", "Tanh", "Transpose", "Unflatten", "Unsqueeze", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+]

@@ -211,9 +211,9 @@ def saved(report, dtype="float32", batch=1) -> Saved | None:
     size = ITEMSIZE[dtype]
     kinds = {"act": size, "stat": ITEMSIZE[ACCUMULATE.get(dtype, dtype)], "index": INDEX_BYTES}
     input_key = ("input",)
-    storages = {input_key: product(report.input_shape) * batch * size}  # key -> bytes
-    values = []  # per row: (storage key, requires grad)
-    kept = {}  # saved storage key -> bytes
+    storages: dict = {input_key: product(report.input_shape) * batch * size}  # key -> bytes
+    values: list = []  # per row: (storage key, requires grad)
+    kept: dict = {}  # saved storage key -> bytes
     for i, row in enumerate(report.layers):
         sources = [(input_key, False) if q == INPUT else values[q] for q in row.inputs]
         grads = tuple(g for _, g in sources)

@@ -22,7 +22,10 @@ from math import lcm
 from .analysis import analyze
 from .dims import ShapeLike, as_shape, format_shape
 from .errors import ShapeError
-from .formulas import effective_kernel
+from . import i18n
+from .formulas import effective_kernel, tf_same_out
+from .layout import read_shape
+from .formulas import tf_same_padding as tf_same
 from .layers import Layer, Linear
 from .limits import MAX_ANALYSES, MAX_SEARCH
 
@@ -94,12 +97,16 @@ class SizeSet:
         return listed + [n for n in range(self.start, top + 1) if n % self.period in self.residues]
 
     def __str__(self):
+        return self.text("en")
+
+    def text(self, lang: str = "en") -> str:
+        """The set in mathematical notation; the empty set said in ``lang``."""
         if self.also:
             extra = "{" + ", ".join(str(n) for n in self.also) + "}"
-            return extra + " ∪ " + str(SizeSet(self.start, self.stop, self.period, self.residues, self.name))
+            return extra + " ∪ " + SizeSet(self.start, self.stop, self.period, self.residues, self.name).text(lang)
         n = self.name
         if self.start is None:
-            return "{} (no size)"
+            return i18n.text("solve.no_size", lang)
         if self.stop is not None and self.stop == self.start:
             return "{" + str(self.start) + "}"
         bound = f"{self.start} <= {n} <= {self.stop}" if self.stop is not None else f"{n} >= {self.start}"
@@ -112,7 +119,19 @@ class SizeSet:
         if self.stop is not None and self.stop - self.start < 12 * self.period and len(self.values(self.stop)) <= 12:
             return "{" + ", ".join(str(v) for v in self.values(self.stop)) + "}"
         listed = ", ".join(str(r) for r in self.residues)
-        return "{" + f"{n} : {bound}, {n} mod {self.period} in {{{listed}}}" + "}"
+        member = "∈" if lang == "zh" else "in"
+        return "{" + f"{n} : {bound}, {n} mod {self.period} {member} {{{listed}}}" + "}"
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
+
+    def _repr_latex_(self) -> str:
+        """The set as LaTeX for Jupyter: \\{H : H \\ge 32,\\ H = 32m\\}."""
+        text = self.text("en").replace("{} (no size)", "\\emptyset")
+        for old, new in (("{", "\\{"), ("}", "\\}"), (">=", "\\ge"), ("<=", "\\le"), ("∪", "\\cup"), (" in ", " \\in "),
+                         (" mod ", " \\bmod "), (", ", ",\\ ")):
+            text = text.replace(old, new)
+        return f"${text}$"
 
 
 # --- padding -----------------------------------------------------------------------------------
@@ -133,33 +152,54 @@ class PaddingAnswer:
     def __str__(self):
         return self.explanation
 
+    def _repr_html_(self) -> str:
+        from html import escape
 
-def same_padding(kernel_size: int, stride: int = 1, dilation: int = 1, size: int | None = None) -> PaddingAnswer:
+        return f"<div class='cnncalc-solve'>{escape(self.explanation)}</div>"
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(self.explanation)
+
+
+def same_padding(kernel_size: int, stride: int = 1, dilation: int = 1, size: int | None = None, *,
+                 lang: str | None = None) -> PaddingAnswer:
     """The symmetric padding p with conv output ceil(n/s) ("same": n itself for stride 1).
 
     For every n (``size`` None): floor((n + 2p - k_eff)/s) + 1 = ceil(n/s) for all n exactly when
     2p = k_eff - 1, so p = (k_eff - 1)/2 if k_eff is odd and no symmetric padding otherwise. For one
     concrete n, all p in an interval may work; they are returned exactly.
     """
+    lang = i18n.check_lang(lang)
     k, s, d = _positive(kernel_size, "kernel_size"), _positive(stride, "stride"), _positive(dilation, "dilation")
     k_eff = effective_kernel(k, d)
     want = "n" if s == 1 else f"ceil(n/{s})"
     if size is None:
         if k_eff % 2:
             p = (k_eff - 1) // 2
-            return PaddingAnswer(SizeSet(p, p, name="p"), f"p = (k_eff - 1)/2 = ({k_eff} - 1)/2 = {p} gives {want} for every n")
-        return PaddingAnswer(
-            SizeSet.empty("p"),
-            f"no symmetric padding gives {want} for every n: 2p = k_eff - 1 = {k_eff - 1} is odd "
-            f"(pad {(k_eff - 1) // 2} before and {k_eff // 2} after, as padding='same' does)",
-        )
+            return PaddingAnswer(SizeSet(p, p, name="p"), i18n.text("solve.same_every", lang, k_eff=k_eff, p=p, want=want))
+        return PaddingAnswer(SizeSet.empty("p"), i18n.text("solve.same_none", lang, want=want, odd=k_eff - 1,
+                                                           before=(k_eff - 1) // 2, after=k_eff // 2))
     n = _positive(size, "size")
     target = -(-n // s)
-    answer = padding_for(n, target, k, s, d)
+    answer = padding_for(n, target, k, s, d, lang=lang)
     return PaddingAnswer(answer.paddings, answer.explanation)
 
 
-def padding_for(size: int, output: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> PaddingAnswer:
+def tf_same_padding(size: int, kernel_size: int, stride: int = 1, dilation: int = 1, *,
+                    lang: str | None = None) -> PaddingAnswer:
+    """TensorFlow/Keras padding='same' for one input size: ``formulas.tf_same_padding`` (the extra pixel after),
+    output ceil(n/s). ``paddings`` holds the total."""
+    lang = i18n.check_lang(lang)
+    n, k = _positive(size, "size"), _positive(kernel_size, "kernel_size")
+    s, d = _positive(stride, "stride"), _positive(dilation, "dilation")
+    before, after = tf_same(n, k, s, d)
+    total = before + after
+    text = i18n.text("solve.tf_same", lang, n=n, s=s, total=total, before=before, after=after, out=tf_same_out(n, s))
+    return PaddingAnswer(SizeSet(total, total, name="p"), text)
+
+
+def padding_for(size: int, output: int, kernel_size: int, stride: int = 1, dilation: int = 1, *,
+                lang: str | None = None) -> PaddingAnswer:
     """Every padding p >= 0 with floor((size + 2p - k_eff)/s) + 1 == output, exactly.
 
     The floor equals output - 1 iff (output - 1)*s <= size + 2p - k_eff <= (output - 1)*s + s - 1.
@@ -169,10 +209,11 @@ def padding_for(size: int, output: int, kernel_size: int, stride: int = 1, dilat
     k_eff = effective_kernel(k, d)
     low = max(0, -(-((out - 1) * s - n + k_eff) // 2))
     high = ((out - 1) * s + s - 1 - n + k_eff) // 2
+    lang = i18n.check_lang(lang)
     if high < low:
-        return PaddingAnswer(SizeSet.empty("p"), f"no padding maps {n} to {out} with kernel {k_eff}, stride {s}")
+        return PaddingAnswer(SizeSet.empty("p"), i18n.text("solve.no_padding", lang, n=n, out=out, k=k_eff, s=s))
     ps = SizeSet(low, high, name="p")
-    return PaddingAnswer(ps, f"{ps} maps {n} to {out} (kernel {k_eff}, stride {s})")
+    return PaddingAnswer(ps, i18n.text("solve.maps", lang, set=ps.text(lang), n=n, out=out, k=k_eff, s=s))
 
 
 # --- networks ---------------------------------------------------------------------------------------
@@ -235,12 +276,13 @@ def _evaluate(expr, sym, n):
     return expr if type(expr) is int else int(expr.subs(sym, n))
 
 
-def input_sizes(model: Layer, input_shape: ShapeLike, *, full_coverage: bool = False) -> SizeSet:
+def input_sizes(model: Layer, input_shape: ShapeLike, *, full_coverage: bool = False, layout: str | None = None) -> SizeSet:
     """Every size of the unknown in ``input_shape`` (e.g. "3xHxH") that the network accepts, exactly.
 
     With ``full_coverage`` only the sizes for which no layer's floor truncation drops input pixels
     (every pixel reaches some window): "H must be 32m for VGG16 to use every pixel".
     """
+    input_shape = read_shape(as_shape(input_shape), layout)  # HxHx3 with layout="hwc"
     shape, sym = _unknown(input_shape)
     general = analyze(model, shape, warn=False)
     period = _period(general)
@@ -304,9 +346,12 @@ def _last_at_most(expr, sym, limit, low):
     return low
 
 
-def input_for_output(model: Layer, input_shape: ShapeLike, output: int, *, layer: str | None = None) -> SizeSet:
+def input_for_output(model: Layer, input_shape: ShapeLike, output: int, *, layer: str | None = None,
+                     layout: str | None = None) -> SizeSet:
     """Every accepted size n of the unknown for which the output (or the named layer's output) has
-    size ``output`` along the unknown's axis, exactly: an interval, since sizes grow with n."""
+    size ``output`` along the unknown's axis, exactly: an interval, since sizes grow with n. ``layout="hwc"``
+    reads the shape channels last (HxHx3)."""
+    input_shape = read_shape(as_shape(input_shape), layout)
     shape, sym = _unknown(input_shape)
     output = _positive(output, "output")
     general = analyze(model, shape, warn=False)
@@ -338,12 +383,26 @@ class ConvSetting:
     strides: SizeSet
 
     def __str__(self):
-        dil = f", d={self.dilation}" if self.dilation != 1 else ""
-        return f"k={self.kernel_size}, p={self.padding}{dil}: s in {self.strides}"
+        return self.text("en")
+
+    def text(self, lang: str = "en") -> str:
+        sep = "，" if lang == "zh" else ", "
+        dil = f"{sep}d={self.dilation}" if self.dilation != 1 else ""
+        return i18n.text("solve.setting", lang, k=self.kernel_size, p=self.padding, dil=dil, strides=self.strides.text(lang))
+
+
+class ConvSettings(list):
+    """The settings ``conv_settings`` finds: a list, shown as a table in Jupyter."""
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{c.kernel_size}</td><td>{c.padding}</td><td>{c.dilation}</td>"
+                       f"<td>\\({c.strides._repr_latex_().strip('$')}\\)</td></tr>" for c in self)
+        return ("<table class='cnncalc-solve'><thead><tr><th>k</th><th>p</th><th>d</th><th>s</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>")
 
 
 def conv_settings(size: int, output: int, *, max_kernel: int = 11, max_padding: int | None = None,
-                  dilation: int = 1) -> list:
+                  dilation: int = 1) -> ConvSettings:
     """All (kernel, padding) with kernel <= max_kernel and padding <= max_padding (default kernel//2)
     and, for each, the exact set of strides s with floor((size + 2p - k_eff)/s) + 1 == output.
 
@@ -373,12 +432,12 @@ def conv_settings(size: int, output: int, *, max_kernel: int = 11, max_padding: 
                 strides = SizeSet(low, high, name="s") if low <= high else None
             if strides is not None:
                 settings.append(ConvSetting(k, p, d, strides))
-    return settings
+    return ConvSettings(settings)
 
 
 __all__ = [
-    "SizeSet", "PaddingAnswer", "ConvSetting", "same_padding", "padding_for", "input_sizes",
-    "input_for_output", "conv_settings",
+    "SizeSet", "PaddingAnswer", "ConvSetting", "ConvSettings", "same_padding", "tf_same_padding", "padding_for",
+    "input_sizes", "input_for_output", "conv_settings",
 ]
 
 

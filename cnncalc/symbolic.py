@@ -185,7 +185,19 @@ def simplify_dim(expr):
 @lru_cache(maxsize=1024)
 def _factor(expr):
     factored = sympy.factor(expr)
-    return factored if sympy.count_ops(factored) <= sympy.count_ops(expr) else sympy.factor_terms(expr)
+    factored = factored if sympy.count_ops(factored) <= sympy.count_ops(expr) else sympy.factor_terms(expr)
+    return expr if _needless(factored) else factored
+
+
+def _needless(factored) -> bool:
+    """A number pulled out of a sum whose terms keep numbers of their own: 144*(3*H*W + 2*H) is clearer as the sum
+    it came from, 432*H*W + 288*H. A structural factor stays: C_out*(C_in*k^2 + 1), 64*(C*k^2 + 1)."""
+    if not factored.is_Mul:
+        return False
+    coeff, rest = factored.as_coeff_Mul()
+    sums = [f for f in sympy.Mul.make_args(rest) if f.is_Add]
+    return bool(coeff.is_Integer and coeff != 1 and sums
+                and any(abs(t.as_coeff_Mul()[0]) != 1 for s in sums for t in s.args if not t.is_number))
 
 
 def readable(expr):
@@ -201,7 +213,53 @@ def pretty(expr) -> str:
     (``floor((H - 35)/32)``), ``^`` for powers. Not meant to be parsed back."""
     if not isinstance(expr, sympy.Basic):
         return str(expr)
-    return _ReadablePrinter().doprint(readable(expr)).replace("**", "^")
+    return text(readable(expr))
+
+
+def text(expr, order=None) -> str:
+    """``expr`` as it is (not simplified), printed as ``pretty`` prints: the one text printer. ``order="none"``
+    keeps the terms of an unevaluated sum in the order they were written."""
+    if not isinstance(expr, sympy.Basic):
+        return str(expr)
+    return _ReadablePrinter({"order": order}).doprint(expr).replace("**", "^")
+
+
+def latex(expr, names=None, dot=False, order=None) -> str:
+    """``expr`` as it is in LaTeX, printed as ``text`` prints it: each floor/ceil over one fraction
+    (``\\left\\lceil{\\frac{H - 1}{4}}\\right\\rceil``, never H/4 - 1/4), ``names`` replacing symbols' names,
+    ``dot`` writing products with \\cdot (derivations with numbers in them need it)."""
+    if not isinstance(expr, sympy.Basic):
+        return str(expr)
+    return _latex_printer(bool(dot))(names or {}, order).doprint(expr)
+
+
+@lru_cache(maxsize=2)
+def _latex_printer(dot):
+    from sympy.printing.latex import LatexPrinter
+
+    class Printer(LatexPrinter):
+        def __init__(self, names, order=None):
+            super().__init__({"symbol_names": names, "mul_symbol": "dot" if dot else None, "order": order})
+
+        def _print_Max(self, expr, exp=None):
+            return rf"\max\left({', '.join(self._print(a) for a in _numbers_last(expr.args))}\right)"
+
+        def _over_one(self, arg):
+            num, den = over_one(arg)
+            return self._print(num) if den == 1 else rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
+
+        def _print_floor(self, expr, exp=None):
+            return rf"\left\lfloor{{{self._over_one(expr.args[0])}}}\right\rfloor"
+
+        def _print_ceiling(self, expr, exp=None):
+            return rf"\left\lceil{{{self._over_one(expr.args[0])}}}\right\rceil"
+
+    return Printer
+
+
+def _numbers_last(args):
+    """max(x, 0) as written by hand: the number after the expression."""
+    return sorted(args, key=lambda a: bool(a.is_number))
 
 
 class _ReadablePrinter(sympy.printing.str.StrPrinter):
@@ -213,6 +271,12 @@ class _ReadablePrinter(sympy.printing.str.StrPrinter):
     def _print_ceiling(self, expr):
         return f"ceil({self._over_one(expr.args[0])})"
 
+    def _print_Max(self, expr):
+        return f"max({', '.join(self._print(a) for a in _numbers_last(expr.args))})"
+
+    def _print_Min(self, expr):
+        return f"min({', '.join(self._print(a) for a in expr.args)})"
+
     def _over_one(self, arg):
         """``(H - 19)/16``: one numerator over one denominator (sympy would distribute the 1/16)."""
         num, den = over_one(arg)
@@ -223,4 +287,4 @@ class _ReadablePrinter(sympy.printing.str.StrPrinter):
         return f"{text[0]}/{text[1]}"
 
 
-__all__ = ["simplify_dim", "pretty", "readable", "floor_div", "ceil_div", "rounded"]
+__all__ = ["simplify_dim", "pretty", "text", "latex", "readable", "floor_div", "ceil_div", "rounded"]

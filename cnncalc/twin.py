@@ -16,12 +16,12 @@ from typing import Any
 from . import formulas as F
 from .dims import symbol
 from .errors import ShapeError
-from .layers import AvgPoolNd, BatchNormNd, ConvNd, ConvTransposeNd, Linear, MaxPoolNd, Upsample
+from .layers import AvgPoolNd, BatchNormNd, ConvNd, ConvTransposeNd, Flatten, Linear, MaxPoolNd, PadNd, SamePad2d, Upsample
 from .receptive_field import ReceptiveField
 
-__all__ = ["twin", "general", "General", "evaluate", "size_names"]
+__all__ = ["twin", "general", "General", "evaluate", "size_names", "same_padding_formulas"]
 
-_SIZES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_SIZES = {0: (), 1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _SUFFIXES = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
 
 
@@ -57,12 +57,23 @@ def twin(layer: Any) -> tuple:
         return symbol(name)
 
     if isinstance(layer, ConvNd):
+        pads = getattr(layer, "pads")  # (before, after) per axis, 'same' and 'valid' resolved
+        befores = tuple(p0 for p0, _ in pads)
+        afters = tuple(p1 for _, p1 in pads)
+        numeric = replace(layer, padding=befores) if isinstance(layer.padding, str) else layer
+        layer = numeric  # 'valid' is p = 0 and 'same' its pads (same_padding_formulas shows how they come)
         kwargs = dict(in_channels=one(layer.in_channels, "C_in"), out_channels=one(layer.out_channels, "C_out"),
                       kernel_size=axes("kernel_size", "k"), dilation=axes("dilation", "d", True),
-                      groups=one(layer.groups, "g", True))
-        if not isinstance(layer.padding, str):
-            kwargs.update(stride=axes("stride", "s"), padding=axes("padding", "p"))
-        return replace(layer, **kwargs), values
+                      groups=one(layer.groups, "g", True), stride=axes("stride", "s"))
+        if befores == afters:
+            return replace(layer, padding=axes("padding", "p"), **kwargs), values
+        # 'same' with an even kernel span: p_before before and p_after after, as PyTorch pads it
+        before, before_values = _axes_symbols(befores, "p_before")
+        after, after_values = _axes_symbols(afters, "p_after")
+        values.update(before_values, **after_values)
+        uneven = replace(layer, padding=befores, **kwargs)
+        object.__setattr__(uneven, "pads", tuple(zip(before, after)))
+        return uneven, values
     if isinstance(layer, ConvTransposeNd):
         return replace(layer, in_channels=one(layer.in_channels, "C_in"), out_channels=one(layer.out_channels, "C_out"),
                        kernel_size=axes("kernel_size", "k"), stride=axes("stride", "s"), padding=axes("padding", "p"),
@@ -78,15 +89,71 @@ def twin(layer: Any) -> tuple:
         return replace(layer, in_features=one(layer.in_features, "F_in"), out_features=one(layer.out_features, "F_out")), values
     if isinstance(layer, BatchNormNd):
         return replace(layer, num_features=one(layer.num_features, "C")), values  # type: ignore[type-var]
+    if isinstance(layer, PadNd):
+        return replace(layer, padding=_pad_symbols(layer, values)), values  # type: ignore[type-var]
+    if isinstance(layer, SamePad2d):
+        return replace(layer, kernel_size=axes("kernel_size", "k"), stride=axes("stride", "s"),
+                       dilation=axes("dilation", "d", True)), values
+    if isinstance(layer, Flatten) and (layer.start_dim, layer.end_dim) == (1, -1):
+        return layer, values  # F_out = C_in*H_in*W_in
     factors = layer.scale_factor if isinstance(getattr(layer, "scale_factor", None), tuple) else (getattr(layer, "scale_factor", None),)
     if isinstance(layer, Upsample) and layer.scale_factor is not None and all(type(v) is int for v in factors):
         return layer, values  # n_out = s*n_in with the factor as it is
     return None, values
 
 
+_SIDES = {1: ("left", "right"), 2: ("left", "right", "top", "bottom"), 3: ("left", "right", "top", "bottom", "front", "back")}
+
+
+def _pad_symbols(layer, values):
+    """The pad layer's (left, right, top, ...) as symbols: one p when every side agrees, p_h, p_w when each
+    axis is symmetric, else one per side (p_left, p_right, ...)."""
+    flat, rank = layer.padding, layer.rank
+    if all(v == flat[0] for v in flat):
+        values["p"] = flat[0]
+        return (symbol("p"),) * len(flat)
+    if all(flat[i] == flat[i + 1] for i in range(0, len(flat), 2)):
+        suffixes = _SUFFIXES[rank][::-1]  # F.pad order: the last axis first
+        out = []
+        for i, suffix in enumerate(suffixes):
+            values[f"p_{suffix}"] = flat[2 * i]
+            out += [symbol(f"p_{suffix}")] * 2
+        return tuple(out)
+    names = tuple(f"p_{side}" for side in _SIDES[rank])
+    values.update(zip(names, flat))
+    return tuple(symbol(n) for n in names)
+
+
+def same_padding_formulas(layer: Any) -> list:
+    """How a convolution's padding word becomes numbers: [(name, general expression, {symbol: value}, value)],
+    empty for a numeric padding. 'valid' is p = 0; PyTorch's 'same' pads floor(d*(k - 1)/2) before and the rest
+    after (``formulas.torch_same_padding``)."""
+    if not isinstance(layer, ConvNd) or not isinstance(layer.padding, str):
+        return []
+    if layer.padding == "valid":
+        return [("p", 0, {}, 0)]
+    out = []
+    pads = getattr(layer, "pads")
+    uneven = any(p0 != p1 for p0, p1 in pads)
+    for axis, (k, d, (p0, p1)) in enumerate(zip(layer.kernel_size, layer.dilation, pads)):
+        if axis and (k, d) == (layer.kernel_size[0], layer.dilation[0]):
+            continue  # every axis alike: said once
+        suffix = "" if len(set(zip(layer.kernel_size, layer.dilation))) == 1 else f"_{_SUFFIXES[layer.rank][axis]}"
+        values = {f"k{suffix}": k, **({f"d{suffix}": d} if d != 1 else {})}
+        k_sym = symbol(f"k{suffix}")
+        d_sym = symbol(f"d{suffix}") if d != 1 else 1
+        before, after = F.torch_same_padding(k_sym, d_sym)
+        if uneven:  # p_after = d*(k - 1) - p_before: what is left of the total
+            rest = before + after - symbol(f"p_before{suffix}")
+            out += [(f"p_before{suffix}", before, values, p0), (f"p_after{suffix}", rest, {**values, f"p_before{suffix}": p0}, p1)]
+        else:
+            out.append((f"p{suffix}", before, values, p0))
+    return out
+
+
 @dataclass
 class General:
-    """The general formulas of one twin: output dims, params, MACs, receptive-field recurrence (one
+    """The general formulas of one twin: output dims, params, MACs, receptive-field recurrence (per spatial
     axis: size, jump, start), the input's names and the output's names."""
 
     out: tuple
@@ -96,6 +163,7 @@ class General:
     in_names: tuple
     out_names: tuple
     ceil_counts: tuple | None = None  # ceil_mode pooling: PyTorch's count before its last-window rule
+    buffers: object = 0
 
 
 @lru_cache(maxsize=512)
@@ -116,6 +184,8 @@ def general(layer: Any, rank: int = 2) -> General:
         channels = getattr(layer, "in_channels", getattr(layer, "num_features", symbol("C_in")))
         shape = (channels,) + tuple(symbol(n) for n in in_names[1:])
     out = layer.infer(shape)
+    if len(out) == 1:
+        out_names = ("F_out",)
     named_out = out[:1] + tuple(symbol(n) for n in out_names[1:]) if len(out) > 1 else (symbol("F_out"),)
     macs = layer.macs(shape, named_out)
     rf = None
@@ -123,14 +193,14 @@ def general(layer: Any, rank: int = 2) -> General:
         r, j, x = symbol("r_in"), symbol("j_in"), symbol("x_in")
         axes = len(shape) - 1
         field = layer.rf_at(ReceptiveField((r,) * axes, (j,) * axes, (x,) * axes), shape)
-        rf = None if field is None else (field.size[0], field.stride[0], field.start[0])
+        rf = None if field is None else tuple(zip(field.size, field.stride, field.start))
     ceil_counts: tuple | None = None
     if getattr(layer, "ceil_mode", False):
         ceil_counts = tuple(
             F.pool_ceil_count(n, layer.kernel_size[i], layer.stride[i], layer.padding[i], layer.dilations[i])
             for i, n in enumerate(shape[1:])
         )
-    return General(out, layer.params, macs, rf, in_names, out_names, ceil_counts)
+    return General(out, layer.params, macs, rf, in_names, out_names, ceil_counts, layer.buffers)
 
 
 def evaluate(expr, values: dict):
@@ -148,9 +218,10 @@ def evaluate(expr, values: dict):
         out = 1
         for a in args:
             out *= a
-        return out
+        return int(out) if isinstance(out, Fraction) and out.denominator == 1 else out
     if expr.is_Pow:
-        return args[0] ** args[1]
+        base, exp = args
+        return base**exp if exp >= 0 else Fraction(1) / Fraction(base) ** -exp  # exact: never a float
     name = type(expr).__name__
     if name in ("floor", "ceiling"):
         q = Fraction(args[0])

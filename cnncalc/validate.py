@@ -45,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .analysis import analyze
+from . import i18n
 from .dims import as_shape, product
 from .errors import ShapeError
 from .graph import INPUT, flow
@@ -556,30 +557,37 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
 # --- text ---------------------------------------------------------------------------------------
 
 
-def _cell(check):
+def _cell(check, lang="en"):
     if check is None:
         return "-"
     if check.skipped:
-        return "skipped"
+        return i18n.text("verify.skipped", lang)
     if check.ok:
-        return "ok" if check.error is None else f"ok {check.error:.0e}"
-    error = "" if check.error is None else f" (error {check.error:.0e})"
-    return f"FAIL expected {check.expected}, got {check.actual}{error}"
+        ok = i18n.text("verify.cell_ok", lang)
+        return ok if check.error is None else f"{ok} {check.error:.0e}"
+    error = "" if check.error is None else i18n.text("verify.error", lang, error=f"{check.error:.0e}")
+    return i18n.text("verify.cell_fail", lang, expected=check.expected, actual=check.actual) + error
 
 
-def format_table(result):
-    """A per-layer text table: one column per check, 'ok' or 'FAIL expected ..., got ...'."""
-    header = ("layer", "type") + WHATS
+def format_table(result, lang="en"):
+    """A per-layer text table: one column per check, 'ok' or 'FAIL expected ..., got ...' (``lang``: en or zh)."""
+    header = tuple(i18n.text("verify.header", lang).split("|"))
     lines = [header]
     for (layer, kind), checks in result.by_layer().items():
-        lines.append((layer or "-", kind) + tuple(_cell(checks.get(w)) for w in WHATS))
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    text = ["  ".join(str(v).ljust(wd) for v, wd in zip(line, widths)).rstrip() for line in lines]
-    verdict = "all checks agree" if result.ok else f"{len(result.failures)} of {len(result.checks)} checks disagree"
+        if (layer, kind) == ("input", "Input") and lang != "en":  # the gradient reaching the input, not a layer
+            layer = kind = i18n.text("verify.input", lang)
+        lines.append((layer or "-", kind) + tuple(_cell(checks.get(w), lang) for w in WHATS))
+    widths = [max(i18n.width(str(line[i])) for line in lines) for i in range(len(header))]
+    text = ["  ".join(i18n.ljust(str(v), wd) for v, wd in zip(line, widths)).rstrip() for line in lines]
+    verdict = (i18n.text("verify.all_agree", lang) if result.ok else
+               i18n.text("verify.some_disagree", lang, failed=len(result.failures), total=len(result.checks)))
     skipped = len(result.skipped)
-    verdict += f" ({skipped} skipped: {result.skipped[0].note.removeprefix('skipped: ')})" if skipped == 1 else (
-        f" ({skipped} skipped, see the table)" if skipped else "")
-    text.append(f"{result.name} {'x'.join(map(str, result.input_shape))}: {verdict}")
+    if skipped == 1:  # the note is the checker's own English reason
+        note = i18n.translate(result.skipped[0].note.removeprefix("skipped: "), lang)
+        verdict += i18n.text("verify.one_skipped", lang, note=note)
+    elif skipped:
+        verdict += i18n.text("verify.some_skipped", lang, skipped=skipped)
+    text.append(f"{result.name} {'x'.join(map(str, result.input_shape))}{i18n.colon(lang)}{verdict}")
     return "\n".join(text)
 
 

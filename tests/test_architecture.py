@@ -119,3 +119,11 @@ def test_the_import_reader_sees_late_and_relative_imports():
     found = {(module, what) for module, what, _ in imports("cnncalc.analysis")}
     assert ("cnncalc.trace", "Tracer") in found  # imported inside a function
     assert ("cnncalc.report", "Report") in found
+
+
+def test_every_layer_type_is_exported():
+    import cnncalc
+    from cnncalc import layers
+
+    assert set(layers.layer_types()) <= set(layers.__all__) <= set(cnncalc.__all__)
+    assert all(getattr(cnncalc, name) is cls for name, cls in layers.layer_types().items())

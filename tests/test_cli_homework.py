@@ -18,17 +18,27 @@ def test_explain_a_conv_layer():
     result = run("explain", "conv", "-i", "3x227x227", "-o", "96", "-k", "11", "-s", "4")
     assert result.exit_code == 0, result.output
     assert "floor((227 - 11 + 2*0)/4) + 1 = floor(216/4) + 1 = 54 + 1 = 55" in result.output
-    assert "params = C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 34944" in result.output
+    assert "parameters: C_out*(C_in*k^2 + 1) = 96*(3*11^2 + 1) = 96*364 = 34944" in result.output
+    assert "parameters per filter: C_in*k^2 + 1 = 3*11^2 + 1 = 364" in result.output
 
 
 @pytest.mark.parametrize("args, expected", [
     (("explain", "pool", "-i", "64x112x112", "-k", "3", "-s", "2", "-p", "1"), "floor(111/2) + 1 = 55 + 1 = 56"),
     (("explain", "pool", "-i", "3x7x7", "-k", "2", "--type", "avg", "--ceil-mode"), "= 4"),
-    (("explain", "linear", "-i", "9216", "-o", "4096"), "params = F_out*(F_in + 1) = 4096*(9216 + 1) = 37752832"),
+    (("explain", "linear", "-i", "9216", "-o", "4096"), "parameters: F_out*(F_in + 1) = 4096*(9216 + 1) = 4096*9217 = 37752832"),
+    (("explain", "linear", "-i", "512x7x7", "-o", "4096"), "flattened: F_out = C_in*H_in*W_in = 512*7*7 = 25088"),
+    (("explain", "convtranspose", "-i", "16x7x7", "-o", "8", "-k", "3", "-s", "2", "-p", "1", "--output-padding", "1"),
+     "H_out = W_out = k + op - 2*p + s*(H_in - 1) = 3 + 1 - 2*1 + 2*(7 - 1) = 14"),
+    (("explain", "conv", "-i", "3x32x32", "-o", "8", "-k", "4", "-p", "same"), "p_after = k - p_before - 1 = 4 - 1 - 1 = 2"),
+    (("explain", "conv", "-i", "3x32x32", "-o", "8", "-k", "3", "-s", "2", "--tf-same"),
+     "padding in all: P_h = P_w = max((H_out - 1)*s + k - H_in, 0) = max((16 - 1)*2 + 3 - 32, 0) = 1 (0 before, 1 after)"),
+    (("explain", "conv", "-i", "1x16000", "-o", "8", "-k", "80", "-s", "4"), "floor(15920/4) + 1 = 3980 + 1 = 3981"),
     (("explain", "convtranspose", "-i", "16x7x7", "-o", "8", "-k", "4", "-s", "2", "-p", "1"), "= 14"),
-    (("explain", "conv", "-i", "3x32x32", "-o", "8", "-k", "3", "-p", "1", "--lang", "zh"), "参数量: params"),
+    (("explain", "conv", "-i", "3x32x32", "-o", "8", "-k", "3", "-p", "1", "--lang", "zh"),
+     "参数量：C_out*(C_in*k^2 + 1) = 8*(3*3^2 + 1) = 8*28 = 224"),
     (("explain", "conv", "-i", "3x32x32", "-o", "8", "-k", "3", "-s", "2", "-f", "latex"), r"\left\lfloor \frac{29}{2} \right\rfloor"),
-], ids=["maxpool", "avgpool-ceil", "linear", "convtranspose", "chinese", "latex"])
+], ids=["maxpool", "avgpool-ceil", "linear", "linear-on-a-map", "output-padding", "same-even", "tf-same", "conv1d",
+        "convtranspose", "chinese", "latex"])
 def test_explain_layers(args, expected):
     result = run(*args)
     assert result.exit_code == 0, result.output

@@ -103,7 +103,7 @@ def test_traced_cifar_net_equals_hand_built_and_zoo():
 
 def test_walking_a_custom_module_warns_and_lists_it():
     with pytest.warns(c.ShapeWarning, match=r"forward not read for Net \(Net\)"):
-        model = c.from_torch(CifarNet())
+        model = c.from_torch(CifarNet(), trace=False)
     assert model.unconverted == ("Net (Net)",)
 
 
@@ -115,11 +115,11 @@ def test_unknown_modules_are_listed():
 
 class Interp(nn.Module):
     def forward(self, x):
-        return F.pixel_shuffle(x, 2)
+        return F.grid_sample(x, x)
 
 
 def test_trace_refuses_unknown_functions():
-    with pytest.raises(ShapeError, match=r"pixel_shuffle is not understood"):
+    with pytest.raises(ShapeError, match=r"^grid_sample: grid_sample\(\) is not understood$"):
         c.from_torch(Interp(), trace=True)
 
 
@@ -223,3 +223,181 @@ def test_traced_densenet121_gives_the_zoo_numbers():
         zoo.params, zoo.buffers, zoo.macs, zoo.output_shape)
     assert [n for n in numbers(converted) if n[0] != "Concat"] == [n for n in numbers(zoo) if n[0] != "Concat"]
     assert sum(r.type == "Concat" for r in converted.layers) == sum(r.type == "Concat" for r in zoo.layers) == 58
+
+
+# --- live modules by default: cnncalc.analyze(module, shape) follows the traced data flow -------------
+
+
+def torch_numbers(module, shape):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module = module.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = module(torch.zeros((1,) + c.parse_shape(shape)))
+    if isinstance(out, dict):
+        out = out["out"]
+    return sum(p.numel() for p in module.parameters()), counter.get_total_flops() // 2, tuple(out.shape[1:])
+
+
+def test_analyze_accepts_a_torch_module_and_follows_data_flow_not_module_order():
+    """torchvision registers `downsample` after the convolutions it runs beside: module order would feed
+    layer2.0.downsample.0 the 128 channels of conv2 (issue 12); the data flow gives torch's numbers."""
+    module = ResNet18()
+    report = quiet_analyze(module, "3x224x224")
+    assert (report.params, report.macs, report.output_shape) == torch_numbers(module, "3x224x224")
+    assert report.name == "ResNet18"
+    assert c.from_torch(module).params == report.params  # from_torch's default traces too
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth, as torchvision writes it (its module name marks it as that class)."""
+
+    def __init__(self, p, mode):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, input):
+        return input  # the identity at inference
+
+
+StochasticDepth.__module__ = "torchvision.ops.stochastic_depth"
+
+
+class MBConv(nn.Module):
+    def __init__(self, channels, expand=4):
+        super().__init__()
+        hidden = channels * expand
+        self.block = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.SiLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.SiLU(),
+            nn.Conv2d(hidden, channels, 1, bias=False), nn.BatchNorm2d(channels),
+        )
+        self.stochastic_depth = StochasticDepth(0.2, "row")
+
+    def forward(self, input):
+        result = self.block(input)
+        result = self.stochastic_depth(result)
+        result += input
+        return result
+
+
+class Segmenter(nn.Module):
+    """FCN-style: the input size read from x.shape[-2:], an upsampling back to it, a dict output."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), MBConv(8),
+                                      nn.Conv2d(8, 8, 3, stride=2, padding=1))
+        self.classifier = nn.Conv2d(8, 5, 1)
+        self.aux_classifier = nn.Conv2d(8, 5, 1)  # built, not used by forward (aux_loss off)
+
+    def forward(self, x):
+        input_shape = x.shape[-2:]
+        features = self.backbone(x)
+        out = self.classifier(features)
+        out = F.interpolate(out, size=input_shape, mode="bilinear", align_corners=False)
+        return {"out": out}
+
+
+def test_dict_output_sizes_read_in_forward_and_stochastic_depth():
+    module = Segmenter()
+    with pytest.warns(c.ShapeWarning, match=r"Segmenter: 45 parameters of aux_classifier are not used by forward"):
+        report = c.analyze(module, "3x40x56")
+    params, macs, out = torch_numbers(module, "3x40x56")
+    assert (report.params + 45, report.macs, report.output_shape) == (params, macs, out) == (params, macs, (5, 40, 56))
+    assert "StochasticDepth" in [r.type for r in report.layers]
+    assert [r.name for r in report.layers if r.type == "Add"] == ["backbone.2"]
+
+
+class Scaled(nn.Module):
+    """Parameters read directly in forward: SSD's scale_weight, a class token, a position embedding."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.scale_weight = nn.Parameter(torch.ones(4, 1, 1))
+        self.class_token = nn.Parameter(torch.zeros(1, 1, 4))
+        self.pos_embedding = nn.Parameter(torch.zeros(1, 17, 4))
+
+    def forward(self, x):
+        x = self.conv(x) * self.scale_weight
+        x = x.flatten(2).permute(0, 2, 1)
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+        return (x + self.pos_embedding)[:, 0]
+
+
+def test_parameters_read_in_forward_are_counted():
+    module = Scaled()
+    report = c.analyze(module, "3x4x4")
+    assert (report.params, report.macs, report.output_shape) == torch_numbers(module, "3x4x4") == (16 + 4 + 4 + 68, 192, (4,))
+    assert [(r.name, r.type, r.params) for r in report.layers if r.type == "ParameterOp"] == [
+        ("scale_weight", "ParameterOp", 4), ("class_token", "ParameterOp", 4), ("pos_embedding", "ParameterOp", 68)]
+
+
+class Weighted(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(4, 3, 1, 1))
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight)
+
+
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return x, x.flatten(1)
+
+
+class WideLinear(nn.Linear):
+    """A subclass with an extra parameter and torch's own forward: its count differs from nn.Linear's."""
+
+    def __init__(self):
+        super().__init__(4, 2)
+        self.extra = nn.Parameter(torch.zeros(3))
+
+
+NOT_ACCOUNTED = [
+    ("parameter_in_forward", Weighted(), "3x4x4",
+     r"^weight \(parameter of 12 values, read in forward\) is used by conv2d\(\): cnncalc cannot account for it there$"),
+    ("two_outputs", TwoHeads(), "3x4x4", r"^TwoHeads.forward must return one tensor \(it returns a tuple of 2 items\)$"),
+    ("subclass_parameters", nn.Sequential(WideLinear()), "4",
+     r"^0 \(WideLinear\): cnncalc counts 10 parameters, torch has 13: not accounted for$"),
+]
+
+
+@pytest.mark.parametrize("name,module,shape,message", NOT_ACCOUNTED, ids=[n[0] for n in NOT_ACCOUNTED])
+def test_what_cannot_be_accounted_for_is_an_error(name, module, shape, message):
+    with pytest.raises(ShapeError, match=message):
+        c.analyze(module, shape)
+
+
+def test_a_single_layer_module():
+    report = c.analyze(nn.Conv2d(3, 8, 3), "3x8x8")
+    assert (report.params, report.output_shape) == (224, (8, 6, 6))
+
+
+GOLDEN = Path(__file__).parent / "golden" / "live_torchvision.json"
+
+
+def test_golden_live_torchvision_agrees_with_the_zoo():
+    """tools/live_torchvision.py recorded torchvision's own networks through the live path; where the
+    zoo has the same network, its numbers are the live path's (and torch's)."""
+    import json
+
+    golden = json.loads(GOLDEN.read_text())
+    checked = 0
+    zoo_names = {"alexnet": "alexnet_torchvision"}  # the zoo's alexnet is the 2012 paper's layout
+    for name, entry in golden.items():
+        zoo_name = zoo_names.get(name, name)
+        if name.startswith("_") or not entry["exact"] or zoo_name not in c.models():
+            continue
+        report = quiet_analyze(c.model(zoo_name), tuple(entry["input_shape"]))
+        assert (report.params, report.macs, list(report.output_shape)) == (
+            entry["torch"]["params"], entry["torch"]["macs"], entry["torch"]["output_shape"]), name
+        checked += 1
+    assert checked >= 20

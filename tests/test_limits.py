@@ -69,9 +69,16 @@ def test_limit_errors_are_shape_errors_saying_how_to_raise_them():
     assert "(--max-memory or CNNCALC_MAX_MEMORY)" in str(limits.MAX_MEMORY.refuse("verify", "needs about", 9, 1))
 
 
-@pytest.mark.parametrize("limit", limits.LIMITS, ids=lambda lim: lim.variable)
-def test_readme_states_every_limit_and_its_default(limit):
-    row = next((line for line in README.splitlines() if line.startswith(f"| `{limit.variable}`")), None)
-    assert row is not None, f"README's limits table lacks {limit.variable}"
-    if limit.default:
-        assert re.search(rf"\| {limit.default:,} {limit.unit} \|", row), row
+def _everything_limited():
+    """(variable, default) of every budget: cnncalc.limits and the source interpreter's."""
+    from cnncalc.frontends.budget import LIMITS as INTERPRETER
+
+    return [(lim.variable, lim.default) for lim in limits.LIMITS] + [(v, d) for d, v, _ in INTERPRETER.values()]
+
+
+@pytest.mark.parametrize("variable, default", _everything_limited(), ids=lambda v: str(v))
+def test_readme_states_every_limit_and_its_default(variable, default):
+    row = next((line for line in README.splitlines() if line.startswith(f"| `{variable}`")), None)
+    assert row is not None, f"README's limits table lacks {variable}"
+    if default:
+        assert re.search(rf"\| {default:,} [a-z]+ \|", row), row

@@ -106,3 +106,36 @@ def test_tour_notebook_runs():
     assert outputs["cell-8"][0]["data"]["text/latex"].startswith("$\\text{size} = (2 k - 1, 2 k - 1)")
     assert "image/svg+xml" in outputs["cell-12"][0]["data"]
     json.dumps(nb)  # outputs are plain data
+
+
+RESULT_CELLS = {
+    "explain": 'cnncalc.explain(cnncalc.Conv2d(3, 96, 11, 4), "3x227x227")',
+    "check": 'cnncalc.check_inline("conv in=3x227x227 out=96 k=11 s=4 -> 55x55x96 params=34848")',
+    "padding": 'cnncalc.solve("padding", 3, size=32, output=16, stride=2)',
+    "sizes": 'cnncalc.input_sizes(cnncalc.model("vgg16"), "3xHxH", full_coverage=True)',
+    "settings": "cnncalc.conv_settings(227, 55, max_kernel=11)",
+    "memory": 'cnncalc.analyze(cnncalc.model("alexnet"), "3x227x227").memory()',
+    "calculator": 'cnncalc.calculators.conv("32x32x3", 64, 3, layout="hwc")',
+}
+
+
+def test_results_display_rendered_in_a_real_kernel():
+    """explain, check, solve, memory and the calculators show HTML/LaTeX in Jupyter, not dataclass reprs."""
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nbformat = pytest.importorskip("nbformat")
+    cells = [nbformat.v4.new_code_cell("import os; os.environ['CNNCALC_LANG'] = 'en'\nimport cnncalc\nimport cnncalc.calculators")]
+    cells += [nbformat.v4.new_code_cell(source) for source in RESULT_CELLS.values()]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    shown = {name: cell.outputs[0]["data"] for name, cell in zip(RESULT_CELLS, nb.cells[1:])}
+    assert r"\left\lfloor \frac{216}{4} \right\rfloor" in shown["explain"]["text/html"]
+    assert shown["explain"]["text/plain"].startswith("Model: Conv2d   input: 3x227x227")
+    assert "<td>✓</td>" in shown["check"]["text/html"] and "Score: 1/2 (50%)" in shown["check"]["text/html"]
+    assert shown["padding"]["text/html"] == "<div class='cnncalc-solve'>{1} maps 32 to 16 (kernel 3, stride 2)</div>"
+    assert shown["sizes"]["text/latex"] == r"$\{H : H \ge 32,\ H = 32m\}$"
+    assert "<td>11</td><td>0</td><td>1</td><td>\\(\\{4\\}\\)</td>" in shown["settings"]["text/html"]
+    assert "<th style='text-align:left'>params</th><td>249,513,376 B = 249.51 MB = 237.95 MiB</td>" in shown["memory"]["text/html"]
+    assert "<th style='text-align:left'>Params</th><td>1,792</td>" in shown["calculator"]["text/html"]
+    for name in ("explain", "check", "padding", "sizes", "calculator"):  # the plain text is the result, not a repr
+        assert not shown[name]["text/plain"].startswith(("Explanation(", "Grade(", "PaddingAnswer(", "SizeSet(", "Calculation("))

@@ -180,3 +180,40 @@ def test_one_entry_point_like_the_command_line():
     assert cnncalc.solve("conv", 227, 55) == cnncalc.conv_settings(227, 55)
     with pytest.raises(cnncalc.ShapeError, match="unknown question 'stride'"):
         cnncalc.solve("stride", 3)
+
+
+def test_tensorflow_same_padding_for_one_size():
+    from cnncalc.solve import tf_same_padding
+
+    answer = tf_same_padding(32, 3, 2)
+    assert answer.padding == 1
+    assert str(answer) == ("padding 'same' (TensorFlow): total max((ceil(n/s) - 1)*s + k_eff - n, 0) = 1 for n = 32: "
+                           "0 before, 1 after, output ceil(32/2) = 16")
+    assert tf_same_padding(225, 3, 2).padding == 2
+
+
+@pytest.mark.parametrize("answer, text", [
+    (lambda: cnncalc.same_padding(3, 2, lang="zh"), "p = (k_eff - 1)/2 = (3 - 1)/2 = 1：对任意 n 输出为 ceil(n/2)"),
+    (lambda: cnncalc.same_padding(4, lang="zh"),
+     "没有对称的填充能对任意 n 输出 n：2p = k_eff - 1 = 3 是奇数（像 padding='same' 那样，前面填充 1，后面填充 2）"),
+    (lambda: cnncalc.padding_for(227, 55, 11, 4, lang="zh"), "{p : 0 <= p <= 1} 把 227 变为 55（卷积核 11，步长 4）"),
+    (lambda: cnncalc.padding_for(8, 20, 3, lang="zh"), "{7} 把 8 变为 20（卷积核 3，步长 1）"),
+], ids=["same-stride", "no-symmetric", "range", "one"])
+def test_solve_speaks_chinese(answer, text):
+    assert str(answer()) == text
+
+
+def test_sets_and_settings_in_chinese_and_latex():
+    from cnncalc.solve import SizeSet, conv_settings
+
+    assert SizeSet.empty("H").text("zh") == "{}（无解）"
+    assert SizeSet(1, 16, 16, (1, 3), "H").text("zh") == "{1, 3}"
+    assert SizeSet(1, None, 16, (1, 3, 5), "H").text("zh") == "{H : H >= 1, H mod 16 ∈ {1, 3, 5}}"
+    assert SizeSet(32, None, 32, (0,), "H")._repr_latex_() == r"$\{H : H \ge 32,\ H = 32m\}$"
+    assert [s.text("zh") for s in conv_settings(32, 16, max_kernel=2)] == ["k=1，p=0：s ∈ {2}", "k=2，p=0：s ∈ {2}"]
+
+
+def test_solving_reads_a_channels_last_shape_when_told():
+    vgg = cnncalc.model("vgg16")
+    assert cnncalc.input_sizes(vgg, "HxHx3", layout="hwc", full_coverage=True) == cnncalc.input_sizes(vgg, "3xHxH", full_coverage=True)
+    assert str(cnncalc.input_for_output(vgg, "HxHx3", 7, layer="features.30", layout="hwc")) == "{H : 224 <= H <= 255}"

@@ -328,3 +328,26 @@ def test_a_rounding_argument_reads_as_one_fraction():
     assert over_one(distributed) == (H - 7, 4)
     assert over_one((H - symbol("k") + 2) / symbol("s")) == (H - symbol("k") + 2, symbol("s"))
     assert pretty(32 * floor(distributed) * 3) == "96*floor((H - 7)/4)"
+
+
+def test_one_printer_for_closed_forms_in_text_and_latex():
+    """The notebook's LaTeX and the command line's text write a rounding alike: over one fraction, ceil not ceiling."""
+    import sympy
+
+    from cnncalc.render.notebook import report_latex
+    from cnncalc.symbolic import latex, pretty
+
+    H = cnncalc.symbol("H")
+    value = sympy.ceiling((H - 1) / 4)
+    assert pretty(value) == "ceil((H - 1)/4)"
+    assert latex(value) == r"\left\lceil{\frac{H - 1}{4}}\right\rceil"
+    report = cnncalc.analyze(cnncalc.Conv2d(1, 1, 4, 4, 1), "1xHxW")
+    assert "ceiling" not in report_latex(report) and r"\frac{H}{4} - " not in report_latex(report)
+
+
+def test_no_needless_common_factor():
+    from cnncalc.symbolic import pretty
+
+    H, W, C, k = (cnncalc.symbol(n) for n in ("H", "W", "C", "k"))
+    assert pretty(432 * H * W + 288 * H) == "432*H*W + 288*H"
+    assert pretty(64 * C * k**2 + 64) == "64*(C*k^2 + 1)"  # a structural factor (filters) stays

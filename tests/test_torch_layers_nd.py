@@ -328,3 +328,30 @@ def test_attention_ends_the_field_and_the_local_field_follows_the_convolutions()
     report = cnncalc.analyze(net, "3x32x32")
     assert report.receptive_field.size == (3, 3)  # the gate's global pool ends the field at the first conv
     assert report.local_receptive_field.size == (7, 7)  # the convolution path: 3 + 2 + 2
+
+
+@given(st.tuples(*[st.integers(-2, 3)] * 6), st.tuples(small, small, small))
+@SETTINGS
+def test_constant_pad_of_any_axis_matches_f_pad(pad, shape):
+    """F.pad(x, pad) on the channels too (a CIFAR ResNet's option-A shortcut)."""
+    try:
+        out = torch.nn.functional.pad(torch.zeros((1,) + shape), pad)
+        expected = None if out.numel() == 0 else tuple(out.shape[1:])
+    except RuntimeError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ShapeError):
+            cnncalc.analyze(cnncalc.Pad(pad), shape)
+    else:
+        assert cnncalc.analyze(cnncalc.Pad(pad), shape).output_shape == expected
+
+
+def test_strided_slicing_moves_the_field_like_a_window():
+    """x[:, :, ::2, ::2] reads every other pixel: a 1x1 window of stride 2; x[:, :, 1::2] starts one later."""
+    conv = cnncalc.Conv2d(3, 8, 3, padding=1)
+    every_other = cnncalc.analyze(cnncalc.Sequential(conv, cnncalc.Index.of((slice(None),) * 2 + (slice(None, None, 2),) * 2)), "3x32x32")
+    assert every_other.receptive_field == cnncalc.ReceptiveField((3, 3), (2, 2), (-1, -1))
+    shifted = cnncalc.analyze(cnncalc.Sequential(conv, cnncalc.Index.of((slice(None), slice(None), slice(1, None, 2)))), "3x32x32")
+    assert shifted.receptive_field == cnncalc.ReceptiveField((3, 3), (2, 1), (0, -1))
+    cut = cnncalc.analyze(cnncalc.Sequential(conv, cnncalc.Index.of((slice(None), slice(None), 0))), "3x32x32")
+    assert cut.layers[1].receptive_field is None  # a spatial axis indexed away

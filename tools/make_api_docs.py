@@ -28,8 +28,11 @@ MODULES = [
     ("cnncalc.render.svg", "pictures (also importable as cnncalc.svg)"),
     ("cnncalc.frontends", "reading models from files and PyTorch"),
     ("cnncalc.render.explain", "step-by-step explanations (also importable as cnncalc.explain)"),
+    ("cnncalc.calculators", "single-layer calculators (the answers, then how they come)"),
     ("cnncalc.solve", "solving for sizes"),
     ("cnncalc.check", "homework checking"),
+    ("cnncalc.layout", "channels first or channels last: how a typed shape is read"),
+    ("cnncalc.i18n", "every user-facing word, in English and Chinese"),
     ("cnncalc.reference", "the NumPy reference forward and backward"),
 ]
 MARKER = re.compile(r"(<!-- docstring: ([\w.]+) -->\n)(.*?)(<!-- /docstring -->)", re.S)

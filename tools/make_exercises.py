@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cnncalc  # noqa: E402
-from cnncalc import Conv2d, Linear, MaxPool2d, ReLU, Sequential  # noqa: E402
+from cnncalc import Conv2d, Linear, MaxPool2d, ReLU, Sequential, calculators  # noqa: E402
 from cnncalc.explain import explain  # noqa: E402
 from cnncalc.render import FORMATS  # noqa: E402
+from cnncalc.render.explain import call_text  # noqa: E402
 from cnncalc.solve import conv_settings, input_for_output, input_sizes, same_padding  # noqa: E402
 from cnncalc.symbolic import pretty  # noqa: E402
 
@@ -47,8 +48,24 @@ OUTPUT_SIZES = [
      MaxPool2d(2), "64x7x7"),
     ("Ceil mode", "3x3 max pooling, stride 2, ceil_mode on 112x112 (GoogLeNet).",
      MaxPool2d(3, 2, ceil_mode=True), "64x112x112"),
-    ("Dilated convolution", "3x3 kernel with dilation 2 and padding 2 on 32x32.",
-     Conv2d(16, 16, 3, padding=2, dilation=2), "16x32x32"),
+    ("Dilated convolution", "3x3 kernel with dilation 2 and padding 2 on 32x32: the kernel spans 5 pixels, so "
+     "padding 2 keeps the size.", Conv2d(16, 16, 3, padding=2, dilation=2), "16x32x32"),
+    ("'same' padding (PyTorch)", "`padding='same'` with a 4x4 kernel: PyTorch pads 1 before and 2 after.",
+     Conv2d(3, 8, 4, padding="same"), "3x32x32"),
+]
+
+# (title, question, calculator call as the command line would make it, the command line)
+CALCULATIONS = [
+    ("A channels-last image", "The seeds write the input as 32x32x3 (height x width x channels) and ask for 64 "
+     "filters of 3x3. cnncalc reads shapes channels first, so it says how it read 32x32x3 and gives the other "
+     "reading too; `--layout hwc` makes that one the answer.",
+     lambda: calculators.conv("32x32x3", 64, 3), "cnncalc conv --input 32x32x3 -o 64 -k 3"),
+    ("The same, read channels last", "With `--layout hwc` the answer is the one the seed works out: "
+     "(3*3*3 + 1)*64 = 1,792 parameters.",
+     lambda: calculators.conv("32x32x3", 64, 3, layout="hwc"), "cnncalc conv --input 32x32x3 -o 64 -k 3 --layout hwc"),
+    ("'same' padding with stride 2 (TensorFlow)", "PyTorch refuses `padding='same'` with a stride; TensorFlow and "
+     "Keras pad so that the output is ceil(n/s), the extra pixel after.",
+     lambda: calculators.conv("3x32x32", 64, 3, 2, tf_same=True), "cnncalc conv --input 3x32x32 -o 64 -k 3 -s 2 --tf-same"),
 ]
 
 PARAMS = [
@@ -69,22 +86,6 @@ RECEPTIVE_FIELDS = [
 TABLES = [("AlexNet", "alexnet", "3x227x227"), ("VGG16", "vgg16", "3x224x224"), ("ResNet-18", "resnet18", "3x224x224")]
 
 
-def _short(layer):
-    """``Conv2d(3, 64, 3, padding=1)``: the constructor call with only the arguments that differ from the defaults."""
-    args = []
-    for f in fields(layer):
-        if not f.repr:
-            continue
-        value = getattr(layer, f.name)
-        if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
-            value = value[0]
-        if f.default is MISSING:
-            args.append(str(value))
-        elif value != f.default and not (f.name == "stride" and value == getattr(layer, "kernel_size", None)):
-            args.append(f"{f.name}={value}")
-    return f"{layer.type}({', '.join(args)})"
-
-
 def _block(text, kind="text"):
     return [f"```{kind}", text.rstrip("\n"), "```", ""]
 
@@ -102,6 +103,9 @@ def _output_sizes():
     for i, (title, question, layer, shape) in enumerate(OUTPUT_SIZES, 1):
         out += [f"### 1.{i} {title}", "", f"{question} Input `{shape}`.", ""]
         out += _block(_explained(layer, shape))
+    for i, (title, question, calculate, command) in enumerate(CALCULATIONS, len(OUTPUT_SIZES) + 1):
+        out += [f"### 1.{i} {title}", "", question, ""]
+        out += _block(f"$ {command}\n{calculate().render()}", "console")
     return out
 
 
@@ -111,7 +115,7 @@ def _params():
            "linear layer `(in + 1)*out`. The count does not depend on the input size.", ""]
     for i, (title, layer, shape) in enumerate(PARAMS, 1):
         report = cnncalc.analyze(layer, shape, warn=False)
-        out += [f"### 2.{i} {title}", "", f"`{_short(layer)}` on `{shape}`: **{report.params:,}** parameters, "
+        out += [f"### 2.{i} {title}", "", f"`{call_text(layer)}` on `{shape}`: **{report.params:,}** parameters, "
                 f"**{report.macs:,}** MACs.", ""]
         lines = [line for line in _explained(layer, shape).splitlines()
                  if "parameters:" in line or "MACs:" in line][:2]

@@ -12,7 +12,7 @@ from ..dims import as_shape, format_shape
 from ..errors import ShapeError
 from ..files import read_source
 
-__all__ = ["Loaded", "Origin", "diagnose", "read_text"]
+__all__ = ["Loaded", "Origin", "diagnose", "read_text", "refuse_upstream"]
 
 
 class Origin:
@@ -60,18 +60,22 @@ class Origin:
 class Loaded:
     """A model read from a file: ``.model``, ``.name``, ``.input_shape`` (from Keras ``input_shape=``, else None)."""
 
-    def __init__(self, name, path, kind, builder, input_shape=None):
+    def __init__(self, name, path, kind, builder, input_shape=None, shape_dependent=False):
         self.name = name
         self.path = path
         self.kind = kind
         self._builder = builder
         self.input_shape = input_shape
+        self._shape_dependent = shape_dependent or kind == "keras"
         self._built = {}
 
     def network(self, input_shape=None):
-        """The converted network with its origins; Keras models are built for ``input_shape``."""
-        shape = input_shape if self.kind == "keras" and input_shape is not None else self.input_shape
-        key = repr(shape) if self.kind == "keras" else None
+        """The converted network with its origins, built for ``input_shape`` (Keras layers need it; PyTorch
+        code may read sizes such as ``x.size(2)``)."""
+        shape = input_shape if input_shape is not None else self.input_shape
+        if shape is not None:
+            shape = as_shape(shape)
+        key = repr(shape) if self._shape_dependent else None
         if key not in self._built:
             self._built[key] = self._builder(shape)
         return self._built[key]
@@ -111,6 +115,19 @@ def read_text(text_or_path):
         return read_source(text_or_path), str(text_or_path)  # a regular file within the size limit
     return text_or_path, "<source>"
 
+
+
+def refuse_upstream(node, start, shape, path):
+    """Raise the diagnosis of the layer that refuses its input on the way from ``start`` to ``node``
+    (a recorded forward whose sizes are read after a layer that does not fit)."""
+    from .dataflow import build, to_network
+
+    network = to_network(build(node, start))
+    try:
+        analyze(network.model, shape, warn=False)
+    except ShapeError as exc:
+        raise ShapeError(diagnose(network, exc, path)) from None
+    raise ShapeError(f"{path}: a tensor's shape cannot be computed")
 
 
 def diagnose(network, exc, path="<source>"):

@@ -864,6 +864,17 @@ def softmax_backward(x, grad_out, dim=None):
     return y * (grad_out - (grad_out * y).sum(axis=dim, keepdims=True))
 
 
+def log_softmax(x, dim=None):
+    """x - max - log(sum exp(x - max)) along ``dim``."""
+    return _log_softmax(x, _softmax_dim(x, dim))
+
+
+def log_softmax_backward(x, grad_out, dim=None):
+    """grad - softmax(x) * sum(grad)."""
+    dim = _softmax_dim(x, dim)
+    return grad_out - softmax(x, dim) * grad_out.sum(axis=dim, keepdims=True)
+
+
 def _dropped(v, x, p, training, seed, channelwise):
     """v times the kept-and-rescaled mask of x: Bernoulli(1 - p) from ``default_rng(seed)``, divided by 1 - p."""
     if not training or p == 0:
@@ -961,7 +972,7 @@ __all__ = [
     "elu", "elu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
     "silu", "silu_backward", "hardswish", "hardswish_backward",
     "hardsigmoid", "hardsigmoid_backward", "gelu", "gelu_backward",
-    "softmax", "softmax_backward", "dropout", "dropout_backward", "dropout2d", "dropout2d_backward",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "dropout", "dropout_backward", "dropout2d", "dropout2d_backward",
     "cross_entropy", "cross_entropy_backward", "flatten", "flatten_backward", "pad", "pad_backward",
     "interpolate", "interpolate_backward",
 ]

@@ -334,7 +334,7 @@ _LAYERS = {
         lambda layer, x, t: R.adaptive_max_pool2d_margin(x, t, layer.output_size),
     ),
     "BatchNorm2d": Op(_bn_forward, _bn_backward, _bn_jvp, _bn_margin),
-    "LocalResponseNorm": Op(
+    "LocalResponseNorm": Op(  # type: ignore[call-arg]
         *_stateless(R.local_response_norm, R.local_response_norm_backward,
                     lambda layer: dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k))[:2],
         lambda layer, x, t, p, u, b, mode, i: R.local_response_norm_jvp(x, t, layer.size, layer.alpha, layer.beta, layer.k),
@@ -351,6 +351,7 @@ _LAYERS = {
     "Sigmoid": _stateless(R.sigmoid, R.sigmoid_backward),
     "Tanh": _stateless(R.tanh, R.tanh_backward),
     "Softmax": _stateless(R.softmax, R.softmax_backward, lambda layer: dict(dim=layer.dim)),
+    "LogSoftmax": _stateless(R.log_softmax, R.log_softmax_backward, lambda layer: dict(dim=layer.dim)),
     "Dropout": _masked(R.dropout, R.dropout_backward),
     "Dropout2d": _masked(R.dropout2d, R.dropout2d_backward),
     "Flatten": _stateless(R.flatten, R.flatten_backward, lambda layer: dict(start_dim=layer.start_dim, end_dim=layer.end_dim),

@@ -16,9 +16,10 @@ COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "rf_
 
 
 def _latex(value) -> str:
-    import sympy
+    """A closed form as the CLI prints it (``symbolic.pretty``), in LaTeX: each floor/ceil over one fraction."""
+    from ..symbolic import latex, readable
 
-    return sympy.latex(value).replace("\\operatorname{ceiling}", "\\operatorname{ceil}")
+    return latex(readable(value))
 
 
 def _is_symbolic(value) -> bool:
@@ -113,12 +114,33 @@ def _shape_latex(shape) -> str:
     return " \\times ".join(parts)
 
 
-def install(report_cls, rf_cls):
+def memory_html(memory) -> str:
+    """A memory estimate (``Report.memory()``) as an HTML table: dtype and batch, then every byte count in B, MB and
+    MiB (the ``*_bytes`` fields, what autograd saves, a training step per optimizer where known)."""
+    fields = memory._asdict()
+    rows = [("dtype", escape(str(memory.dtype))), ("batch", _cell(memory.batch))]
+    sizes = [(key.removesuffix("_bytes"), value) for key, value in fields.items() if key.endswith("_bytes")]
+    if fields.get("saved_for_backward") is not None:
+        sizes.append(("saved for backward", fields["saved_for_backward"]))
+        for optimizer in ("sgd", "momentum", "adam"):
+            sizes.append((f"training step ({optimizer})", memory.training_step(optimizer)))
+    for key, value in sizes:
+        if _is_symbolic(value):
+            rows.append((key, f"\\({_latex(value)}\\) B"))
+        else:
+            rows.append((key, f"{value:,} B = {value / 1e6:,.2f} MB = {value / 2**20:,.2f} MiB"))
+    body = "".join(f"<tr><th style='text-align:left'>{escape(k.replace('_', ' '))}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"<table class='cnncalc-memory'>{body}</table>"
+
+
+def install(report_cls, rf_cls, memory_cls=None):
     """Give the report classes their Jupyter display and ``to_pandas`` (the report module draws nothing)."""
     report_cls._repr_html_ = report_html
     report_cls._repr_latex_ = report_latex
     report_cls.to_pandas = to_pandas
     rf_cls._repr_latex_ = rf_latex
+    if memory_cls is not None:
+        memory_cls._repr_html_ = memory_html
 
 
 def to_pandas(report: Report) -> Any:

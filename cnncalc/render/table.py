@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from .. import i18n
 from ..dims import format_shape, known
 from ..graph import container_types
 from ..receptive_field import ReceptiveField
@@ -12,12 +13,12 @@ from ..report import Row
 
 COLUMNS = ("input_shape", "output_shape", "params", "macs", "rf")
 DEFAULT_COLUMNS = ("output_shape", "params", "macs", "rf")
-_HEADINGS = {
-    "input_shape": "Input Shape",
-    "output_shape": "Output Shape",
-    "params": "Param #",
-    "macs": "MACs",
-    "rf": "RF size/stride",
+_HEADINGS = {  # i18n keys
+    "input_shape": "table.input_shape",
+    "output_shape": "table.output_shape",
+    "params": "table.params",
+    "macs": "table.macs",
+    "rf": "table.rf",
 }
 _NAME_MIN = 36  # the layer column never narrower than this
 _WIDTHS = {"input_shape": 16, "output_shape": 16, "params": 13, "macs": 15, "rf": 15}
@@ -112,8 +113,10 @@ def _cell(column, row) -> str:
     return rf_text(row.receptive_field)
 
 
-def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style=None) -> str:
-    """The torchinfo-like summary: a tree of layers with the chosen columns, then totals and memory."""
+def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style=None, lang=None) -> str:
+    """The torchinfo-like summary: a tree of layers with the chosen columns, then totals and memory, in ``lang``
+    (``i18n``; None: the default language)."""
+    lang = i18n.check_lang(lang)
     style = style or (lambda text, **kw: text)
     types = container_types(report.model)
     rows = collapse(report.layers, depth)
@@ -125,9 +128,9 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
 
     def line(label, cells):
         text = label if len(label) <= name_width else label[: name_width - 1] + "…"
-        return text.ljust(name_width) + "".join(" " + cell.rjust(w) for cell, w in zip(cells, widths))
+        return i18n.ljust(text, name_width) + "".join(" " + i18n.rjust(cell, w) for cell, w in zip(cells, widths))
 
-    out = [rule, style(line("Layer (type)", [_HEADINGS[c] for c in columns]), bold=True), rule]
+    out = [rule, style(line(i18n.text("table.layer", lang), [i18n.text(_HEADINGS[c], lang) for c in columns]), bold=True), rule]
     out.append(line(f"{report.name} ({types.get('', type(report.model).__name__)})", [""] * len(columns)))
     opened = set()
     for row, row_cells in zip(rows, cells):
@@ -150,54 +153,53 @@ def table(report, *, depth=None, columns=DEFAULT_COLUMNS, dtype="float32", style
         out.append(line(label, row_cells))
         opened.add(row.name)  # a leaf named like a block (Keras's conv2d + conv2d.activation) heads its rows
     out.append(rule)
-    out.extend(totals(report, dtype))
+    out.extend(totals(report, dtype, lang))
     out.append(rule)
     for note in report.warnings:
-        out.append(style(f"Warning: {note}", fg="yellow"))
+        out.append(style(f"{i18n.text('table.warning', lang)}{i18n.colon(lang)}{i18n.translate(note, lang)}", fg="yellow"))
     return "\n".join(out)
 
 
-def totals(report, dtype="float32"):
+def totals(report, dtype="float32", lang="en"):
     """The lines under the table: parameter counts, operations, receptive field, memory."""
     mem = report.memory(dtype)
     rf = report.receptive_field
-    batch = f" (batch {report.batch})" if report.batch != 1 else ""
+    t, c = (lambda key, **values: i18n.text(key, lang, **values)), i18n.colon(lang)
+    batch = t("table.batch_suffix", batch=report.batch) if report.batch != 1 else ""
+    exact = f" ({count(report.macs)})" if lang == "en" else f"（{count(report.macs)}）"
     lines = [
-        f"Total params: {count(report.params)}",
-        f"Trainable params: {count(report.trainable_params)}",
-        f"Non-trainable params: {count(report.non_trainable_params)}",
-        f"Buffers: {count(report.buffers)}",
-        f"Total MACs{batch}: {units(report.macs)}" + (f" ({count(report.macs)})" if known(report.macs) else ""),
-        f"Total FLOPs{batch}: {units(report.flops)}",
-        f"Output shape: {format_shape(report.output_shape)}",
+        f"{t('table.total_params')}{c}{count(report.params)}",
+        f"{t('table.trainable')}{c}{count(report.trainable_params)}",
+        f"{t('table.non_trainable')}{c}{count(report.non_trainable_params)}",
+        f"{t('table.buffers')}{c}{count(report.buffers)}",
+        f"{t('table.total_macs')}{batch}{c}{units(report.macs)}" + (exact if known(report.macs) else ""),
+        f"{t('table.total_flops')}{batch}{c}{units(report.flops)}",
+        f"{t('table.output')}{c}{format_shape(report.output_shape)}",
     ]
     if rf is not None:
-        lines.append(
-            f"Receptive field: {_pair(rf.size)}, stride {_pair(rf.stride)}, start {_pair(rf.start)}"
-        )
-        lines += _gate_note(report)
+        lines.append(t("table.rf_line", size=_pair(rf.size), stride=_pair(rf.stride), start=_pair(rf.start)))
+        lines += _gate_note(report, lang)
     local = report.local_receptive_field
     if local is not None and local != rf:
-        lines.append(f"Local receptive field: {_pair(local.size)}, stride {_pair(local.stride)}, start {_pair(local.start)}"
-                     "  (the convolution path, global operations left out)")
-    lines += [f"Assumes {text}" for text in report.assumptions]  # symbolic: what the numbers above need
+        lines.append(t("table.local_rf", size=_pair(local.size), stride=_pair(local.stride), start=_pair(local.start)))
+    lines += [t("table.assumes", text=i18n.translate(text, lang)) for text in report.assumptions]  # what symbols need
     lines += [
         "-" * 40,
-        f"dtype: {dtype}, batch: {report.batch}",
-        f"Input size (MB): {megabytes(mem.input_bytes)}",
-        f"Forward/backward pass size (MB): {megabytes(mem.forward_backward_bytes)}",
-        f"Params size (MB): {megabytes(mem.params_bytes)}",
-        f"Estimated Total Size (MB): {megabytes(mem.total_bytes)}  (torchinfo's rules)",
+        t("table.dtype", dtype=dtype, batch=report.batch),
+        f"{t('table.input_mb')}{c}{megabytes(mem.input_bytes)}",
+        f"{t('table.backward_mb')}{c}{megabytes(mem.forward_backward_bytes)}",
+        f"{t('table.params_mb')}{c}{megabytes(mem.params_bytes)}",
+        f"{t('table.total_mb')}{c}{megabytes(mem.total_bytes)}{t('table.torchinfo')}",
     ]
     if mem.saved_for_backward is not None:  # docs/memory.md: what autograd keeps in a training step
         lines += [
-            f"Saved for backward (MB): {megabytes(mem.saved_for_backward)}",
-            f"Training step, SGD / Adam (MB): {megabytes(mem.training_step('sgd'))} / {megabytes(mem.training_step('adam'))}",
+            f"{t('table.saved_mb')}{c}{megabytes(mem.saved_for_backward)}",
+            f"{t('table.training_mb')}{c}{megabytes(mem.training_step('sgd'))} / {megabytes(mem.training_step('adam'))}",
         ]
     return lines
 
 
-def _gate_note(report):
+def _gate_note(report, lang="en"):
     """A line saying why, when the receptive field ends inside a gate (a squeeze-and-excitation block)."""
     rows = report.layers
     end = next((i for i, r in enumerate(rows) if r.receptive_field is None), None)
@@ -207,4 +209,4 @@ def _gate_note(report):
     gate = next((r for r in rows[end:] if r.type == "Mul" and (not r.name or inner.startswith(r.name + "."))), None)
     if gate is None:
         return []
-    return [f"  (it ends at the gate {gate.name or 'mul'}: its global pool lets every pixel reach every output)"]
+    return [i18n.text("table.gate", lang, gate=gate.name or "mul")]

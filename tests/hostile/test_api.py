@@ -25,8 +25,9 @@ REFUSED = [
     ("real-symbol", lambda: analyze(ReLU(), (3, sympy.Symbol("h"), 8)), r"the symbol h must be a positive integer"),
     ("keyword-symbol", lambda: cnncalc.symbol("None"), r"invalid dimension name 'None'"),
     ("padding-word-in-shape", lambda: cnncalc.parse_shape("3xsamex8"), r"'same' is a padding word, not a size"),
-    ("view-negative", lambda: Reshape(None, -2, -144), r"view\(x.size\(0\), -2, -144\): invalid size -2: sizes are positive"),
-    ("view-zero", lambda: Reshape(-1, 0), r"view\(-1, 0\): invalid size 0"),
+    ("view-negative", lambda: Reshape(None, -2, -144), r"view\(x.size\(0\), -2, -144\): invalid shape dimension -2"),
+    ("view-zero-inferred", lambda: Reshape(-1, 0), r"view\(-1, 0\): shape \[-1, 0\] is invalid: -1 cannot be inferred"),
+    ("view-zero", lambda: Reshape(None, 0), r"view\(x.size\(0\), 0\): invalid size 0: sizes are positive"),
     ("softmax-fraction", lambda: Softmax(dim=1.5), r"Softmax: dim must be an integer, got 1.5"),
     ("flatten-string", lambda: Flatten("1"), r"Flatten: start_dim must be an integer, got '1'"),
     ("upsample-infinite", lambda: Upsample(scale_factor=float("inf")), r"scale_factor must be a positive finite number"),
@@ -104,7 +105,7 @@ def test_an_internal_error_is_one_line_and_status_3(monkeypatch):
         raise ZeroDivisionError("integer modulo by zero")
 
     monkeypatch.setattr(cnncalc.analysis, "analyze", broken)
-    monkeypatch.setattr(cli, "_load", lambda name, cls: type("T", (), {"input_shape": (3, 8, 8), "analyze": broken})())
+    monkeypatch.setattr(cli, "_load", lambda *args: type("T", (), {"input_shape": (3, 8, 8), "analyze": broken})())
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = cli._run(["lenet5"])
