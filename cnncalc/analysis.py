@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import warnings
 
-from .dims import Dim, ShapeLike, as_dim, as_shape, format_shape, known
+from .dims import Dim, ShapeLike, as_dim, as_shape, format_shape, is_positive, known
 from .errors import ShapeError, ShapeWarning
 from .graph import INPUT, flow
 from .layers import Layer, axis_names
 from .layout import looks_channels_last, read_shape, to_channels_first
+from .limits import check_int
 from .receptive_field import ReceptiveField
 from .report import Report, Row
 
@@ -49,6 +50,8 @@ def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str |
 
 def _analyze(model, input_dims, batch, name, warn, notes) -> Report:
     batch = as_dim(batch, "batch")
+    if is_positive(batch) is False:
+        raise ShapeError(f"invalid batch {batch}: the batch size must be at least 1")
     # only a feature map (C, *spatial) with 1 to 3 spatial axes has a spatial mapping
     start = ReceptiveField.of_input(len(input_dims) - 1) if 2 <= len(input_dims) <= 4 else None
     rows: list = []
@@ -69,6 +72,7 @@ def _analyze(model, input_dims, batch, name, warn, notes) -> Report:
             try:
                 out = layer.infer(shape)
                 macs = layer.macs(shape, out)
+                _within_digits(out, layer.params, macs)
             except ShapeError as exc:
                 raise _refused(exc, layer, row_name, layer.type, shape) from None
             for got, expected in layer.requires(shape):
@@ -118,9 +122,28 @@ def _analyze(model, input_dims, batch, name, warn, notes) -> Report:
     return Report(model, input_dims, rows, shape, _model_rf(rows, start), notes, batch, name, assumptions, local_rf)
 
 
+def _within_digits(shape, params, macs):
+    """Refuse a computed number with more than MAX_DIGITS digits (an upsampling chain multiplies sizes):
+    printing it could take longer than computing it."""
+    for what, values in (("output size", shape), ("params", (params,)), ("MACs", (macs,))):
+        for v in values:
+            if type(v) is int:
+                check_int(v, "", f"the {what} has")
+            elif not known(v):  # a symbolic value's coefficients
+                for number in v.atoms(_rational()):
+                    check_int(number.p, "", f"a number in the {what} has")
+                    check_int(number.q, "", f"a number in the {what} has")
+
+
+def _rational():
+    import sympy  # loaded already: a symbolic value is present
+
+    return sympy.Rational
+
+
 def _refused(exc, layer, label, kind, received):
     """The ShapeError of a layer or merge that refused its input: naming the row, carrying the layer."""
-    error = ShapeError(f"{label} ({kind}): {exc}" if label else f"{kind}: {exc}")
+    error = type(exc)(f"{label} ({kind}): {exc}" if label else f"{kind}: {exc}")  # a LimitError stays one
     error.layer, error.input_shape, error.reason = layer, received, str(exc)
     return error
 
@@ -155,10 +178,12 @@ def _trace_upsampled(rows):
     tracer = Tracer(rows)
     if not tracer.concrete:
         return
-    for i, row in enumerate(rows):
+    traced_rows = [i for i, row in enumerate(rows) if row.local_receptive_field is not None
+                   and tracer.periods[i] != (1,) * row.local_receptive_field.axes]
+    tracer.plan(traced_rows)
+    for i in traced_rows:
+        row = rows[i]
         field = row.local_receptive_field
-        if field is None or tracer.periods[i] == (1,) * field.axes:
-            continue
         traced = tracer.receptive_field(i, field)
         if row.receptive_field is not None:
             row.receptive_field = traced

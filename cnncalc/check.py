@@ -2,7 +2,7 @@
 for a layer, a stack of layers, a zoo model or a model file on an input, with the explanation of the correct
 value where an answer is wrong, in English or Chinese.
 
-A homework file (YAML through ``yaml.safe_load``, or JSON) holds ``questions``, each::
+A homework file (YAML or JSON, read as spec files are: ``frontends.spec.read_document``) holds ``questions``, each::
 
     - id: q1                                  # optional
       layer: conv out=96 k=11 s=4 p=0         # or  stack: [conv out=8 k=3, conv out=8 k=3]
@@ -32,7 +32,6 @@ the layer's position, counted from 1.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from .analysis import analyze
 from .dims import format_shape, parse_shape
 from .errors import ShapeError
 from .layout import check_layout, looks_channels_last, to_channels_first
+from .limits import MAX_DIGITS, check_digits, check_int
 from .report import DTYPE_BYTES
 
 ANSWER_KEYS = ("output_shape", "params", "macs", "flops", "receptive_field", "jump", "params_memory", "activations")
@@ -114,11 +114,17 @@ def _int(text, what):
     if isinstance(text, int):
         if text < 0:
             raise ShapeError(f"{what}: expected a non-negative integer, got {text}")
-        return text
+        return check_int(text, what)
     text = text.strip()
     if not _INT.fullmatch(text):
-        raise ShapeError(f"{what}: expected an integer, got {text!r}")
-    return int(text.replace("_", "").replace(",", ""))
+        raise ShapeError(f"{what}: expected an integer, got {_brief(text)} (digits, grouped in threes as 34,944 if at all)")
+    return int(check_digits(text, what).replace("_", "").replace(",", ""))
+
+
+def _brief(value, width=40):
+    """A value for an error message, cut to ``width`` characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _amount(value, key, where) -> Amount:
@@ -135,7 +141,11 @@ def _amount(value, key, where) -> Amount:
     match = _ROUNDED.fullmatch(text)
     if match is None:
         raise ShapeError(f"{where}: {text!r} is not a number such as 34944, 34,944, 138M or 1.8G")
-    number, exp = match["num"], int(match["exp"] or 0)
+    exponent = match["exp"] or "0"
+    digits = len(match["num"]) + (int(exponent) if len(exponent) < 8 else 10**8)  # 1e999999999: a billion digits
+    if digits > MAX_DIGITS.value:
+        raise MAX_DIGITS.refuse(where, "a number of about", digits)
+    number, exp = match["num"], int(exponent)
     decimals = len(number.split(".")[1]) if "." in number else 0
     scale, unit = _SCALES[match["scale"].lower()], match["unit"].lower()
     step = Fraction(10) ** (exp - decimals) * scale  # one unit of the last digit written
@@ -507,24 +517,14 @@ def load_questions(data, base: str | Path | None = None) -> list:
 
 def read_questions(path) -> list:
     """Questions from a .yaml/.yml (needs PyYAML: ``pip install cnncalc[yaml]``) or .json file."""
+    from .frontends.spec import read_document
+
     path = str(path)
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    if path.lower().endswith((".yaml", ".yml")):
-        try:
-            import yaml
-        except ImportError:
-            raise ShapeError(f"{path}: reading YAML needs PyYAML (pip install 'cnncalc[yaml]'), or use JSON") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ShapeError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ShapeError(f"{path}: not valid JSON: {exc}") from None
-    return load_questions(data, os.path.dirname(os.path.abspath(path)))
+    data = read_document(path, yaml=path.lower().endswith((".yaml", ".yml")))  # size, nesting, digits; no aliases
+    try:
+        return load_questions(data, os.path.dirname(os.path.abspath(path)))
+    except ShapeError as exc:
+        raise ShapeError(str(exc) if str(exc).startswith(path) else f"{path}: {exc}") from None
 
 
 # --- grading ---------------------------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 ``cnncalc MODEL --input CxHxW`` analyses a zoo model or a model file; subcommands (``conv``, ``pool``,
 ``convtranspose``, ``linear``, ``models``, ...) are the single-layer calculators and tools. Bad input
-prints one ``Error: ...`` line on stderr and exits with 2, never a traceback.
+prints one ``Error: ...`` line on stderr and exits with 2, never a traceback (``main``: the one error
+path); a bug of cnncalc's own prints one "internal error" line and exits with 3.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -15,7 +17,9 @@ import click
 from . import i18n
 from .dims import parse_shape
 from .errors import ShapeError
+from .files import writable, write_text
 from .layout import LAYOUTS
+from .limits import check_digits
 
 FILE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
 _STATE: dict = {"lang": None}  # the language of this invocation (--lang, else i18n.default_lang())
@@ -41,14 +45,15 @@ class CliError(click.ClickException):
         return self.message if self.translated else i18n.translate(self.message, lang)
 
     def show(self, file=None):
-        lang = _lang()
-        click.echo(i18n.text("cli.error", lang, message=self.text(lang)), err=True)
+        _error(self.text(_lang()), translated=True)
 
 
 class _ModelGroup(click.Group):
     """A group whose first argument may be a model name instead of a subcommand: ``cnncalc alexnet``."""
 
     def parse_args(self, ctx, args):
+        if not args and not ctx.resilient_parsing:  # resilient: completing the first word
+            raise CliError("give a model or a command, e.g. cnncalc alexnet (cnncalc --help lists them)")
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["analyze", *args]
         return super().parse_args(ctx, args)
@@ -68,6 +73,8 @@ class _ModelGroup(click.Group):
         except ShapeError as exc:
             raise CliError(str(exc), translated=getattr(exc, "translated", False)) from None
         except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # the reader went away: main ends quietly
             raise CliError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
 
 
@@ -114,9 +121,20 @@ def _non_negative(value, option):
     """Padding-like options may be 0, which the shape grammar (positive sizes) does not allow."""
     parts = str(value).replace("X", "x").replace(",", "x").split("x")
     if all(p.strip().isdigit() for p in parts) and len(parts) <= 3:
-        nums = tuple(int(p) for p in parts)
+        nums = tuple(int(check_digits(p, option, "a number of")) for p in parts)
         return nums[0] if len(nums) == 1 else nums
     return _dims(value, option)
+
+
+def _given(name):
+    """True when the user wrote the option ``name`` (not its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _no_avg_dilation(kind):
+    if kind == "avg" and _given("dilation"):
+        raise CliError("--dilation: average pooling has no dilation (PyTorch's AvgPool2d takes none)")
 
 
 def _padding(value, option="--padding"):
@@ -187,6 +205,10 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
     """Analyse MODEL (a zoo name or a .py/.yaml/.json file) and print its layer table."""
     from . import render
 
+    outputs = [(svg_path, "--svg")] if svg_path is not None else []
+    outputs += [(path, "--plot") for _, path in plots]
+    for path, option in outputs:  # before the work: an empty name, a FIFO or a device is refused
+        writable(path, option)
     target = _load(model_arg, cls, args_text)
     cols = render.DEFAULT_COLUMNS
     if columns:
@@ -198,18 +220,14 @@ def analyze_command(model_arg, input_text, fmt, batch, depth, dtype, columns, cl
     shape, notices = _model_input(model_arg, target, input_text, layout, lang,
                                   lambda s: target.analyze(s, batch=batch, warn=False, layout="chw"))
     report = target.analyze(shape, batch=batch, warn=False, layout="chw")
+    pictures = _draw_pictures(report, svg_path, plots)  # before printing: a symbolic shape fails here
+    for (path, text), (_, option) in zip(pictures, outputs):
+        write_text(path, text, option)
     if fmt == "spec":
-        import json
+        from .frontends.spec import dumps, to_spec
 
-        from .frontends import to_spec
-
-        click.echo(json.dumps(to_spec(target.build(shape), name=target.name, input_shape=shape), indent=2))
-        return
-    pictures = _draw_pictures(report, svg_path, plots)  # before printing: a symbolic shape or a bad path fails here
-    for path, text in pictures:
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text)
-    if fmt == "table":
+        click.echo(dumps(to_spec(target.build(shape), name=target.name, input_shape=shape)))
+    elif fmt == "table":
         import shutil
 
         terminal = sys.stdout.isatty()
@@ -244,11 +262,11 @@ def _model_input(model_arg, target, input_text, layout, lang, run):
 
 def _draw_pictures(report, svg_path, plots):
     """(path, SVG text) for --svg and each --plot."""
-    if not svg_path and not plots:
+    if svg_path is None and not plots:
         return []
     from .render import svg
 
-    jobs = ([(svg.svg, svg_path)] if svg_path else []) + [(svg.rf_plot, path) for _, path in plots]
+    jobs = ([(svg.svg, svg_path)] if svg_path is not None else []) + [(svg.rf_plot, path) for _, path in plots]
     return [(path, draw(report)) for draw, path in jobs]
 
 
@@ -334,9 +352,10 @@ def _calculation(kind, input_text, layout, lang, kernel=None, stride=None, paddi
     if tf_same and p not in (0, "same"):
         raise CliError(key="same.tf_conflict")
     if kind == "pool":
+        _no_avg_dilation(pool_type)
         return calc.pool(shape, k, None if stride is None else _dims(stride, "--stride"), p, _dims(dilation, "--dilation"),
                          ceil_mode, pool_type, layout=layout, tf_same=tf_same, lang=lang)
-    s, d, g = _dims(stride or "1", "--stride"), _dims(dilation, "--dilation"), _dim(groups, "--groups")
+    s, d, g = _dims("1" if stride is None else stride, "--stride"), _dims(dilation, "--dilation"), _dim(groups, "--groups")
     name = f"{'Conv' if kind == 'conv' else 'ConvTranspose'}{len(shape) - 1 if 2 <= len(shape) <= 4 else 2}d"
     if p == "same" and not tf_same and any(v != 1 for v in (s if isinstance(s, tuple) else (s,))):
         raise CliError(key="same.strided", layer=name, stride=stride)
@@ -632,13 +651,22 @@ def _small_input(name):
 @click.option("--class", "cls", default=None, help="The class to verify in a .py file.")
 @click.option("--args", "args_text", default=None, metavar="TEXT",
               help="Constructor arguments, as Python literals: \"\'VGG16\'\", \"depth=28, widen_factor=10\".")
+@click.option("--max-memory", default=None, metavar="BYTES",
+              help="Refuse a model whose run needs more (4G = 4*10^9, 4Gi = 4*2^30; default: CNNCALC_MAX_MEMORY, "
+                   "else 3/4 of the machine's memory).")
 @_lang_option
-def verify_command(model_arg, input_text, all_models, cls, args_text, lang):
+def verify_command(model_arg, input_text, all_models, cls, args_text, max_memory, lang):
     """Run MODEL with the NumPy reference and check every analytic number: output shapes, params, MACs,
     receptive fields and gradients (an exact adjoint test, finite differences away from kinks). Exit 0
     when all agree, 1 when one disagrees."""
     if all_models == (model_arg is not None):
         raise CliError(key="cli.model_or_all")
+    if max_memory is not None:
+        from .limits import parse_bytes
+
+        text, max_memory = max_memory, parse_bytes(max_memory)
+        if max_memory is None:
+            raise CliError(f"--max-memory: expected a number of bytes such as 4G or 512Mi, got {text!r}")
     if all_models:
         # Small inputs make small GEMMs, which a second BLAS thread does not speed up; on a busy 2-core
         # machine its spinning doubled the time (127 s against 56 s). Effective before numpy loads, and
@@ -661,10 +689,10 @@ def verify_command(model_arg, input_text, all_models, cls, args_text, lang):
         label = f"{name} {'x'.join(map(str, shape))}"
         if sys.stderr.isatty():  # a progress bar on a terminal only; logs and pipes get the results alone
             with click.progressbar(length=100, label=label, file=sys.stderr) as bar:
-                result = verify(build(), shape, name=name,
+                result = verify(build(), shape, name=name, max_memory=max_memory,
                                 progress=lambda done, total: bar.update(done * 100 // total - bar.pos))
         else:
-            result = verify(build(), shape, name=name)
+            result = verify(build(), shape, name=name, max_memory=max_memory)
         if all_models:
             verdict = (i18n.text("verify.ok", lang) if result.ok else
                        i18n.text("verify.fail", lang, failed=len(result.failures), total=len(result.checks)))
@@ -684,33 +712,87 @@ def verify_command(model_arg, input_text, all_models, cls, args_text, lang):
 
 
 def main(argv=None):
-    """Console entry point: run the group, turning every bad input into one ``Error:`` line (``错误：`` with
-    --lang zh) and exit 2."""
+    """Console entry point: the one error path. Bad input (a ShapeError, a usage error, an unreadable file,
+    a limit, memory exhausted, nesting too deep for Python) is one ``Error:`` line (``错误：`` with --lang
+    zh) and exit status 2; any other exception is a bug of cnncalc's: one "internal error" line and exit
+    status 3 (the traceback with CNNCALC_DEBUG=1). A reader that stops reading (``| head``) ends the
+    output quietly."""
     args = sys.argv[1:] if argv is None else list(argv)
-    _STATE["lang"] = _STATE["group"] = None
+    if sys.stdout is None:  # started with stdout closed (cnncalc ... >&-)
+        _STATE["argv"] = args
+        _error("standard output is closed: nowhere to print the result")
+        sys.exit(2)
+    for stream in (sys.stdout, sys.stderr):  # a lone surrogate or a C locale never stops the output
+        if stream is not None and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    from .limits import allow_digits
 
-    def error(message, translated=False):
-        lang = _STATE["lang"] or i18n.lang_from_argv(args)
-        click.echo(i18n.text("cli.error", lang, message=message if translated else i18n.translate(message, lang)), err=True)
-
+    allow_digits()
     try:
-        code = cli.main(args=args, prog_name="cnncalc", standalone_mode=False)
+        code = _run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # as `yes | head` ends: quietly; /dev/null takes what Python flushes at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
+
+
+def _run(args):
+    """Run the group; the exit status, with bad input and bugs reported as ``main`` says."""
+    _STATE["lang"] = _STATE["group"] = None
+    _STATE["argv"] = args
+    try:
+        return _run_group(args)
+    finally:
+        _STATE["argv"] = None  # an in-process caller next (a notebook, CliRunner) brings no command line
+
+
+def _run_group(args):
+    try:
+        cli.main(args=args, prog_name="cnncalc", standalone_mode=False)
+        return 0
     except click.exceptions.Exit as exc:
-        code = exc.exit_code
+        return exc.exit_code
+    except CliError as exc:
+        _error(exc.text(_STATE["lang"] or i18n.lang_from_argv(args)), translated=True)
+        return exc.exit_code
     except click.ClickException as exc:
-        if isinstance(exc, CliError):
-            _STATE["lang"] = _STATE["lang"] or i18n.lang_from_argv(args)
-            exc.show()
-        else:
-            error(exc.format_message())
-        code = exc.exit_code
+        _error(exc.format_message())
+        return exc.exit_code
     except click.exceptions.Abort:
-        error(i18n.text("cli.aborted", _STATE["lang"] or i18n.lang_from_argv(args)), translated=True)
-        code = 1
+        _error(i18n.text("cli.aborted", _STATE["lang"] or i18n.lang_from_argv(args)), translated=True)
+        return 1
     except ShapeError as exc:
-        error(str(exc), getattr(exc, "translated", False))
-        code = 2
-    sys.exit(code or 0)
+        _error(str(exc), getattr(exc, "translated", False))
+        return 2
+    except BrokenPipeError:
+        raise
+    except MemoryError:
+        _error("out of memory: the input needs more memory than this machine has (see README: Security and limits)")
+        return 2
+    except RecursionError:
+        _error("the input nests deeper than Python's recursion limit (see README: Security and limits)")
+        return 2
+    except Exception as exc:  # a bug: say so in one line, never a traceback
+        if os.environ.get("CNNCALC_DEBUG"):
+            raise
+        from . import __version__
+
+        text = " ".join(str(exc).split())[:300]
+        _error(f"internal error, please report it: {type(exc).__name__}: {text} "
+               f"(cnncalc {__version__}; CNNCALC_DEBUG=1 shows the traceback)", translated=True)
+        return 3
+
+
+def _error(message, translated=False):
+    """One ``Error:`` line on stderr in the invocation's language, whatever the message holds (its lines
+    are joined, and a huge one keeps its start and end)."""
+    lang = _STATE["lang"] or i18n.lang_from_argv(_STATE.get("argv") or [])
+    text = message if translated else i18n.translate(message, lang)
+    line = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    if len(line) > 2000:  # a shape of 10**5 axes quoted back: keep the start (what) and the end (how to fix)
+        line = f"{line[:1400]} ... {line[-500:]}"
+    click.echo(i18n.text("cli.error", lang, message=line), err=True)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,20 @@ passed to ``eval``, ``exec`` or ``sympify``: symbols are created by name with ``
 
 from __future__ import annotations
 
+import keyword
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from fractions import Fraction
 from typing import Any, Sequence, Union
 
 from .errors import ShapeError
+from .limits import check_digits, check_int
 
 _SEPARATORS = re.compile(r"[xX×]")
 _INTEGER = re.compile(r"[0-9]+")
+WORDS = ("same", "valid")  # padding words: never symbol names in a shape
+_NAMES_ARE_SYMBOLS = ContextVar("names_are_symbols", default=False)
 
 
 # A dimension: an int, or a sympy expression whose symbols are positive integers (typed loosely, as sympy
@@ -24,25 +30,46 @@ ShapeLike = Union[str, Sequence[Any], int]
 
 
 def symbol(name: str) -> Dim:
-    """A positive-integer sympy symbol called ``name`` (any valid Python identifier)."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ShapeError(f"invalid dimension name {name!r}: a symbol must be an identifier such as H or width")
+    """A positive-integer sympy symbol called ``name`` (any valid Python identifier but a keyword)."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ShapeError(f"invalid dimension name {_brief(name)}: a symbol must be an identifier such as H or width")
     import sympy
 
     return sympy.Symbol(name, integer=True, positive=True)
 
 
+@contextmanager
+def names_as_symbols():
+    """Within this block ``as_dim`` reads a string as the symbol of that name: spec files write unknown
+    sizes as text. Elsewhere a string where a size belongs is refused, as PyTorch refuses it."""
+    token = _NAMES_ARE_SYMBOLS.set(True)
+    try:
+        yield
+    finally:
+        _NAMES_ARE_SYMBOLS.reset(token)
+
+
+def _brief(value, width=40):
+    """A value for an error message, cut to ``width`` characters (a hostile input may be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _parse_part(part: str, text: str):
     part = part.strip()
     if _INTEGER.fullmatch(part):
+        if len(part) > 20:  # the limit's lookup and message only for long numbers: a shape may have 10**5 parts
+            check_digits(part, f"invalid shape {_brief(text)}", "a dimension of")
         value = int(part)
         if value <= 0:
-            raise ShapeError(f"invalid shape {text!r}: dimension {part!r} must be positive")
+            raise ShapeError(f"invalid shape {_brief(text)}: dimension {part!r} must be positive")
         return value
-    if part.isidentifier():
+    if part.lower() in WORDS:
+        raise ShapeError(f"invalid shape {_brief(text)}: {part!r} is a padding word, not a size")
+    if part.isidentifier() and not keyword.iskeyword(part):
         return symbol(part)
     raise ShapeError(
-        f"invalid shape {text!r}: {part!r} is neither a positive integer nor a name "
+        f"invalid shape {_brief(text)}: {_brief(part)} is neither a positive integer nor a name "
         "(write e.g. 3x224x224 or 3xHxW)"
     )
 
@@ -53,7 +80,7 @@ def parse_shape(text: str) -> tuple:
     With commas, only commas separate (so names may contain x); otherwise x, X and × do.
     """
     if not isinstance(text, str):
-        raise ShapeError(f"invalid shape {text!r}: expected a string such as 3x224x224")
+        raise ShapeError(f"invalid shape {_brief(text)}: expected a string such as 3x224x224")
     body = text.strip()
     if body.startswith(("(", "[")) and body.endswith((")", "]")):
         body = body[1:-1]
@@ -61,29 +88,38 @@ def parse_shape(text: str) -> tuple:
     if parts and parts[-1].strip() == "" and "," in body:
         parts = parts[:-1]  # "(3,)" style trailing comma
     if not parts or any(p.strip() == "" for p in parts):
-        raise ShapeError(f"invalid shape {text!r}: empty dimension (write e.g. 3x224x224)")
+        raise ShapeError(f"invalid shape {_brief(text)}: empty dimension (write e.g. 3x224x224)")
     return tuple(_parse_part(p, text) for p in parts)
 
 
 def as_dim(value, what: str = "dimension"):
-    """Normalise one user-supplied size: int stays int, integral sympy numbers become int, names become symbols."""
+    """Normalise one user-supplied size: int stays int, integral sympy numbers become int; an expression's
+    symbols must be positive integers (``symbol``); a string is a symbol's name only in spec files
+    (``names_as_symbols``). Integers have at most ``limits.MAX_DIGITS`` digits."""
     if type(value) is int:
-        return value
+        return check_int(value, f"invalid {what}")
     if isinstance(value, bool):
         raise ShapeError(f"invalid {what} {value!r}: expected an integer")
     if isinstance(value, int):
-        return int(value)
+        return check_int(int(value), f"invalid {what}")
     if isinstance(value, str):
-        return symbol(value)
+        if _NAMES_ARE_SYMBOLS.get():
+            return symbol(value)
+        raise ShapeError(f"invalid {what} {_brief(value)}: expected an integer (for an unknown size, a symbol: "
+                         f"cnncalc.symbol({_brief(value)}))")
     if hasattr(value, "__index__") and not hasattr(value, "free_symbols"):
-        return int(value.__index__())  # numpy integers and the like
-    if hasattr(value, "free_symbols"):  # a sympy expression
+        return check_int(int(value.__index__()), f"invalid {what}")  # numpy integers and the like
+    if hasattr(value, "free_symbols") and hasattr(value, "is_Integer"):  # a sympy expression
         if value.is_Integer:
-            return int(value)
+            return check_int(int(value), f"invalid {what}")
         if value.is_number:
-            raise ShapeError(f"invalid {what} {value}: expected an integer")
+            raise ShapeError(f"invalid {what} {_brief(value)}: expected an integer")
+        for name in value.free_symbols:
+            if not (name.is_integer and name.is_positive):
+                raise ShapeError(f"invalid {what} {_brief(value)}: the symbol {name} must be a positive integer "
+                                 f"(make it with cnncalc.symbol({str(name)!r}))")
         return value
-    raise ShapeError(f"invalid {what} {value!r}: expected an integer or a symbol")
+    raise ShapeError(f"invalid {what} {_brief(value)}: expected an integer or a symbol")
 
 
 _ARITY = {1: "a single value", 2: "a pair", 3: "a triple"}
@@ -112,15 +148,19 @@ def as_shape(shape) -> tuple:
         return parse_shape(shape)
     if isinstance(shape, int) or hasattr(shape, "free_symbols"):
         shape = (shape,)
+    if isinstance(shape, (dict, set, frozenset, bytes)):
+        raise ShapeError(f"invalid shape {_brief(shape)}: expected e.g. (3, 224, 224) or '3x224x224'")
     try:
-        dims = tuple(as_dim(d) for d in shape)
+        shape = tuple(shape)
     except TypeError:
-        raise ShapeError(f"invalid shape {shape!r}: expected e.g. (3, 224, 224) or '3x224x224'") from None
+        raise ShapeError(f"invalid shape {_brief(shape)}: expected e.g. (3, 224, 224) or '3x224x224'") from None
+    with names_as_symbols():  # ("C", 32, 32) as "Cx32x32"
+        dims = tuple(as_dim(d) for d in shape)
     if not dims:
         raise ShapeError("invalid shape (): at least one dimension is needed")
     for d in dims:
         if type(d) is int and d <= 0:
-            raise ShapeError(f"invalid shape {shape!r}: dimension {d} must be positive")
+            raise ShapeError(f"invalid shape {_brief(shape)}: dimension {d} must be positive")
     return dims
 
 

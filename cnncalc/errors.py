@@ -1,4 +1,4 @@
-"""The one error class and the one warning class cnncalc raises."""
+"""The error classes and the one warning class cnncalc raises."""
 
 
 class ShapeError(ValueError):
@@ -13,6 +13,10 @@ class ShapeError(ValueError):
     layer = None
     input_shape = None
     reason = None
+
+
+class LimitError(ShapeError):
+    """An input over one of cnncalc's budgets (``cnncalc.limits``): the message names the limit and how to raise it."""
 
 
 class ShapeWarning(UserWarning):

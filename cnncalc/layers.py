@@ -102,6 +102,14 @@ def _positive(layer, *names):
             _require(is_positive(v), f"{layer.type}: {arg} must be positive, got {value}")
 
 
+def _axis_argument(layer, *names):
+    """Refuse an axis number that is not an int (PyTorch: "dim must be int", not 1.5 or "1")."""
+    for arg in names:
+        value = getattr(layer, arg)
+        if type(value) is not int:
+            raise ShapeError(f"{layer.type}: {arg} must be an integer, got {value!r:.40}")
+
+
 def _divisible_by_groups(layer):
     for arg in ("in_channels", "out_channels"):
         value = getattr(layer, arg)
@@ -767,9 +775,9 @@ def _scale_factors(value, rank, name):
         raise ShapeError(f"{name}: scale_factor must be a number or {rank} values for a {_MAPS[rank]} input, got {value!r}")
     out = []
     for v in factors:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise ShapeError(f"{name}: scale_factor must be a positive number, got {value!r}")
-        out.append(int(v) if float(v).is_integer() else float(v))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            raise ShapeError(f"{name}: scale_factor must be a positive finite number, got {value!r:.60}")
+        out.append(as_dim(v, "scale_factor") if isinstance(v, int) else int(v) if v.is_integer() else v)
     return tuple(out)
 
 
@@ -1458,6 +1466,9 @@ class Flatten(Layer):
     start_dim: int = 1
     end_dim: int = -1
 
+    def __post_init__(self):
+        _axis_argument(self, "start_dim", "end_dim")
+
     def infer(self, shape):
         rank = len(shape) + 1
         start = self.start_dim + rank if self.start_dim < 0 else self.start_dim
@@ -1740,9 +1751,12 @@ class Reshape(Layer):
         if -1 in shape and 0 in shape:
             raise ShapeError(f"{method}{self._text(shape)}: shape [{', '.join(map(str, shape))}] is invalid: "
                              "-1 cannot be inferred with a 0 size")
-        if batch is not None and batch != -1:
+        if batch is not None and not (type(batch) is int and batch == -1):
             raise ShapeError(f"{method}{self._text(shape)}: the first size is the batch: write -1 or x.size(0)")
-        sizes = tuple(-1 if v == -1 else as_dim(v, f"{method} size") for v in rest)
+        sizes = tuple(-1 if type(v) is int and v == -1 else as_dim(v, f"{method} size") for v in rest)
+        for v in sizes:
+            if v != -1 and is_positive(v) is False:  # 0: an empty tensor, which no non-empty input can become
+                raise ShapeError(f"{method}{self._text(shape)}: invalid size {v}: sizes are positive, or -1 for one inferred size")
         if sizes.count(-1) + (batch == -1) > 1:
             raise ShapeError(f"{method}{self._text(shape)}: only one dimension can be inferred (-1)")
         object.__setattr__(self, "shape", (batch,) + sizes)

@@ -27,8 +27,14 @@ from .formulas import effective_kernel, tf_same_out
 from .layout import read_shape
 from .formulas import tf_same_padding as tf_same
 from .layers import Layer, Linear
+from .limits import MAX_ANALYSES, MAX_SEARCH
 
 SCAN_LIMIT = 4096  # the largest input size searched for a network's smallest accepted size
+
+
+def _affordable(count, subject, what):
+    """Refuse a search of ``count`` analyses (MAX_ANALYSES) or settings (MAX_SEARCH) before it starts."""
+    (MAX_SEARCH if what == "settings" else MAX_ANALYSES).check(count, subject, "the search would try")
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ class SizeSet:
             r = self.residues[0]
             form = f"{n} = {self.period}m" + (f" + {r}" if r else "")
             return "{" + f"{n} : {bound}, {form}" + "}"
-        if self.stop is not None and len(self.values(self.stop)) <= 12:
+        if self.stop is not None and self.stop - self.start < 12 * self.period and len(self.values(self.stop)) <= 12:
             return "{" + ", ".join(str(v) for v in self.values(self.stop)) + "}"
         listed = ", ".join(str(r) for r in self.residues)
         member = "∈" if lang == "zh" else "in"
@@ -288,9 +294,11 @@ def input_sizes(model: Layer, input_shape: ShapeLike, *, full_coverage: bool = F
         index, features = linear
         expr = general.layers[index].input_shape[-1]
         stop = _last_at_most(expr, sym, features, start)
+        _affordable(stop - start + 1, f"solve input {format_shape(shape)}", "analyses")
         return SizeSet.of([n for n in range(start, stop + 1) if _ok(model, shape, sym, n, full_coverage)], sym.name)
     # Periodic from the size on which no unknown-dependent size is 1 any more (1 broadcasts in a residual add).
     tail = max([start] + [_last_at_most(e, sym, 1, 1) + 1 for e in _dependent_sizes(general, sym)])
+    _affordable(tail + period - start, f"solve input {format_shape(shape)} (period {period:,})", "analyses")
     accepted = {n for n in range(start, tail + period) if _ok(model, shape, sym, n, full_coverage)}
     residues = tuple(sorted({n % period for n in range(tail, tail + period) if n in accepted}))
     if not residues:
@@ -360,6 +368,7 @@ def input_for_output(model: Layer, input_shape: ShapeLike, output: int, *, layer
     accepted = input_sizes(model, input_shape)
     low = _last_at_most(expr, sym, output - 1, 1) + 1
     high = _last_at_most(expr, sym, output, low)
+    _affordable(high - max(low, accepted.start) + 1, f"solve output {format_shape(shape)}", "analyses")
     found = [n for n in range(max(low, accepted.start), high + 1) if n in accepted and _evaluate(expr, sym, n) == output]
     return SizeSet.of(found, sym.name)
 
@@ -401,13 +410,19 @@ def conv_settings(size: int, output: int, *, max_kernel: int = 11, max_padding: 
     strides form an interval (unbounded when output is 1).
     """
     n, out, d = _positive(size, "size"), _positive(output, "output"), _positive(dilation, "dilation")
+    kernels = _positive(max_kernel, "max_kernel")
+    if max_padding is None:  # p <= k//2: sum of (k//2 + 1) over k = floor(K**2/4) + K pairs
+        tried, paddings = kernels * kernels // 4 + kernels, "k//2"
+    else:  # a kernel wider than the most padded input never fits: k_eff <= n + 2*max_padding
+        top = _positive(max_padding, "max_padding", 0)
+        kernels = min(kernels, (n + 2 * top - 1) // d + 1)
+        tried, paddings = kernels * (top + 1), f"{top:,}"
+    _affordable(tried, f"solve conv (kernels up to {kernels:,}, paddings up to {paddings})", "settings")
     settings = []
-    for k in range(1, _positive(max_kernel, "max_kernel") + 1):
-        top = k // 2 if max_padding is None else _positive(max_padding, "max_padding", 0)
-        for p in range(0, top + 1):
+    for k in range(1, kernels + 1):
+        top = k // 2 if max_padding is None else max_padding
+        for p in range(max(0, -(-(effective_kernel(k, d) - n) // 2)), top + 1):  # from the first p with a >= 0
             a = n + 2 * p - effective_kernel(k, d)
-            if a < 0:
-                continue
             low = a // out + 1
             strides: SizeSet | None
             if out == 1:

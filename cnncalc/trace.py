@@ -16,6 +16,11 @@ size = the largest extent max S(o) - min S(o) + 1, start = min S(0), stride = (m
 Feature maps are taken to extend without end (the receptive-field convention: ``start`` is minus the
 effective padding), unless ``clip`` is set: then every layer's input is cut to its real extent
 [0, n - 1], which gives exactly the input pixels that can reach an output pixel (``validate``).
+
+The work grows with P and with the regions' sizes (a stride-10**9 transposed convolution has P = 10**9),
+so it is counted: each output pixel traced, each row visited and each interval or pixel produced is a
+step, charged before it is taken, and more than ``limits.MAX_TRACE`` steps refuse the analysis.
+``plan`` refuses at once rows whose periods alone add up to more (twenty chained x2 upsamplings).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import math
 from fractions import Fraction
 
 from .graph import INPUT
+from .limits import MAX_TRACE
 from .receptive_field import POINTWISE, SAME, ReceptiveField
 
 __all__ = ["Tracer"]
@@ -41,25 +47,31 @@ def _merged(intervals):
     return tuple(out)
 
 
-def _read(window, intervals):
-    """The input coordinates that the output coordinates ``intervals`` read through ``window``."""
+def _read(window, intervals, spend):
+    """The input coordinates that the output coordinates ``intervals`` read through ``window``;
+    ``spend(n)`` is told each loop's length before it runs."""
     k, s, p, d, up = window.k, window.s, window.p, window.d, window.up
     out = []
     for a, b in intervals:
         if up:  # inputs i with a <= i*s - p + t*d <= b
+            spend(k)
             for t in range(k):
                 lo, hi = -((-(a + p - t * d)) // s), (b + p - t * d) // s
                 if lo <= hi:
                     out.append((lo, hi))
         elif s == 1:
+            spend(k)
             out.extend((a - p + t * d, b - p + t * d) for t in range(k))
         elif d == 1:
             if k >= s:
                 out.append((a * s - p, b * s - p + k - 1))
             else:
+                spend(b - a + 1)
                 out.extend((o * s - p, o * s - p + k - 1) for o in range(a, b + 1))
         else:
+            spend((b - a + 1) * k)
             out.extend((x, x) for x in {o * s - p + t * d for o in range(a, b + 1) for t in range(k)})
+    spend(len(out))  # sorting and merging them
     return _merged(out)
 
 
@@ -77,6 +89,27 @@ class Tracer:
             self._add(row)
         self.concrete = all(w.numbers for windows in self.windows if windows is not None for w in windows)
         self._cache = {}
+        self._budget = MAX_TRACE.value
+        self._spent = 0
+        self._row = None  # the row being traced, for the message when the budget runs out
+
+    def plan(self, rows):
+        """Refuse, before any work, tracing ``rows`` when one step per output pixel of their periods is
+        already over the budget."""
+        need = self._spent
+        for i in rows:
+            need += sum(self.periods[i])
+            if need > self._budget:
+                self._row = i
+                self._spend(need - self._spent)
+
+    def _spend(self, steps):
+        self._spent += steps
+        if self._spent > self._budget:
+            row = self.rows[self._row] if self._row is not None else None
+            label = "receptive field" if row is None else f"{row.name} ({row.type})" if row.name else row.type
+            raise MAX_TRACE.refuse(label, "tracing the receptive field after upsampling needs more than",
+                                   self._budget, self._budget)
 
     def _add(self, row):
         """Record a row's parents, windows and periods."""
@@ -115,8 +148,9 @@ class Tracer:
     def _inputs(self, i, axis, intervals):
         """(parent, axis, intervals) read by row i's ``intervals``."""
         windows = self.windows[i]
+        self._spend(1)
         if windows is not None and windows[axis] != SAME:
-            intervals = _read(windows[axis], intervals)
+            intervals = _read(windows[axis], intervals, self._spend)
             if self.clip:
                 n = self.rows[i].input_shape[1 + axis]
                 intervals = tuple((max(lo, 0), min(hi, n - 1)) for lo, hi in intervals if hi >= 0 and lo <= n - 1)
@@ -124,6 +158,7 @@ class Tracer:
 
     def hull(self, i, axis, o):
         """(first, last) input pixel that output pixel o of row i reads along ``axis``, or None."""
+        self._row = i
         region = self.region(i, axis, ((o, o),))
         return (region[0][0], region[-1][1]) if region else None
 
@@ -131,8 +166,10 @@ class Tracer:
         """Row i's field from exact regions; an axis whose output pixels read nothing at all (bias only)
         has size 0 and ``hull_rf``'s stride and start."""
         sizes, strides, starts = [], [], []
+        self._row = i
         for axis in range(hull_rf.axes):
             P = self.periods[i][axis]
+            self._spend(P)  # one trace per output pixel of the period, before the list of P is made
             hulls = [self.hull(i, axis, o) for o in range(P)]
             o0 = next((o for o, h in enumerate(hulls) if h is not None), None)
             if o0 is None:

@@ -47,16 +47,18 @@ each check reporting the expected (analytic) and the actual number:
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import numpy as np
 
 from .analysis import analyze
-from .dims import as_shape
 from . import i18n
+from .dims import as_shape, product
 from .errors import ShapeError
 from .formulas import tf_same_padding
 from .graph import INPUT, flow
+from .limits import MAX_MEMORY
 from .reference import functional as R
 from .reference import runner
 from .trace import Tracer
@@ -135,17 +137,23 @@ def verify(
     rf_batch=512,
     rtol=FD_RTOL,
     progress=None,
+    max_memory=None,
 ):
     """Run every check of the module docstring on ``model`` at the concrete ``input_shape`` (C, H, W).
 
     ``gradient_layers`` and ``rf_rows`` report the per-layer gradient and receptive-field checks of
     that many evenly spaced rows only (None: all); ``rf_batch`` rows share one skeleton pass;
     ``rtol`` is the finite differences' tolerance; ``progress(done, total)`` is called after each job.
+    Before any array exists the memory the run needs is estimated (``memory_estimate``) and a run over
+    ``max_memory`` bytes (default: ``default_max_memory()``) is refused with a ``LimitError``.
     """
     shape = as_shape(input_shape)
     if not all(type(d) is int for d in shape):
         raise ShapeError(f"verify needs a concrete input shape, got {shape}")
     report = analyze(model, shape, warn=False)
+    need = memory_estimate(report)
+    limit = default_max_memory() if max_memory is None else max_memory
+    MAX_MEMORY.check(need, f"verify {name or report.name} {'x'.join(map(str, shape))}", "needs about", limit)
     rng = np.random.default_rng(seed)
     ids = _id_range(model)
     x = rng.standard_normal((1,) + shape) if ids is None else rng.integers(0, ids, (1,) + shape)
@@ -193,6 +201,58 @@ def _id_range(model):
     if len(sizes) != len(readers):
         raise ShapeError("verify: the input is read by an Embedding (integer ids) and by layers that take numbers")
     return min(sizes)
+
+
+def memory_estimate(report):
+    """The bytes ``verify`` allocates at most, from the report alone (nothing is allocated).
+
+    With A the elements of the input and of every row's output, P the parameters and buffers, L those
+    of the largest layer and W the largest im2col matrix (kernel taps times C_in*H_out*W_out, or
+    C_out*H_in*W_in for a transposed convolution), all per sample and in float64:
+    6A (activations, their gradients, the tangents of the forward-mode derivative and its finite
+    differences) + 3P (parameters, gradients, tangents) + 1.5L (one layer's perturbed copies) + 2W (an
+    im2col matrix and its adjoint), and 32 MiB for the interpreter's own objects; the receptive-field
+    skeleton has one channel and adds nothing that counts. Against the peak (allocations traced, or
+    resident memory where larger) of AlexNet, VGG11, ResNet18, SqueezeNet at 224x224, DenseNet121 at 64,
+    MobileNetV2 at 128, a 7x7 convolution at 256x256, a stride-4 transposed convolution and a 49M-parameter
+    Linear it is 1.1 to 1.7 times as much.
+    """
+    acts = product(report.input_shape) + sum(r.output_numel for r in report.layers)
+    params = report.params + report.buffers
+    window, largest = 0, max((r.params for r in report.layers), default=0)
+    for row in report.layers:
+        kernel = getattr(row.layer, "kernel_size", None)
+        if row.is_merge or kernel is None or len(row.input_shape) < 2:
+            continue
+        taps = product(kernel if isinstance(kernel, tuple) else (kernel,) * (len(row.input_shape) - 1))
+        if row.layer.upsamples:
+            spread = row.output_shape[0] * product(row.input_shape[1:])
+        else:
+            spread = row.input_shape[0] * product(row.output_shape[1:])
+        window = max(window, taps * spread)
+    return 8 * (6 * acts + 3 * params + 2 * window) + 12 * largest + 2**25
+
+
+def default_max_memory():
+    """``MAX_MEMORY`` when set, else three quarters of the machine's memory (physical, not what other
+    processes leave free at the moment: the same run must not pass or fail with the load), never more
+    than half the address-space limit (``ulimit -v``, which also counts the interpreter and its libraries)."""
+    if MAX_MEMORY.value:
+        return MAX_MEMORY.value
+    candidates = []
+    try:
+        candidates.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 3 // 4)
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            candidates.append(soft // 2)
+    except (ImportError, OSError, ValueError):
+        pass
+    return max(1, min(candidates)) if candidates else 4 * 10**9
 
 
 def _he_parameters(model, seed):
@@ -597,4 +657,4 @@ def format_table(result, lang="en"):
     return "\n".join(text)
 
 
-__all__ = ["verify", "Verification", "Check", "format_table"]
+__all__ = ["verify", "Verification", "Check", "format_table", "memory_estimate", "default_max_memory"]

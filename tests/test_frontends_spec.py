@@ -77,7 +77,7 @@ def test_zoo_round_trip_through_json(name, shape):
 
 def test_round_trip_keeps_frozen_symbolic_and_special_layers():
     model = c.Sequential(c.Conv2d(3, 8, 3, padding="same").freeze(), c.SamePad2d(3, 2), c.MaxPool2d(3, 2),
-                         c.Reshape(None, -1), c.Linear(8 * 4 * 4, "classes"))
+                         c.Reshape(None, -1), c.Linear(8 * 4 * 4, c.symbol("classes")))
     spec = c.to_spec(model)
     assert spec["layers"][0] == {"Conv2d": {"args": [3, 8, 3], "padding": "same", "trainable": False}}
     assert spec["layers"][3] == {"Reshape": [None, -1]}

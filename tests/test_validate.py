@@ -126,7 +126,7 @@ def test_a_wrong_trace_fails(monkeypatch):
     from cnncalc import trace
 
     real = trace._read
-    monkeypatch.setattr(trace, "_read", lambda w, iv: tuple((lo - w.up, hi) for lo, hi in real(w, iv)))  # one too wide
+    monkeypatch.setattr(trace, "_read", lambda w, iv, spend: tuple((lo - w.up, hi) for lo, hi in real(w, iv, spend)))  # one too wide
     failure = first_failure(verify(unet(), (1, 20, 20), gradients=False))
     assert (failure.layer, failure.type, failure.what) == ("1.1.1.1.2", "ConvTranspose2d", "receptive_field")
     assert failure.expected[0][0] < failure.actual[0][0]

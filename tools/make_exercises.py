@@ -7,7 +7,6 @@ regenerates the page and compares, so it cannot go stale).
 from __future__ import annotations
 
 import sys
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

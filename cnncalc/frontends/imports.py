@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 from ..errors import ShapeError
+from ..files import read_source
 
 __all__ = ["SourceModule", "resolve"]
 
@@ -48,10 +49,7 @@ class SourceModule:
 
     @classmethod
     def read(cls, path, reader):
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ShapeError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        text = read_source(path)  # a regular file within the size limit, decoded as Python decodes it
         module = cls.parse(text, str(path), reader)
         module.name = Path(path).stem
         return module

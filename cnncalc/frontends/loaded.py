@@ -10,6 +10,7 @@ from pathlib import Path
 from ..analysis import analyze
 from ..dims import as_shape, format_shape
 from ..errors import ShapeError
+from ..files import read_source
 
 __all__ = ["Loaded", "Origin", "diagnose", "read_text", "refuse_upstream"]
 
@@ -111,11 +112,7 @@ def read_text(text_or_path):
     """(source, path) from source text, a path string or a Path."""
     if isinstance(text_or_path, Path) or (isinstance(text_or_path, str) and "\n" not in text_or_path
                                           and text_or_path.endswith(".py")):
-        path = Path(text_or_path)
-        try:
-            return path.read_text(encoding="utf-8"), str(text_or_path)
-        except OSError as exc:
-            raise ShapeError(f"{text_or_path}: cannot read: {exc.strerror}") from None
+        return read_source(text_or_path), str(text_or_path)  # a regular file within the size limit
     return text_or_path, "<source>"
 
 

@@ -38,8 +38,11 @@ from collections import OrderedDict
 from pathlib import Path
 
 from .. import layers as L
+from ..dims import names_as_symbols
 from ..errors import ShapeError
+from ..files import read_data
 from ..graph import Concat, Container, Merge, Residual, Sequential
+from ..limits import MAX_DEPTH, check_digits, check_int
 from .dataflow import Network, sequential_of
 from .loaded import Loaded
 
@@ -87,19 +90,40 @@ def _line_of(value, default=0):
 
 
 def parse_yaml(text, path):
+    """YAML, safely: PyYAML's SafeLoader (plain data only, never a Python object), with the line of each
+    mapping, key and list item; aliases are refused (nine nested ``*a`` lists would expand to a billion
+    items), and so are keys that are not scalars, nesting over MAX_DEPTH and integers over MAX_DIGITS."""
     try:
         import yaml
     except ImportError:
         raise ShapeError(f"{path}: reading YAML needs PyYAML: pip install 'cnncalc[yaml]' (or use JSON)") from None
+    limit = MAX_DEPTH.value
 
     class Loader(yaml.SafeLoader):
-        pass
+        depth = 0
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                raise ShapeError(f"{path}:{event.start_mark.line + 1}: the alias *{event.anchor}: YAML aliases are not "
+                                 "read (they can expand exponentially): write the item out")
+            self.depth += 1
+            try:
+                if self.depth > limit:
+                    raise MAX_DEPTH.refuse(f"{path}:{event.start_mark.line + 1}", "lists and mappings nest at least",
+                                           self.depth, limit)
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
 
     def mapping(loader, node):
         out = LocDict()
         out.line = node.start_mark.line + 1
         out.key_lines = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ShapeError(f"{path}:{key_node.start_mark.line + 1}: a mapping key must be a name or a number, "
+                                 f"not a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}")
             key = loader.construct_object(key_node, deep=True)
             out[key] = loader.construct_object(value_node, deep=True)
             out.key_lines[key] = key_node.start_mark.line + 1
@@ -111,14 +135,24 @@ def parse_yaml(text, path):
         out.item_lines = [n.start_mark.line + 1 for n in node.value]
         return out
 
+    def integer(loader, node):
+        where = f"{path}:{node.start_mark.line + 1}"
+        check_digits(node.value, where, "an integer of")
+        return check_int(yaml.SafeLoader.construct_yaml_int(loader, node), where, "an integer of")
+
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
+    Loader.add_constructor("tag:yaml.org,2002:int", integer)
     try:
         return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: safe loading only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ShapeError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a scalar the safe constructors choke on: 2001-13-45
+        if isinstance(exc, ShapeError):
+            raise
+        raise ShapeError(f"{path}: not valid YAML: {exc}") from None
 
 
 def parse_json(text, path):
@@ -138,11 +172,26 @@ def parse_json(text, path):
                 hi = mid - 1
         return lo + 1
 
-    decoder = json.JSONDecoder()
+    limit, depth = MAX_DEPTH.value, [0]
+
+    def integer(digits):
+        return int(check_digits(digits, str(path), "an integer of"))
+
+    def nested(end, parse):
+        """Parse one list or mapping, counting how deep it sits."""
+        depth[0] += 1
+        try:
+            if depth[0] > limit:
+                raise MAX_DEPTH.refuse(f"{path}:{line_at(end)}", "lists and mappings nest at least", depth[0], limit)
+            return parse()
+        finally:
+            depth[0] -= 1
+
+    decoder = json.JSONDecoder(parse_int=integer)
 
     def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None):
         s, end = s_and_end
-        pairs, new_end = json.decoder.JSONObject(s_and_end, strict, scan_once, None, list, memo)
+        pairs, new_end = nested(end, lambda: json.decoder.JSONObject(s_and_end, strict, scan_once, None, list, memo))
         out = LocDict(pairs)
         out.line = line_at(end - 1)
         out.key_lines = {}
@@ -161,7 +210,7 @@ def parse_json(text, path):
             item_starts.append(idx)
             return scan_once(text, idx)
 
-        values, new_end = json.decoder.JSONArray(s_and_end, recording)
+        values, new_end = nested(end, lambda: json.decoder.JSONArray(s_and_end, recording))
         out = LocList(values)
         out.line = line_at(end - 1)
         out.item_lines = [line_at(i) for i in item_starts]
@@ -179,7 +228,47 @@ def parse_json(text, path):
 # --- spec -> network --------------------------------------------------------------------------------
 
 
+def _drive(steps):
+    """Run a generator that yields the generators whose results it needs, on an explicit stack: specs
+    and networks may nest deeper than Python's recursion limit."""
+    stack, value = [steps], None
+    while stack:
+        try:
+            needed = stack[-1].send(value)
+        except StopIteration as done:
+            stack.pop()
+            value = done.value
+            continue
+        stack.append(needed)
+        value = None
+    return value
+
+
+class _Key:
+    """The path of an item for error messages (``layers[2].residual.main[0]``), spelled out only when
+    printed: a copy per level would cost the square of a deep spec's depth."""
+
+    __slots__ = ("parent", "part")
+
+    def __init__(self, parent, part):
+        self.parent, self.part = parent, part
+
+    def __str__(self):
+        parts, key = [], self
+        while isinstance(key, _Key):
+            parts.append(key.part)
+            key = key.parent
+        parts.append(str(key))
+        parts.reverse()
+        if len(parts) > 12:  # a deep spec: the root and the innermost items say where
+            parts[4:-6] = ["..."]
+        return "".join(parts)
+
+
 class _Builder:
+    """Items to layers and containers. Each method that reads nested items is a generator for ``_drive``:
+    ``(yield self.item(...))`` is the built item."""
+
     def __init__(self, path):
         self.path = path
         self.types = layer_types()
@@ -193,33 +282,35 @@ class _Builder:
         if isinstance(value, str):
             return None, self.leaf(value, None, key, line)
         if isinstance(value, list):
-            return None, self.sequence(value, key, line)
+            return None, (yield self.sequence(value, key, line))
         if not isinstance(value, dict):
-            raise self.fail(line, key, f"expected a layer name, a list or a mapping, got {value!r}")
+            raise self.fail(line, key, f"expected a layer name, a list or a mapping, got {_brief(value)}")
         line = _line_of(value, line)
         name = value.get("name")
         if name is not None and not isinstance(name, (str, int)):
-            raise self.fail(line, f"{key}.name", f"a name must be a string, got {name!r}")
+            raise self.fail(line, _Key(key, ".name"), f"a name must be a string, got {_brief(name)}")
         kinds = [k for k in value if k not in ("name", "merge_name")]
         if len(kinds) != 1:
             raise self.fail(line, key, f"expected one layer type (and an optional name), got keys {sorted(map(str, kinds))}")
         merge_name = value.get("merge_name")
         if merge_name is not None and kinds[0] not in ("residual", "concat", "merge"):
-            raise self.fail(line, f"{key}.merge_name", "only a residual, a concat or a merge has a merge row to name")
+            raise self.fail(line, _Key(key, ".merge_name"), "only a residual, a concat or a merge has a merge row to name")
         kind = kinds[0]
         body = value[kind]
-        where = f"{key}.{kind}"
+        where = _Key(key, f".{kind}")
         body_line = getattr(value, "key_lines", {}).get(kind, line)
         if kind == "sequential":
             if not isinstance(body, list):
                 raise self.fail(body_line, where, "expected a list of items")
-            layer = self.sequence(body, where, body_line)
+            layer = yield self.sequence(body, where, body_line)
         elif kind == "residual":
-            layer = self.residual(body, where, body_line, str(merge_name or ""))
+            layer = yield self.residual(body, where, body_line, str(merge_name or ""))
         elif kind == "concat":
-            layer = self.concat(body, where, body_line, str(merge_name or ""))
+            layer = yield self.concat(body, where, body_line, str(merge_name or ""))
         elif kind == "merge":
-            layer = self.merge(body, where, body_line, str(merge_name or ""))
+            layer = yield self.merge(body, where, body_line, str(merge_name or ""))
+        elif not isinstance(kind, str):
+            raise self.fail(line, key, f"a layer type is a name, got {_brief(kind)}")
         else:
             layer = self.leaf(kind, body, where, body_line)
         return (None if name is None else str(name)), layer
@@ -229,7 +320,7 @@ class _Builder:
         lines = getattr(items, "item_lines", [])
         for i, value in enumerate(items):
             item_line = lines[i] if i < len(lines) else line
-            name, layer = self.item(value, f"{key}[{i}]", item_line)
+            name, layer = yield self.item(value, _Key(key, f"[{i}]"), item_line)
             pairs.append((str(i) if name is None else name, layer))
         return sequential_of(pairs)
 
@@ -238,19 +329,22 @@ class _Builder:
         if value is None:
             return None
         if isinstance(value, list):
-            return self.sequence(value, key, _line_of(value, line))
-        return self.item(value, key, line)[1]
+            return (yield self.sequence(value, key, _line_of(value, line)))
+        return (yield self.item(value, key, line))[1]
 
     def residual(self, body, key, line, merge_name=""):
         if not isinstance(body, dict) or "main" not in body:
             raise self.fail(line, key, "expected a mapping with main (and optional shortcut, post)")
         unknown = set(body) - {"main", "shortcut", "post", "shortcut_name", "post_name", "op"}
         if unknown:
-            raise self.fail(line, key, f"unknown keys {sorted(unknown)}: expected main, shortcut, post, shortcut_name, post_name, op")
+            raise self.fail(line, key, f"unknown keys {sorted(map(str, unknown))}: expected main, shortcut, post, "
+                            "shortcut_name, post_name, op")
         if body.get("op", "add") not in ("add", "mul"):
-            raise self.fail(line, f"{key}.op", f"op must be add or mul, got {body.get('op')!r}")
+            raise self.fail(line, _Key(key, ".op"), f"op must be add or mul, got {_brief(body.get('op'))}")
         lines = getattr(body, "key_lines", {})
-        parts = {k: self.part(body.get(k), f"{key}.{k}", lines.get(k, line)) for k in ("main", "shortcut", "post")}
+        parts = {}
+        for k in ("main", "shortcut", "post"):
+            parts[k] = yield self.part(body.get(k), _Key(key, f".{k}"), lines.get(k, line))
         block = Residual(parts["main"], parts["shortcut"], parts["post"],
                          shortcut_name=str(body.get("shortcut_name", "shortcut")),
                          post_name=str(body.get("post_name", "post")), merge_name=merge_name,
@@ -267,13 +361,13 @@ class _Builder:
         for i, value in enumerate(body):
             item_line = lines[i] if i < len(lines) else line
             name = value.get("name") if isinstance(value, dict) else None
-            pairs.append((str(i) if name is None else str(name), self.part(value, f"{key}[{i}]", item_line)))
+            pairs.append((str(i) if name is None else str(name), (yield self.part(value, _Key(key, f"[{i}]"), item_line))))
         if len({n for n, _ in pairs}) != len(pairs):
             raise self.fail(line, key, "branch names must differ")
         return OrderedDict(pairs)
 
     def concat(self, body, key, line, merge_name=""):
-        block = Concat(self.branches(body, key, line), merge_name=merge_name)
+        block = Concat((yield self.branches(body, key, line)), merge_name=merge_name)
         self.origins[id(block)] = SpecOrigin(self.path, line)
         return block
 
@@ -282,9 +376,9 @@ class _Builder:
             raise self.fail(line, key, "expected a mapping with branches (and op, dim, mode)")
         unknown = set(body) - {"branches", "op", "dim", "mode"}
         if unknown:
-            raise self.fail(line, key, f"unknown keys {sorted(unknown)}: expected branches, op, dim, mode")
+            raise self.fail(line, key, f"unknown keys {sorted(map(str, unknown))}: expected branches, op, dim, mode")
         lines = getattr(body, "key_lines", {})
-        branches = self.branches(body["branches"], f"{key}.branches", lines.get("branches", line))
+        branches = yield self.branches(body["branches"], _Key(key, ".branches"), lines.get("branches", line))
         options = {k: body[k] for k in ("op", "dim", "mode") if k in body}
         try:
             block = Merge(branches, merge_name=merge_name, **options)
@@ -296,20 +390,26 @@ class _Builder:
     def leaf(self, kind, body, key, line):
         cls = self.types.get(kind)
         if cls is None:
-            raise self.fail(line, key, f"unknown layer type {kind!r}: expected one of {', '.join(sorted(self.types))}, "
+            raise self.fail(line, key, f"unknown layer type {_brief(kind)}: expected one of {', '.join(sorted(self.types))}, "
                             f"or {', '.join(CONTAINERS)}")
         args, kwargs = [], {}
         if isinstance(body, list):
             args = list(body)
         elif isinstance(body, dict):
             kwargs = {k: v for k, v in body.items() if k != "args"}
-            args = list(body.get("args") or [])
+            args = body.get("args") or []
+            if not isinstance(args, list):
+                raise self.fail(line, _Key(key, ".args"), f"expected a list of positional arguments, got {_brief(args)}")
         elif body is not None:
             args = [body]
+        bad = next((k for k in kwargs if not isinstance(k, str) or not k.isidentifier()), None)
+        if bad is not None:
+            raise self.fail(line, key, f"{_brief(bad)} is not an argument name")
         args = [_from_json(a) for a in args]
-        kwargs = {str(k): _from_json(v) for k, v in kwargs.items()}
+        kwargs = {k: _from_json(v) for k, v in kwargs.items()}
         try:
-            layer = cls(*args, **kwargs)
+            with names_as_symbols():  # a string where a size belongs is a symbol in a spec
+                layer = cls(*args, **kwargs)
         except TypeError as exc:
             raise self.fail(line, key, f"arguments not understood: {exc}") from None
         except ShapeError as exc:
@@ -318,10 +418,18 @@ class _Builder:
         return layer
 
 
-def _from_json(value):
+def _brief(value, width=60):
+    """A value for an error message, cut to ``width`` characters (a hostile file may hold megabytes)."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _from_json(value, depth=0):
     """Lists become tuples (pairs, tables); everything else as read."""
     if isinstance(value, list):
-        return tuple(_from_json(v) for v in value)
+        if depth >= 8:  # no layer argument nests deeper than a table of pairs
+            raise ShapeError(f"layer arguments nest more than 8 lists deep: {_brief(value)}")
+        return tuple(_from_json(v, depth + 1) for v in value)
     return value
 
 
@@ -349,27 +457,35 @@ def read_spec(spec, path="<spec>"):
     if "layers" in spec:
         if not isinstance(spec["layers"], list):
             raise builder.fail(lines.get("layers", 0), "layers", "expected a list of items")
-        model = builder.sequence(spec["layers"], "layers", lines.get("layers", 0))
+        model = _drive(builder.sequence(spec["layers"], "layers", lines.get("layers", 0)))
     else:
-        model = builder.item(spec["model"], "model", lines.get("model", 0))[1]
+        model = _drive(builder.item(spec["model"], "model", lines.get("model", 0)))[1]
     shape = spec.get("input_shape")
     if shape is not None:
+        if not isinstance(shape, (str, list)):
+            raise builder.fail(lines.get("input_shape", 0), "input_shape",
+                               f"expected a shape such as 3x32x32 or [3, 32, 32], got {_brief(shape)}")
         try:
             shape = as_shape(shape if isinstance(shape, str) else tuple(shape))
-        except (ShapeError, TypeError) as exc:
+        except ShapeError as exc:
             raise builder.fail(lines.get("input_shape", 0), "input_shape", str(exc)) from None
     name = spec.get("name")
     return (None if name is None else str(name)), shape, Network(model, builder.origins)
 
 
+def read_document(path, yaml=None):
+    """A JSON or YAML file parsed (``files.read_data``: a regular file within the size limit, then
+    ``parse_json`` or ``parse_yaml``): spec and homework files alike. ``yaml`` None: YAML unless the
+    name ends in .json."""
+    text = read_data(path)
+    if yaml is None:
+        yaml = not str(path).lower().endswith(".json")
+    return parse_yaml(text, path) if yaml else parse_json(text, path)
+
+
 def load_spec(path):
     """A spec file (.yaml, .yml, .json) read into a ``Loaded``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ShapeError(f"{path}: cannot read: {exc.strerror}") from None
-    data = parse_json(text, path) if str(path).lower().endswith(".json") else parse_yaml(text, path)
-    name, shape, network = read_spec(data, path)
+    name, shape, network = read_spec(read_document(path), path)
     return Loaded(name or Path(path).stem, str(path), "spec", lambda _shape: network, shape)
 
 
@@ -431,9 +547,12 @@ def _same(value, default):
     return isinstance(value, tuple) and len(set(value)) == 1 and value[0] == default and not isinstance(default, tuple)
 
 
+# _item, _part, _node_spec and _block_spec are generators for ``_drive``: networks nest without limit.
+
+
 def _item(layer, name, index):
     """One item of a parent's list: the layer, plus its name unless it is the position."""
-    spec = _node_spec(layer)
+    spec = yield _node_spec(layer)
     if name != str(index):
         if not isinstance(spec, dict):
             spec = {spec: None}
@@ -445,12 +564,15 @@ def _item(layer, name, index):
 def _part(layer):
     """A residual part or concat branch: a Sequential as a list, anything else as one item."""
     if type(layer) is Sequential:
-        return [_item(child, name, i) for i, (name, child) in enumerate(layer.named_children())]
-    return _node_spec(layer)
+        items = []
+        for i, (name, child) in enumerate(layer.named_children()):
+            items.append((yield _item(child, name, i)))
+        return items
+    return (yield _node_spec(layer))
 
 
 def _node_spec(layer):
-    spec = _block_spec(layer)
+    spec = yield _block_spec(layer)
     if getattr(layer, "merge_name", ""):
         spec["merge_name"] = layer.merge_name
     return spec
@@ -458,13 +580,13 @@ def _node_spec(layer):
 
 def _block_spec(layer):
     if type(layer) is Sequential:
-        return {"sequential": _part(layer)}
+        return {"sequential": (yield _part(layer))}
     if isinstance(layer, Residual):
-        body = {"main": _part(layer.main)}
+        body = {"main": (yield _part(layer.main))}
         if layer.shortcut is not None:
-            body["shortcut"] = _part(layer.shortcut)
+            body["shortcut"] = yield _part(layer.shortcut)
         if layer.post is not None:
-            body["post"] = _part(layer.post)
+            body["post"] = yield _part(layer.post)
         if layer.shortcut_name != "shortcut":
             body["shortcut_name"] = layer.shortcut_name
         if layer.post_name != "post":
@@ -475,7 +597,7 @@ def _block_spec(layer):
     if isinstance(layer, Merge):
         branches = []
         for i, (name, child) in enumerate(layer.named_children()):
-            part = _part(child)
+            part = yield _part(child)
             if name != str(i):
                 part = {"sequential": part, "name": name} if isinstance(part, list) else {**_as_dict(part), "name": name}
             branches.append(part)
@@ -506,10 +628,29 @@ def to_spec(model, name=None, input_shape=None):
 
         doc["input_shape"] = [_to_json(d) for d in as_shape(input_shape)]
     if type(model) is Sequential:
-        doc["layers"] = _part(model)
+        doc["layers"] = _drive(_part(model))
     else:
-        doc["model"] = _node_spec(model)
+        doc["model"] = _drive(_node_spec(model))
     return doc
 
 
-__all__ = ["from_spec", "read_spec", "load_spec", "to_spec", "parse_json", "parse_yaml", "layer_types"]
+def nesting(doc) -> int:
+    """How many lists and mappings deep ``doc`` nests (the document itself is level 1)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def dumps(doc) -> str:
+    """A spec document as JSON text (indented), refused when it nests deeper than a spec file may be read
+    (MAX_DEPTH): what cannot be loaded back is not written."""
+    MAX_DEPTH.check(nesting(doc), "--format spec", "the spec would nest")
+    return json.dumps(doc, indent=2)
+
+
+__all__ = ["from_spec", "read_spec", "load_spec", "read_document", "to_spec", "dumps", "parse_json", "parse_yaml",
+           "layer_types"]

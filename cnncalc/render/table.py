@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from fractions import Fraction
 
 from .. import i18n
 from ..dims import format_shape, known, product
@@ -35,18 +36,26 @@ def count(n) -> str:
     return pretty(n)
 
 
+def fixed(n, scale: int) -> str:
+    """n/scale with two decimals, rounded half to even, in exact arithmetic: no float overflows, however
+    large the count (a batch of 10**2200)."""
+    hundredths = round(Fraction(n) * 100 / scale)
+    whole, part = divmod(abs(hundredths), 100)
+    return f"{'-' if hundredths < 0 else ''}{whole}.{part:02d}"
+
+
 def units(n) -> str:
     """A count with a K/M/G/T suffix (powers of 1000), as torchinfo prints mult-adds."""
     if not known(n):
         return count(n)
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+    for scale, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
         if abs(n) >= scale:
-            return f"{n / scale:.2f} {suffix}"
+            return f"{fixed(n, scale)} {suffix}"
     return str(n)
 
 
 def megabytes(n) -> str:
-    return f"{n / 1e6:.2f}" if known(n) else f"({count(n)})/10^6"
+    return fixed(n, 10**6) if known(n) else f"({count(n)})/10^6"
 
 
 def rf_text(rf: ReceptiveField | None) -> str:
