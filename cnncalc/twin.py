@@ -84,6 +84,11 @@ def twin(layer: Any) -> tuple:
     return None, values
 
 
+def _leading_names(count):
+    """Names of the axes before a Linear's features: L (tokens), H and W (a channels-last map), D, H and W."""
+    return ("L",) if count == 1 else _SIZES.get(count, tuple(f"N_{i}" for i in range(1, count + 1))) if count else ()
+
+
 @dataclass
 class General:
     """The general formulas of one twin: output dims, params, MACs, receptive-field recurrence (one
@@ -104,9 +109,10 @@ def general(layer: Any, rank: int = 2) -> General:
     in_names: tuple
     out_names: tuple
     shape: tuple
-    if isinstance(layer, Linear):
-        in_names, out_names = ("F_in",), ("F_out",)
-        shape = (symbol("F_in"),)
+    if isinstance(layer, Linear):  # on the last axis of a vector, tokens (L, F_in) or a channels-last map
+        leading = _leading_names(rank)
+        in_names, out_names = leading + ("F_in",), leading + ("F_out",)
+        shape = tuple(symbol(n) for n in in_names)
     else:
         rank = getattr(layer, "rank", rank)
         sizes = size_names(rank)
@@ -116,7 +122,7 @@ def general(layer: Any, rank: int = 2) -> General:
         channels = getattr(layer, "in_channels", getattr(layer, "num_features", symbol("C_in")))
         shape = (channels,) + tuple(symbol(n) for n in in_names[1:])
     out = layer.infer(shape)
-    named_out = out[:1] + tuple(symbol(n) for n in out_names[1:]) if len(out) > 1 else (symbol("F_out"),)
+    named_out = tuple(symbol(n) for n in out_names) if isinstance(layer, Linear) else out[:1] + tuple(symbol(n) for n in out_names[1:])
     macs = layer.macs(shape, named_out)
     rf = None
     if layer.windowed or isinstance(layer, ConvTransposeNd):

@@ -310,6 +310,7 @@ def _explain_row(row, words, fmt):
         if row.type.startswith("Adaptive"):
             label = words["adaptive"]
         lines.append(Line(label, "", [_fmt_shape(row.output_shape, fmt)]))
+        lines.extend(_counted_lines(row, words, fmt))
     else:
         lines.extend(_formula_lines(row, symbolic, values, rf_in, words, fmt))
     lines.extend(_notes(row, words))
@@ -362,6 +363,19 @@ def _formula_lines(row, symbolic, values, rf_in, words, fmt):
         lines.append(Line(words["rf_jump"], _lhs("j_out", fmt),
                           _derivation(jump, rf_values, row.receptive_field.stride[0], fmt)))
     return lines + notes
+
+
+def _counted_lines(row, words, fmt):
+    """Params (the sum of the layer's tensors) and MACs of a layer without a formula twin."""
+    lines = []
+    if row.params != 0:
+        times = r" \cdot " if fmt == "latex" else "*"
+        terms = [times.join(_fmt_value(d, fmt) for d in shape) for shape in row.layer.parameter_shapes().values()]
+        steps = [" + ".join(terms)] if len(terms) > 1 or "*" in terms[0] or "cdot" in terms[0] else []
+        lines.append(Line(words["params"], _lhs("params", fmt), steps + [_fmt_value(row.params, fmt)]))
+    if row.macs != 0:
+        lines.append(Line(words["macs"], _lhs("MACs", fmt), [_fmt_value(row.macs, fmt)]))
+    return lines
 
 
 def _readable(params):
