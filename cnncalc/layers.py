@@ -2107,6 +2107,45 @@ class Index(Layer):
         return f"Index({_index_text(self.key)})"
 
 
+@dataclass(frozen=True)
+class ExpectSize(Layer):
+    """``torch._assert(h == image_size, ...)`` on a (C, *spatial) map: a model that takes one input size
+    only (torchvision's VisionTransformer checks height and width before its patch projection).
+    ``size`` is the size of every spatial axis, or per spatial axis the size required (None: any);
+    the map passes unchanged."""
+
+    size: Any
+
+    torch_module = False  # an assertion in a forward, not a module
+
+    def __post_init__(self):
+        if isinstance(self.size, (tuple, list)):
+            size = tuple(None if v is None else as_dim(v, "size") for v in self.size)
+            if len(size) not in _MAPS:
+                raise ShapeError(f"{self.type}: size must give 1 to 3 spatial axes, got {self.size!r}")
+        else:
+            size = as_dim(self.size, "size")
+        object.__setattr__(self, "size", size)
+
+    def _sizes(self, shape):
+        if not isinstance(self.size, tuple):
+            if len(shape) - 1 not in _MAPS:
+                raise ShapeError(f"expects a (C, L), (C, H, W) or (C, D, H, W) feature map, receives shape {_shape_text(shape)}")
+            return (self.size,) * (len(shape) - 1)
+        _expect_map(shape, len(self.size))
+        return self.size
+
+    def infer(self, shape):
+        sizes = self._sizes(shape)
+        for axis, n, expected in zip(axis_names(len(sizes)), shape[1:], sizes):
+            if expected is not None and _differ(n, expected):
+                raise ShapeError(f"Wrong image {axis}! Expected {expected} but got {n}!")
+        return shape
+
+    def requires(self, in_shape):
+        return tuple((n, expected) for n, expected in zip(in_shape[1:], self._sizes(in_shape)) if expected is not None)
+
+
 _REDUCTIONS = ("mean", "sum", "amax", "amin", "prod")
 
 
