@@ -41,6 +41,8 @@ TEXT = {
         "merge_add": "element-wise sum of the branches",
         "merge_mul": "element-wise product of the branches (a gate, broadcast over the 1x1 axes)",
         "merge_concat": "channels concatenated",
+        "merge_side": "the first branch passes on; the others are read by the next layer",
+        "merge_other": "branches combined ({kind})",
         "total": "Total",
         "truncation": "floor truncation drops the last {n} {what} of the input: no window reaches them",
         "row": "row",
@@ -73,6 +75,8 @@ TEXT = {
         "merge_add": "各分支逐元素相加",
         "merge_mul": "各分支逐元素相乘 (门控，按 1×1 维度广播)",
         "merge_concat": "沿通道拼接",
+        "merge_side": "第一个分支原样传递，其余分支供下一层读取",
+        "merge_other": "分支合并 ({kind})",
         "total": "合计",
         "truncation": "向下取整截断：输入最后 {n} {what}没有被任何窗口覆盖，被丢弃",
         "row": "行",
@@ -293,9 +297,14 @@ def _explain_row(row, words, fmt):
             sign = " + " if row.type == "Add" else (r" \odot " if fmt == "latex" else " * ")
             joined = sign.join(_fmt_shape(b, fmt) for b in branches)
             lines.append(Line(words[f"merge_{row.type.lower()}"], "", [joined, _fmt_shape(row.output_shape, fmt)]))
-        else:
+        elif row.type == "Concat" and layer.dim in (1, -len(row.output_shape) - 1):
             channels = " + ".join(_fmt_value(b[0], fmt) for b in branches)
             lines.append(Line(words["merge_concat"], _lhs("C_out", fmt), [channels, _fmt_value(row.output_shape[0], fmt)]))
+        else:
+            label = words["merge_side"] if row.type == "Side" else words["merge_other"].format(kind=row.type)
+            shapes = ", ".join(_fmt_shape(b, fmt) for b in branches)
+            arrow = r" \to " if fmt == "latex" else " -> "
+            lines.append(Line(label, "", [shapes + arrow + _fmt_shape(row.output_shape, fmt)]))
         if isinstance(layer, Residual) and layer.op == "add":  # a gate (op mul) needs no projection note
             if layer.shortcut is not None:
                 a, b = format_shape(row.input_shape), format_shape(row.output_shape)
