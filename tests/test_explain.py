@@ -193,6 +193,15 @@ def test_merges_show_their_branches():
     assert "element-wise sum of the branches: 4x8x8 + 4x8x8 = 4x8x8" in added
 
 
+def test_merges_other_than_a_channel_concatenation_say_what_they_join():
+    from cnncalc import Merge
+
+    side = str(explain(Merge(Sequential(), Conv2d(4, 2, 1), op="side"), "4x3x3"))
+    assert "the first branch passes on; the others are read by the next layer: 4x3x3, 2x3x3 -> 4x3x3" in side
+    matmul = str(explain(Merge(Sequential(), cnncalc.Transpose(1, 2), op="matmul"), "5x3"))
+    assert "branches combined (MatMul): 5x3, 3x5 -> 5x5" in matmul and "concatenated" not in matmul
+
+
 def test_after_upsampling_the_size_is_traced_not_recurred():
     decoder = cnncalc.Sequential(cnncalc.Conv2d(1, 4, 3, stride=2, padding=1), cnncalc.ConvTranspose2d(4, 1, 4, stride=2, padding=1))
     text = explain(decoder, "1x16x16").render()

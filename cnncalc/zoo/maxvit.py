@@ -60,6 +60,15 @@ def mbconv(cin, cout, expansion_ratio, squeeze_ratio, stride, drop):
     return Merge(dict(proj=shortcut, _main=main), op="add")  # torchvision computes res = proj(x) first
 
 
+def relative_attention(feat_dim, head_dim, max_seq_len):
+    """RelativePositionalMultiHeadAttention: its to_qkv Linear, the attention, its merge Linear."""
+    return Sequential(dict(
+        to_qkv=Linear(feat_dim, 3 * feat_dim),
+        _attention=RelativePositionalAttention(feat_dim, head_dim, max_seq_len),
+        merge=Linear(feat_dim, feat_dim),
+    ))
+
+
 def partition_attention(channels, head_dim, partition_size, partition_type, grid_size, mlp_ratio, attention_dropout,
                         mlp_dropout, drop):
     """PartitionAttentionLayer: partition, (swap), x + sd(attention(x)), x + sd(mlp(x)), (swap), departition."""
@@ -67,12 +76,8 @@ def partition_attention(channels, head_dim, partition_size, partition_type, grid
     p = partition_size if partition_type == "window" else n_partitions
     gh, gw = grid_size[0] // p, grid_size[1] // p
     stochastic_dropout = StochasticDepth(drop, "row")  # one module, called twice
-    attention = Sequential(dict(
-        to_qkv=Linear(channels, 3 * channels),
-        _attention=RelativePositionalAttention(channels, head_dim, partition_size ** 2),
-        merge=Linear(channels, channels),
-    ))
-    attn_layer = Sequential(LayerNorm(channels), attention, Dropout(attention_dropout))
+    attn_layer = Sequential(LayerNorm(channels), relative_attention(channels, head_dim, partition_size ** 2),
+                            Dropout(attention_dropout))
     mlp_layer = Sequential(LayerNorm(channels), Linear(channels, channels * mlp_ratio), GELU(),
                            Linear(channels * mlp_ratio, channels), Dropout(mlp_dropout))
     swap = (lambda: SwapAxes(-2, -3)) if partition_type == "grid" else Identity

@@ -44,16 +44,17 @@ def mlp(dim, hidden, dropout):
     return Sequential(Linear(dim, hidden), GELU(), Dropout(dropout), Linear(hidden, dim), Dropout(dropout))
 
 
-def attention_v2(dim, num_heads, window, shift, attention_dropout, dropout):
-    """ShiftedWindowAttentionV2: the bias MLP on the coordinates buffer (its own rows), then the attention."""
+def attention_v2(dim, window_size, shift_size, num_heads, **options):
+    """ShiftedWindowAttentionV2 (torchvision's arguments): the bias MLP on the coordinates buffer (its own
+    rows), then the attention."""
+    wh, ww = window_size
     bias = Sequential(dict(
-        relative_coords_table=Buffer((1, 2 * window - 1, 2 * window - 1, 2)),
+        relative_coords_table=Buffer((1, 2 * wh - 1, 2 * ww - 1, 2)),
         cpb_mlp=Sequential(Linear(2, 512), ReLU(inplace=True), Linear(512, num_heads, bias=False)),
     ))
     return Sequential(dict(
         _bias=Merge(dict(_input=Sequential(), _bias=bias), op="side", merge_name="relative_position_bias"),
-        _attention=ShiftedWindowAttentionV2(dim, [window, window], shift, num_heads,
-                                            attention_dropout=attention_dropout, dropout=dropout),
+        _attention=ShiftedWindowAttentionV2(dim, window_size, shift_size, num_heads, **options),
     ))
 
 
@@ -63,7 +64,7 @@ def swin_block(dim, num_heads, window, shift, v2, mlp_ratio, dropout, attention_
     stochastic_depth = StochasticDepth(drop_path, "row")  # one module, called after attention and after the MLP
     shifts = [shift, shift]
     if v2:
-        attn = attention_v2(dim, num_heads, window, shifts, attention_dropout, dropout)
+        attn = attention_v2(dim, [window, window], shifts, num_heads, attention_dropout=attention_dropout, dropout=dropout)
         first = dict(attn=attn, norm1=LayerNorm(dim))
         second = dict(mlp=mlp(dim, int(dim * mlp_ratio), dropout), norm2=LayerNorm(dim))
     else:
