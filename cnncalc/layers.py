@@ -113,6 +113,7 @@ class Layer:
     windowed = False  # has a sliding window that can drop pixels (conv/pool)
     upsamples = False  # output pixels read regions of varying extent (trace.py gives the exact field)
     channels_last = False  # ``windows`` slide over the axes before the last ((..., H, W, C) maps: Swin)
+    source = False  # the output does not read the input (a module's buffer): computed once for a batch
 
     @property
     def type(self) -> str:
@@ -2488,6 +2489,7 @@ class Buffer(Layer):
     shape: Any
 
     torch_module = False
+    source = True
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(as_dim(v, "shape") for v in _normalized_shape(self.shape)))

@@ -84,6 +84,10 @@ def test_side_merge_passes_its_first_branch():
     assert rows["relative_position_bias"].input_shapes == ((5, 6, 8), (5, 7, 2))
     assert rows["relative_position_bias"].output_shape == (5, 6, 8) and rows["relative_position_bias"].macs == 0
     assert rows["cpb_mlp.2"].macs == 5 * 7 * 512 * 2 and report.output_shape == (5, 6, 8)
+    # torch runs the bias MLP once for a whole batch (on the buffer's batch of one): only the rest doubles
+    bias_macs = rows["cpb_mlp.0"].macs + rows["cpb_mlp.2"].macs
+    doubled = c.analyze(attention_v2(8, [3, 4], [1, 2], 2), "5x6x8", batch=2)
+    assert doubled.macs == 2 * report.macs - bias_macs
 
 
 def test_the_recorded_cases_cover_every_block():
