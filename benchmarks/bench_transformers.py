@@ -12,24 +12,14 @@ Without torch, torchvision or torchinfo only cnncalc's times are printed.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
+
+from bench_analyze import best_of  # the same timing as the ResNet benchmark (this folder is on the path)
 
 import cnncalc
 
 NETWORKS = ("vit_l_16", "swin_b")
-
-
-def best_of(fn, repeat=7, number=20):
-    """Median over ``repeat`` runs of the mean time of ``number`` calls (seconds)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - start) / number)
-    return statistics.median(times)
 
 
 def main():

@@ -21,6 +21,7 @@ from ..layers import (
     Permute,
     StochasticDepth,
 )
+from .variants import named
 
 # Per stage: input channels, the next stage's channels (None: the last stage), blocks (the paper's Section 3).
 STAGES = {
@@ -72,21 +73,14 @@ def _convnext(size, *, num_classes, in_channels, stochastic_depth_prob):
     ))
 
 
-def convnext_tiny(*, num_classes=1000, in_channels=3, stochastic_depth_prob=0.1):
-    """torchvision's ConvNeXt-T: 28,589,128 params and 4.456 GMACs at 224x224."""
-    return _convnext("tiny", num_classes=num_classes, in_channels=in_channels, stochastic_depth_prob=stochastic_depth_prob)
+def _builder(size, default_sd, about):
+    def build(*, num_classes=1000, in_channels=3, stochastic_depth_prob=default_sd):
+        return _convnext(size, num_classes=num_classes, in_channels=in_channels, stochastic_depth_prob=stochastic_depth_prob)
+
+    return named(build, f"convnext_{size}", f"torchvision's ConvNeXt-{size[0].upper()}: {about}.")
 
 
-def convnext_small(*, num_classes=1000, in_channels=3, stochastic_depth_prob=0.4):
-    """torchvision's ConvNeXt-S: 50,223,688 params and 8.684 GMACs at 224x224."""
-    return _convnext("small", num_classes=num_classes, in_channels=in_channels, stochastic_depth_prob=stochastic_depth_prob)
-
-
-def convnext_base(*, num_classes=1000, in_channels=3, stochastic_depth_prob=0.5):
-    """torchvision's ConvNeXt-B: 88,591,464 params and 15.355 GMACs at 224x224."""
-    return _convnext("base", num_classes=num_classes, in_channels=in_channels, stochastic_depth_prob=stochastic_depth_prob)
-
-
-def convnext_large(*, num_classes=1000, in_channels=3, stochastic_depth_prob=0.5):
-    """torchvision's ConvNeXt-L: 197,767,336 params and 34.361 GMACs at 224x224."""
-    return _convnext("large", num_classes=num_classes, in_channels=in_channels, stochastic_depth_prob=stochastic_depth_prob)
+convnext_tiny = _builder("tiny", 0.1, "28,589,128 params and 4.456 GMACs at 224x224")
+convnext_small = _builder("small", 0.4, "50,223,688 params and 8.684 GMACs at 224x224")
+convnext_base = _builder("base", 0.5, "88,591,464 params and 15.355 GMACs at 224x224")
+convnext_large = _builder("large", 0.5, "197,767,336 params and 34.361 GMACs at 224x224")

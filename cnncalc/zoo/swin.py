@@ -27,6 +27,7 @@ from ..layers import (
     ShiftedWindowAttentionV2,
     StochasticDepth,
 )
+from .variants import named
 
 # embedding width, blocks per stage, heads per stage, window, stochastic depth (torchvision's builders)
 VARIANTS = {
@@ -122,9 +123,7 @@ def _builder(variant, about):
         return _swin(variant, num_classes=num_classes, in_channels=in_channels, dropout=dropout,
                      attention_dropout=attention_dropout, stochastic_depth_prob=stochastic_depth_prob, mlp_ratio=mlp_ratio)
 
-    build.__name__ = build.__qualname__ = variant
-    build.__doc__ = f"torchvision's {variant}: {about}."
-    return build
+    return named(build, variant, f"torchvision's {variant}: {about}.")
 
 
 swin_t = _builder("swin_t", "28,288,354 params and 4.49 GMACs at 224x224")

@@ -26,6 +26,7 @@ from ..layers import (
     Reshape,
     Tanh,
 )
+from .variants import named
 
 # patch size, encoder blocks, attention heads, hidden width, MLP width (torchvision's builders)
 VARIANTS = {
@@ -83,9 +84,7 @@ def _builder(variant, about):
         return _vit(variant, num_classes=num_classes, in_channels=in_channels, image_size=image_size, dropout=dropout,
                     attention_dropout=attention_dropout, representation_size=representation_size)
 
-    build.__name__ = build.__qualname__ = f"vit_{variant}"
-    build.__doc__ = f"torchvision's ViT-{variant.replace('_', '/').upper()}: {about}."
-    return build
+    return named(build, f"vit_{variant}", f"torchvision's ViT-{variant.replace('_', '/').upper()}: {about}.")
 
 
 vit_b_16 = _builder("b_16", "86,567,656 params and 17.56 GMACs at 224x224")
