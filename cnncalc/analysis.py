@@ -58,6 +58,7 @@ def _analyze(model, input_dims, batch, name, warn, notes) -> Report:
     seen: set = set()
     assumptions: list = []
     upsampled = False
+    constant: list = []  # per row: its value does not depend on the input (a buffer and what it feeds)
 
     for node in flow(model):
         layer, row_name = node.layer, node.name
@@ -86,7 +87,8 @@ def _analyze(model, input_dims, batch, name, warn, notes) -> Report:
             new_local = new_rf if local is rf else layer.rf_at(local, shape)
             shared = id(layer) in seen
             seen.add(id(layer))
-            if batch != 1:
+            constant.append(layer.source or (q != INPUT and constant[q]))
+            if batch != 1 and not constant[-1]:  # torch computes a buffer's branch once for the batch
                 macs = macs * batch
             rows.append(Row(row_name, layer, shape, out, 0 if shared else layer.params, macs, new_rf, layer.type, shared,
                             inputs=node.inputs, rf_in=rf, local_rf=new_local))
@@ -108,7 +110,8 @@ def _analyze(model, input_dims, batch, name, warn, notes) -> Report:
         locals_ = [v[2] for v in values if v[2] is not None]  # a global branch (a gate) leaves the local field
         new_local = new_rf if new_rf is not None else layer.merge_rf(locals_, shapes) if locals_ else None
         fork = input_dims if node.fork == INPUT else rows[node.fork].output_shape
-        if batch != 1:
+        constant.append(all(q != INPUT and constant[q] for q in node.inputs))
+        if batch != 1 and not constant[-1]:
             macs = macs * batch
         rows.append(Row(row_name or kind.lower(), layer, fork, out, 0, macs, new_rf, kind, inputs=node.inputs,
                         input_shapes=shapes, rf_in=rfs[0], local_rf=new_local, spans=node.spans))

@@ -129,6 +129,20 @@ def attention_macs(batch, queries, keys, e_qk, e_v):
     return batch * queries * keys * (e_qk + e_v)
 
 
+def window_padded(n, window):
+    """n_pad = ceil(n/w)*w: an axis padded at its end to whole windows (Swin's window attention)."""
+    return ceil_div(n, window) * window
+
+
+def window_attention_macs(tokens, window_tokens, dim):
+    """MACs = 3*T*C^2 (q, k, v) + 2*T*N*C (scores and weighted values within each window of N tokens)
+    + T*C^2 (output projection), for T tokens of C channels in windows of N (heads fold out: each
+    head's C/h channels times h heads)."""
+    windows = divide(tokens, window_tokens)
+    return linear_macs(tokens, dim, 3 * dim) + attention_macs(windows, window_tokens, window_tokens, dim, dim) + \
+        linear_macs(tokens, dim, dim)
+
+
 def rf_conv(size, stride, start, k, s, p, d=1):
     """Receptive field through a sliding window, per axis (size r, jump j, start x0):
 

@@ -218,7 +218,7 @@ class Residual(Container):
 
 
 _MERGE_KINDS = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "cat": "Concat", "stack": "Stack",
-                "matmul": "MatMul", "attention": "Attention", "resize": "Resize"}
+                "matmul": "MatMul", "attention": "Attention", "resize": "Resize", "side": "Side"}
 _RESIZE_MODES = ("nearest", "bilinear", "bicubic", "linear", "trilinear", "area")
 _ELEMENTWISE = {"add": "sum", "sub": "difference", "mul": "element-wise product", "div": "quotient"}
 
@@ -232,7 +232,10 @@ class Merge(Container):
     - ``attention``: ``F.scaled_dot_product_attention(q, k, v)`` of three branches (MACs =
       batch*L*S*(E + E_v));
     - ``resize``: the first branch interpolated (``mode``) to the spatial size of the second,
-      ``F.interpolate(x, size=y.shape[-2:])`` (a segmentation head resized to its input).
+      ``F.interpolate(x, size=y.shape[-2:])`` (a segmentation head resized to its input);
+    - ``side``: the first branch passes on unchanged; the others compute tensors the next layer reads
+      besides it (Swin V2's relative position bias, made by an MLP from a buffer, for its window
+      attention). A dependency, no arithmetic: the first branch's receptive field passes.
 
     A matrix product, attention or resize mixes its positions: the receptive field ends there.
     """
@@ -293,6 +296,8 @@ class Merge(Container):
                 if len(other) != len(first) or any(known(a) and known(b) and a != b for a, b in zip(first, other)):
                     raise ShapeError(f"stack expects each tensor to be equal size, but got {_text(first)} and {_text(other)}")
             return first[:i] + (len(shapes),) + first[i:]
+        if self.op == "side":
+            return shapes[0]
         if self.op == "resize":
             x, like = shapes
             if len(x) < 2 or len(like) < len(x) - 1:
@@ -325,7 +330,7 @@ class Merge(Container):
             return tuple(pair for other in shapes[1:] for pair in zip(other, shapes[0]))
         if self.op == "matmul":
             return ((shapes[0][-1], shapes[1][-2]),)
-        if self.op == "resize":
+        if self.op in ("resize", "side"):
             return ()
         q, k, v = shapes
         return ((q[-1], k[-1]), (k[-2], v[-2]))
@@ -340,6 +345,8 @@ class Merge(Container):
         return 0
 
     def merge_rf(self, fields, shapes):
+        if self.op == "side":
+            return fields[0]
         if self.op in ("matmul", "attention", "resize"):
             return None
         if self.op == "cat" and self._axis(shapes) in fields[0].tensor_dims:

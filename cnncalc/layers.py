@@ -12,12 +12,13 @@ A layer family of any rank (``Conv1d``, ``Conv2d``, ``Conv3d``) is one class ove
 
 from __future__ import annotations
 
+import math
 from dataclasses import field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from . import formulas as F
-from .dims import as_dim, ceil_div, format_shape, is_nonnegative, is_positive, known, ntuple, product
+from .dims import as_dim, ceil_div, floor_div, format_shape, is_nonnegative, is_positive, known, ntuple, product
 from .errors import ShapeError
 from .receptive_field import POINTWISE, SAME, ReceptiveField, Window
 
@@ -124,6 +125,8 @@ class Layer:
     torch_module = True  # a torch.nn class of the same name and arguments exists (source and live readers)
     windowed = False  # has a sliding window that can drop pixels (conv/pool)
     upsamples = False  # output pixels read regions of varying extent (trace.py gives the exact field)
+    channels_last = False  # ``windows`` slide over the axes before the last ((..., H, W, C) maps: Swin)
+    source = False  # the output does not read the input (a module's buffer): computed once for a batch
 
     @property
     def type(self) -> str:
@@ -184,8 +187,9 @@ class Layer:
         if windows is None:
             return None
         if windows is not POINTWISE:
-            if not rf.channels_first:  # a window over axes where the spatial axes are not
-                return None
+            at = tuple(range(len(in_shape) - 1 - rf.axes, len(in_shape) - 1)) if self.channels_last else None
+            if not (rf.tensor_dims == at if self.channels_last else rf.channels_first):
+                return None  # a window over axes where the spatial axes are not
             rf = rf.through(windows)
         dims = self.moved_dims(in_shape, rf.tensor_dims)
         return None if dims is None else rf.moved(dims)
@@ -2134,6 +2138,45 @@ class Index(Layer):
         return f"Index({_index_text(self.key)})"
 
 
+@dataclass(frozen=True)
+class ExpectSize(Layer):
+    """``torch._assert(h == image_size, ...)`` on a (C, *spatial) map: a model that takes one input size
+    only (torchvision's VisionTransformer checks height and width before its patch projection).
+    ``size`` is the size of every spatial axis, or per spatial axis the size required (None: any);
+    the map passes unchanged."""
+
+    size: Any
+
+    torch_module = False  # an assertion in a forward, not a module
+
+    def __post_init__(self):
+        if isinstance(self.size, (tuple, list)):
+            size = tuple(None if v is None else as_dim(v, "size") for v in self.size)
+            if len(size) not in _MAPS:
+                raise ShapeError(f"{self.type}: size must give 1 to 3 spatial axes, got {self.size!r}")
+        else:
+            size = as_dim(self.size, "size")
+        object.__setattr__(self, "size", size)
+
+    def _sizes(self, shape):
+        if not isinstance(self.size, tuple):
+            if len(shape) - 1 not in _MAPS:
+                raise ShapeError(f"expects a (C, L), (C, H, W) or (C, D, H, W) feature map, receives shape {_shape_text(shape)}")
+            return (self.size,) * (len(shape) - 1)
+        _expect_map(shape, len(self.size))
+        return self.size
+
+    def infer(self, shape):
+        sizes = self._sizes(shape)
+        for axis, n, expected in zip(axis_names(len(sizes)), shape[1:], sizes):
+            if expected is not None and _differ(n, expected):
+                raise ShapeError(f"Wrong image {axis}! Expected {expected} but got {n}!")
+        return shape
+
+    def requires(self, in_shape):
+        return tuple((n, expected) for n, expected in zip(in_shape[1:], self._sizes(in_shape)) if expected is not None)
+
+
 _REDUCTIONS = ("mean", "sum", "amax", "amin", "prod")
 
 
@@ -2457,6 +2500,308 @@ class ParameterOp(Layer):
         return dims
 
 
+# --- torchvision blocks ----------------------------------------------------------------------------
+# torchvision modules (and functions) whose forward is one unit that generic layers would not express
+# readably: Swin's window attention (padding to whole windows, a cyclic shift, a relative position bias
+# table and its index) and patch merging.
+
+
+@dataclass(frozen=True)
+class Buffer(Layer):
+    """A tensor a module registered as a buffer and reads in ``forward`` (Swin V2's
+    ``relative_coords_table``, the input of its position-bias MLP): the row outputs it without reading
+    its own input. ``shape`` is the buffer's, its leading 1 read as the batch (as torch broadcasts it);
+    its elements are the row's buffers."""
+
+    shape: Any
+
+    torch_module = False
+    source = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(as_dim(v, "shape") for v in _normalized_shape(self.shape)))
+        _positive(self, "shape")
+        if len(self.shape) < 2 or self.shape[0] != 1:
+            raise ShapeError(f"{self.type}: shape must be a batch of one, (1, ...), got {_shape_text(self.shape)}")
+
+    def buffer_shapes(self):
+        return {"": self.shape}  # the buffer is the row itself (``attn.relative_coords_table``)
+
+    def infer(self, shape):
+        return self.shape[1:]
+
+    def windows(self, in_shape):
+        return None  # a constant: no output position reads the input
+
+
+@dataclass(frozen=True)
+class PatchMergingPad(Layer):
+    """torchvision's ``_patch_merging_pad`` (Swin's PatchMerging before its norm and reduction): a
+    channels-last map (..., H, W, C) padded at the end to even H and W, its 2x2 neighbours joined along
+    the channels: (..., ceil(H/2), ceil(W/2), 4C). Each output pixel reads a 2x2 window, stride 2."""
+
+    torch_module = False  # a function in torchvision.models.swin_transformer
+    channels_last = True
+
+    def infer(self, shape):
+        if len(shape) < 3:
+            raise ShapeError(f"expects a channels-last (..., H, W, C) map, receives shape {_shape_text(shape)}")
+        h, w, c = shape[-3:]
+        return shape[:-3] + (ceil_div(h, 2), ceil_div(w, 2), 4 * c)
+
+    def windows(self, in_shape):
+        return (Window(2, 2, 0), Window(2, 2, 0))
+
+
+@dataclass(frozen=True)
+class ShiftedWindowAttention(Layer):
+    """torchvision's ShiftedWindowAttention (Swin V1) on a channels-last (H, W, C) map: padded at the end
+    to whole windows, cyclically shifted by ``shift_size`` (where a window is smaller than the map),
+    multi-head self-attention within each ``window_size`` window (with a learned relative position
+    bias, a table indexed by a buffer), the output projection, the shift and the padding undone.
+
+    params = 3C(C + 1) (qkv) + C(C + 1) (proj) + (2*w_h - 1)(2*w_w - 1)*heads (the table);
+    buffers = (w_h*w_w)^2 (the index); MACs on the padded map of T tokens in windows of N
+    (``formulas.window_attention_macs``). Every token reads its window: the receptive field ends.
+    """
+
+    dim: Any
+    window_size: Any
+    shift_size: Any
+    num_heads: Any
+    qkv_bias: bool = True
+    proj_bias: bool = True
+    attention_dropout: float = 0.0
+    dropout: float = 0.0
+    trainable: bool = _trainable()
+
+    torch_module = False  # torchvision.models.swin_transformer
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        for arg in ("dim", "num_heads"):
+            set_(self, arg, as_dim(getattr(self, arg), arg))
+        for arg in ("window_size", "shift_size"):  # an int for both axes too (as every pair argument)
+            value = getattr(self, arg)
+            if isinstance(value, (tuple, list)) and len(value) != 2:
+                raise ShapeError(f"{self.type}: window_size and shift_size must be of length 2, got {arg}={value!r}")
+            set_(self, arg, ntuple(value, 2, arg))
+        _positive(self, "dim", "num_heads", "window_size")
+        for v in self.shift_size:
+            _require(is_nonnegative(v), f"{self.type}: shift_size must not be negative, got {self.shift_size}")
+        if known(self.dim) and known(self.num_heads) and self.dim % self.num_heads:
+            raise ShapeError(f"{self.type}: dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
+
+    @property
+    def window_tokens(self):
+        return self.window_size[0] * self.window_size[1]
+
+    def parameter_shapes(self):
+        c = self.dim
+        shapes = {"qkv.weight": (3 * c, c), **({"qkv.bias": (3 * c,)} if self.qkv_bias else {}),
+                  "proj.weight": (c, c), **({"proj.bias": (c,)} if self.proj_bias else {})}
+        shapes.update(self._position_parameters())
+        return shapes
+
+    def _position_parameters(self):
+        wh, ww = self.window_size
+        return {"relative_position_bias_table": ((2 * wh - 1) * (2 * ww - 1), self.num_heads)}
+
+    @property
+    def weight_params(self):
+        return sum(product(s) for name, s in self.parameter_shapes().items() if not name.endswith("bias"))
+
+    def buffer_shapes(self):
+        return {"relative_position_index": (self.window_tokens * self.window_tokens,)}
+
+    def infer(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"expects a channels-last (H, W, C) map, receives shape {_shape_text(shape)}")
+        _expect_channels(shape[-1], self.dim, "channels (the last axis)")
+        return shape
+
+    def requires(self, in_shape):
+        return ((in_shape[-1], self.dim),)
+
+    def _tokens(self, in_shape):
+        """The padded map's tokens: whole windows along H and W."""
+        return F.window_padded(in_shape[0], self.window_size[0]) * F.window_padded(in_shape[1], self.window_size[1])
+
+    def macs(self, in_shape, out_shape):
+        return F.window_attention_macs(self._tokens(in_shape), self.window_tokens, self.dim)
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"softmax": self.num_heads * self._tokens(in_shape) * self.window_tokens}
+
+    def windows(self, in_shape):
+        return None
+
+
+@dataclass(frozen=True)
+class ShiftedWindowAttentionV2(ShiftedWindowAttention):
+    """torchvision's ShiftedWindowAttentionV2 (Swin V2): ShiftedWindowAttention with cosine attention
+    scaled by a learned ``logit_scale`` (heads, 1, 1) in place of the bias table; the relative position
+    bias comes from the ``cpb_mlp`` applied to the ``relative_coords_table`` buffer, which the zoo writes
+    as their own rows before this one (a ``side`` merge). Same MACs as V1."""
+
+    def _position_parameters(self):
+        return {"logit_scale": (self.num_heads, 1, 1)}
+
+
+@dataclass(frozen=True)
+class WindowPartition(Layer):
+    """torchvision's WindowPartition (MaxViT) with its partition size ``p`` (a forward argument there):
+    (C, H, W) -> (H/p * W/p, p*p, C), the map cut into p x p windows of channels-last tokens. H and W
+    must be multiples of p (torch's reshape refuses the rest).
+
+    Every token is one pixel: the receptive field stays, its spatial axes now spread over the window
+    and token axes (0, 1) until a WindowDepartition puts them back (a layer that mixes tokens ends it).
+    """
+
+    p: Any
+
+    torch_module = False  # torchvision.models.maxvit
+
+    def __post_init__(self):
+        object.__setattr__(self, "p", as_dim(self.p, "p"))
+        _positive(self, "p")
+
+    def infer(self, shape):
+        _expect_map(shape, 2)
+        c, h, w = shape
+        p = self.p
+        for axis, n in (("height", h), ("width", w)):
+            if known(n) and known(p) and n % p:
+                raise ShapeError(f"the {axis} {n} is not a multiple of the partition size {p}: torch's reshape of "
+                                 f"{_shape_text(shape)} into {p}x{p} windows fails")
+        return (floor_div(h, p) * floor_div(w, p), p * p, c)
+
+    def requires(self, in_shape):
+        return tuple((self.p * floor_div(n, self.p), n) for n in in_shape[1:])
+
+    def moved_dims(self, in_shape, dims):
+        return (0, 1) if dims == (1, 2) else None
+
+
+@dataclass(frozen=True)
+class WindowDepartition(Layer):
+    """torchvision's WindowDepartition (MaxViT) with its forward arguments ``p``, ``h_partitions`` and
+    ``w_partitions``: (h_partitions*w_partitions, p*p, C) -> (C, h_partitions*p, w_partitions*p), the
+    inverse of WindowPartition (its receptive field back on axes 1 and 2)."""
+
+    p: Any
+    h_partitions: Any
+    w_partitions: Any
+
+    torch_module = False  # torchvision.models.maxvit
+
+    def __post_init__(self):
+        for arg in ("p", "h_partitions", "w_partitions"):
+            object.__setattr__(self, arg, as_dim(getattr(self, arg), arg))
+        _positive(self, "p", "h_partitions", "w_partitions")
+
+    def infer(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"expects (windows, tokens, C), receives shape {_shape_text(shape)}")
+        g, pp, c = shape
+        p, hp, wp = self.p, self.h_partitions, self.w_partitions
+        if _differ(g, hp * wp) or _differ(pp, p * p):
+            raise ShapeError(f"shape '[N, {hp}, {wp}, {p}, {p}, {c}]' is invalid for an input {_shape_text(shape)}: "
+                             f"expects {hp}*{wp} windows of {p}*{p} tokens")
+        return (c, hp * p, wp * p)
+
+    def requires(self, in_shape):
+        return ((in_shape[0], self.h_partitions * self.w_partitions), (in_shape[1], self.p * self.p))
+
+    def moved_dims(self, in_shape, dims):
+        return (1, 2) if dims == (0, 1) else None  # windows and tokens back to H and W, in this order only
+
+
+@dataclass(frozen=True)
+class SwapAxes(Layer):
+    """torchvision's SwapAxes(a, b) (MaxViT's grid attention): ``torch.swapaxes(x, a, b)``, batched
+    numbering, as Transpose."""
+
+    a: int
+    b: int
+
+    torch_module = False  # torchvision.models.maxvit
+
+    def infer(self, shape):
+        return Transpose(self.a, self.b).infer(shape)
+
+    def moved_dims(self, in_shape, dims):
+        return Transpose(self.a, self.b).moved_dims(in_shape, dims)
+
+
+@dataclass(frozen=True)
+class RelativePositionalAttention(Layer):
+    """The attention of torchvision's RelativePositionalMultiHeadAttention (MaxViT) between its ``to_qkv``
+    and ``merge`` Linears (their own rows): (..., P, 3C) -> (..., P, C), C = ``feat_dim``, in
+    C/``head_dim`` heads over P = ``max_seq_len`` tokens with a learned relative position bias (a table
+    of (2*sqrt(P) - 1)^2 x heads, indexed by a P x P buffer).
+
+    MACs = windows*P*P*2C (scores and weighted values; ``formulas.attention_macs``). Every token reads
+    its window: the receptive field ends.
+    """
+
+    feat_dim: Any
+    head_dim: Any
+    max_seq_len: Any
+    trainable: bool = _trainable()
+
+    torch_module = False  # part of torchvision.models.maxvit.RelativePositionalMultiHeadAttention
+
+    def __post_init__(self):
+        for arg in ("feat_dim", "head_dim", "max_seq_len"):
+            object.__setattr__(self, arg, as_dim(getattr(self, arg), arg))
+        _positive(self, "feat_dim", "head_dim", "max_seq_len")
+        if known(self.feat_dim) and known(self.head_dim) and self.feat_dim % self.head_dim:
+            raise ShapeError(f"{self.type}: feat_dim: {self.feat_dim} must be divisible by head_dim: {self.head_dim}")
+
+    @property
+    def num_heads(self):
+        return F.divide(self.feat_dim, self.head_dim)
+
+    @property
+    def size(self):
+        """torchvision's int(sqrt(max_seq_len)): the side of the square window the bias table spans."""
+        if not known(self.max_seq_len):
+            raise ShapeError(f"{self.type}: max_seq_len must be a number, got {self.max_seq_len}")
+        return math.isqrt(self.max_seq_len)
+
+    def parameter_shapes(self):
+        return {"relative_position_bias_table": ((2 * self.size - 1) * (2 * self.size - 1), self.num_heads)}
+
+    @property
+    def weight_params(self):
+        return self.params
+
+    def buffer_shapes(self):
+        return {"relative_position_index": (self.size * self.size, self.size * self.size)}
+
+    def infer(self, shape):
+        if len(shape) < 2:
+            raise ShapeError(f"expects (..., tokens, 3*feat_dim), receives shape {_shape_text(shape)}")
+        _expect_channels(shape[-1], 3 * self.feat_dim, "features (3*feat_dim: q, k and v)")
+        if _differ(shape[-2], self.max_seq_len):
+            raise ShapeError(f"the position bias covers {self.max_seq_len} tokens, receives {shape[-2]} "
+                             f"(shape {_shape_text(shape)})")
+        return shape[:-1] + (self.feat_dim,)
+
+    def requires(self, in_shape):
+        return ((in_shape[-1], 3 * self.feat_dim), (in_shape[-2], self.max_seq_len))
+
+    def macs(self, in_shape, out_shape):
+        return F.attention_macs(product(in_shape[:-2]), in_shape[-2], in_shape[-2], self.feat_dim, self.feat_dim)
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"softmax": self.num_heads * product(in_shape[:-2]) * in_shape[-2] * in_shape[-2]}
+
+    def windows(self, in_shape):
+        return None
+
+
 _BASES = (Layer, LastDimsNorm, ConvNd, ConvTransposeNd, PoolNd, MaxPoolNd, AvgPoolNd, AdaptivePoolNd, BatchNormNd, InstanceNormNd, Elementwise,
           PadNd)
 
@@ -2473,16 +2818,18 @@ def layer_types() -> dict:
 __all__ = [
     "Layer", "axis_names", "layer_types", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool1d", "AvgPool2d",
-    "AvgPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "CELU", "ChannelShuffle",
+    "AvgPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Buffer", "CELU", "ChannelShuffle",
     "ConnectionTableConv2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "Conv1d", "Conv2d", "Conv3d",
-    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout", "Dropout1d", "Dropout2d",
-    "Dropout3d", "ELU", "Embedding", "Flatten", "GELU", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+    "ELU", "Embedding", "ExpectSize", "Flatten", "GELU", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
     "Identity", "Index", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "LayerNorm2d",
     "LeakyReLU", "Linear", "LocalResponseNorm", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool2d",
-    "MaxPool3d", "Mish", "MultiheadAttention", "PReLU", "Pad", "ParameterOp", "Permute", "PixelShuffle",
-    "PixelUnshuffle", "RMSNorm", "ReLU", "ReLU6", "Reduce", "ReflectionPad1d", "ReflectionPad2d",
-    "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "Reshape", "SELU",
-    "SamePad2d", "ScalarOp", "SiLU", "Sigmoid", "Softmax", "Softmin", "Softplus", "Softsign", "Squeeze",
-    "StochasticDepth", "Tanh", "Transpose", "Unflatten", "Unsqueeze", "Upsample", "UpsamplingBilinear2d",
-    "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+    "MaxPool3d", "Mish", "MultiheadAttention", "Pad", "ParameterOp", "PatchMergingPad", "Permute",
+    "PixelShuffle", "PixelUnshuffle", "PReLU", "Reduce", "ReflectionPad1d", "ReflectionPad2d",
+    "ReflectionPad3d", "RelativePositionalAttention", "ReLU", "ReLU6", "ReplicationPad1d", "ReplicationPad2d",
+    "ReplicationPad3d", "Reshape", "RMSNorm", "SamePad2d", "ScalarOp", "SELU", "ShiftedWindowAttention",
+    "ShiftedWindowAttentionV2", "Sigmoid", "SiLU", "Softmax", "Softmin", "Softplus", "Softsign", "Squeeze",
+    "StochasticDepth", "SwapAxes", "Tanh", "Transpose", "Unflatten", "Unsqueeze", "Upsample",
+    "UpsamplingBilinear2d", "UpsamplingNearest2d", "WindowDepartition", "WindowPartition", "ZeroPad1d",
+    "ZeroPad2d", "ZeroPad3d",
 ]

@@ -353,7 +353,7 @@ RULES = {
     **_family(("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"), _dropout),
     "StochasticDepth": _stochastic_depth,
     "LocalResponseNorm": _local_response_norm,
-    **_family(("Flatten", "Reshape", "Identity", "Permute", "Transpose", "Unflatten", "Squeeze", "Unsqueeze", "Index"),
+    **_family(("Flatten", "Reshape", "Identity", "ExpectSize", "Permute", "Transpose", "Unflatten", "Squeeze", "Unsqueeze", "Index"),
               _view),
     **_family(("LayerNorm", "LayerNorm2d"), _layer_norm),
     "RMSNorm": _rms_norm,
@@ -373,7 +373,7 @@ RULES = {
 }
 
 
-_KEEPS_LAYOUT = ("Identity", "StochasticDepth")
+_KEEPS_LAYOUT = ("Identity", "ExpectSize", "StochasticDepth")
 _ELEMENTWISE_MERGES = ("Add", "Sub", "Mul", "Div")
 
 

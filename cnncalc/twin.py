@@ -151,6 +151,11 @@ def same_padding_formulas(layer: Any) -> list:
     return out
 
 
+def _leading_names(count):
+    """Names of the axes before a Linear's features: L (tokens), H and W (a channels-last map), D, H and W."""
+    return ("L",) if count == 1 else _SIZES.get(count, tuple(f"N_{i}" for i in range(1, count + 1))) if count else ()
+
+
 @dataclass
 class General:
     """The general formulas of one twin: output dims, params, MACs, receptive-field recurrence (per spatial
@@ -172,9 +177,10 @@ def general(layer: Any, rank: int = 2) -> General:
     in_names: tuple
     out_names: tuple
     shape: tuple
-    if isinstance(layer, Linear):
-        in_names, out_names = ("F_in",), ("F_out",)
-        shape = (symbol("F_in"),)
+    if isinstance(layer, Linear):  # on the last axis of a vector, tokens (L, F_in) or a channels-last map
+        leading = _leading_names(rank)
+        in_names, out_names = leading + ("F_in",), leading + ("F_out",)
+        shape = tuple(symbol(n) for n in in_names)
     else:
         rank = getattr(layer, "rank", rank)
         sizes = size_names(rank)
@@ -184,9 +190,12 @@ def general(layer: Any, rank: int = 2) -> General:
         channels = getattr(layer, "in_channels", getattr(layer, "num_features", symbol("C_in")))
         shape = (channels,) + tuple(symbol(n) for n in in_names[1:])
     out = layer.infer(shape)
-    if len(out) == 1:
-        out_names = ("F_out",)
-    named_out = out[:1] + tuple(symbol(n) for n in out_names[1:]) if len(out) > 1 else (symbol("F_out"),)
+    if isinstance(layer, Linear):
+        named_out = tuple(symbol(n) for n in out_names)
+    elif len(out) == 1:  # flattened
+        out_names, named_out = ("F_out",), (symbol("F_out"),)
+    else:
+        named_out = out[:1] + tuple(symbol(n) for n in out_names[1:])
     macs = layer.macs(shape, named_out)
     rf = None
     if layer.windowed or isinstance(layer, ConvTransposeNd):

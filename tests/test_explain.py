@@ -10,6 +10,7 @@ import cnncalc
 from cnncalc import (
     BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, AvgPool2d, ReLU, Residual, Sequential, ShapeError,
 )
+from cnncalc.dims import format_shape
 from cnncalc.explain import explain
 
 from test_symbolic import small_resnet
@@ -117,8 +118,8 @@ def _check_against_analysis(model, shape):
     assert len(explanation.layers) == len(report.layers)
     for layer, label, last in _final_numbers(explanation):
         row = rows[layer.name]
-        if label == "output size":
-            assert int(last) in row.output_shape[1:]
+        if label == "output size":  # a spatial size from a formula, or the whole shape (Permute, Index)
+            assert last == format_shape(row.output_shape) or int(last) in row.output_shape[1:]
         elif label == "parameters":
             assert int(last) == row.params
         elif label == "MACs":
@@ -192,6 +193,15 @@ def test_merges_show_their_branches():
     assert "channels concatenated: C_out = 16 + 8 + 8 = 32" in text
     added = str(explain(Residual(Conv2d(4, 4, 3, 1, 1)), "4x8x8"))
     assert "element-wise sum of the branches: 4x8x8 + 4x8x8 = 4x8x8" in added
+
+
+def test_merges_other_than_a_channel_concatenation_say_what_they_join():
+    from cnncalc import Merge
+
+    side = str(explain(Merge(Sequential(), Conv2d(4, 2, 1), op="side"), "4x3x3"))
+    assert "the first branch passes on; the others are read by the next layer: 4x3x3, 2x3x3 -> 4x3x3" in side
+    matmul = str(explain(Merge(Sequential(), cnncalc.Transpose(1, 2), op="matmul"), "5x3"))
+    assert "branches combined (MatMul): 5x3, 3x5 -> 5x5" in matmul and "concatenated" not in matmul
 
 
 def test_after_upsampling_the_size_is_traced_not_recurred():

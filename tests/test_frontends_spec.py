@@ -105,7 +105,9 @@ def validator():
 def test_schema_accepts_fixtures_and_every_zoo_spec(validator, name):
     assert not list(validator.iter_errors(json.loads((FIXTURES / name).read_text())))
     if name == "small_resnet.json":
-        for zoo_name in c.models():
+        # one network per zoo family: a family's networks differ in numbers, not in layer types or blocks
+        # (validating all of them took half a minute)
+        for zoo_name in {c.zoo.describe(n).family: n for n in c.models()}.values():
             assert not list(validator.iter_errors(json.loads(json.dumps(c.to_spec(c.model(zoo_name)))))), zoo_name
 
 

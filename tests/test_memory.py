@@ -287,11 +287,23 @@ def golden_zoo():
     return {name: facts for name, facts in data["models"].items() if name in cnncalc.models()}
 
 
+# Blocks whose saved tensors have no rule yet: the prediction is None (the table says "unknown"), never a guess.
+NOT_PREDICTED = {
+    "swin_t": "ShiftedWindowAttention", "swin_s": "ShiftedWindowAttention", "swin_b": "ShiftedWindowAttention",
+    "swin_v2_t": "ShiftedWindowAttentionV2", "swin_v2_s": "ShiftedWindowAttentionV2",
+    "swin_v2_b": "ShiftedWindowAttentionV2", "maxvit_t": "RelativePositionalAttention",
+}
+
+
 @needs_golden
 @pytest.mark.parametrize("name", sorted(golden_zoo()) or ["none"])
 def test_every_torchvision_zoo_network_saves_what_pytorch_saved(name):
     facts = golden_zoo()[name]
     report = cnncalc.analyze(cnncalc.model(name), tuple(facts["input_shape"]), warn=False)
+    if name in NOT_PREDICTED:
+        assert report.memory(batch=1).saved is None
+        assert any(row.type == NOT_PREDICTED[name] for row in report.layers)
+        return
     for batch in ("1", "2"):
         measured, mine = facts["batches"][batch], report.memory(batch=int(batch)).saved
         assert (mine.total, mine.input, mine.buffers) == (measured["bytes"], measured["input_bytes"], measured["buffer_bytes"])

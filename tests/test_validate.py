@@ -365,12 +365,35 @@ SAME_LAYERS_AS = {name: name.split("_")[0][:3] + "11" + ("_bn" if name.endswith(
 SAME_LAYERS_AS.update(resnet101="resnet50", resnet152="resnet50", densenet169="densenet121", densenet201="densenet121")
 
 
+# Zoo networks whose layers the NumPy reference does not implement yet: verify refuses the block holding
+# the first such layer (the transformer families: LayerNorm, permutes, attention), naming it. When the
+# reference learns these layers this test fails and the network leaves the table.
+NO_REFERENCE = {
+    **{name: ("features.0", "LayerNorm2d") for name in ("convnext_tiny", "convnext_small", "convnext_base",
+                                                      "convnext_large")},
+    **{name: ("image_size", "ExpectSize") for name in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")},
+    **{name: ("features.0", "Permute") for name in ("swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s",
+                                                  "swin_v2_b")},
+    "maxvit_t": ("blocks.0.layers.0.layers.window_attention", "WindowPartition"),
+}
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_every_zoo_network_verifies_at_its_verify_all_size_and_an_odd_size(name):
     """Every shape, parameter, MAC and receptive-field check on every row; the whole network's adjoint
     test; the per-layer adjoint and finite-difference checks on evenly spaced layers."""
     from cnncalc.cli import _small_input
 
+    if name in NO_REFERENCE:
+        path, missing = NO_REFERENCE[name]
+        block = cnncalc.model(name)
+        for part in path.split("."):
+            block = block[part]
+        rows = cnncalc.zoo.describe(name).analyze(warn=False).layers
+        shape = next(r.input_shape for r in rows if r.name == path or r.name.startswith(path + "."))
+        with pytest.raises(ShapeError, match=rf"\({missing}\): the NumPy reference has no implementation"):
+            verify(block, shape)  # the block holding that layer: the whole network's parameters take gigabytes
+        return
     assert SAME_LAYERS_AS.get(name, name) in ZOO  # the member whose gradients stand for this one's
     small = _small_input(name)
     spatial = len(small) - 1

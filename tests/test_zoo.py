@@ -48,7 +48,10 @@ def test_models_lists_the_contract_names_sorted():
     }
     extensions = {"mobilenet_v3_large", "mobilenet_v3_small",  # beyond the contract's list
                   "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"}
-    assert cnncalc.models() == sorted(contract | extensions)
+    transformers = {"convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
+                    "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
+                    "swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b", "maxvit_t"}
+    assert cnncalc.models() == sorted(contract | extensions | transformers)
 
 
 @pytest.mark.parametrize("name", cnncalc.models())

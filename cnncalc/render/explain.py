@@ -271,9 +271,14 @@ def _explain_row(row, lang, fmt):
             sign = " + " if row.type == "Add" else (r" \odot " if fmt == "latex" else " * ")
             joined = sign.join(_fmt_shape(b, fmt) for b in branches)
             lines.append(Line(_word(f"merge_{row.type.lower()}", lang), "", [joined, _fmt_shape(row.output_shape, fmt)]))
-        else:
+        elif row.type == "Concat" and layer.dim in (1, -len(row.output_shape) - 1):
             channels = " + ".join(_fmt_value(b[0], fmt) for b in branches)
             lines.append(Line(_word("merge_concat", lang), _lhs("C_out", fmt), [channels, _fmt_value(row.output_shape[0], fmt)]))
+        else:
+            label = _word("merge_side", lang) if row.type == "Side" else _word("merge_other", lang, kind=row.type)
+            shapes = ", ".join(_fmt_shape(b, fmt) for b in branches)
+            arrow = r" \to " if fmt == "latex" else " -> "
+            lines.append(Line(label, "", [shapes + arrow + _fmt_shape(row.output_shape, fmt)]))
         if isinstance(layer, Residual) and layer.op == "add":  # a gate (op mul) needs no projection note
             if layer.shortcut is not None:
                 a, b = format_shape(row.input_shape), format_shape(row.output_shape)
@@ -288,6 +293,7 @@ def _explain_row(row, lang, fmt):
         if row.type.startswith("Adaptive"):
             label = _word("adaptive", lang)
         lines.append(Line(label, "", [_fmt_shape(row.output_shape, fmt)]))
+        lines.extend(_counted_lines(row, lang, fmt))
     else:
         lines.extend(_padding_lines(layer, lang, fmt))
         lines.extend(_formula_lines(row, symbolic, values, rf_in, lang, fmt))
@@ -387,6 +393,19 @@ def _subs(values):
     import sympy
 
     return {symbol(k): sympy.sympify(v) for k, v in values.items() if not isinstance(v, str)}
+
+
+def _counted_lines(row, lang, fmt):
+    """Params (the sum of the layer's tensors) and MACs of a layer without a formula twin."""
+    lines = []
+    if row.params != 0:
+        times = r" \cdot " if fmt == "latex" else "*"
+        terms = [times.join(_fmt_value(d, fmt) for d in shape) for shape in row.layer.parameter_shapes().values()]
+        steps = [" + ".join(terms)] if len(terms) > 1 or "*" in terms[0] or "cdot" in terms[0] else []
+        lines.append(Line(_word("params", lang), _lhs("params", fmt), steps + [_fmt_value(row.params, fmt)]))
+    if row.macs != 0:
+        lines.append(Line(_word("macs", lang), _lhs("MACs", fmt), [_fmt_value(row.macs, fmt)]))
+    return lines
 
 
 def _readable(params):
