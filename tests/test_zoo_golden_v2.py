@@ -56,8 +56,15 @@ def test_totals_and_every_torchvision_layer(name, size):
         position += 1
 
 
+@pytest.mark.parametrize("name", IN_ZOO)
+def test_default_input_is_torchvisions(name):
+    """The registry's default input is the one torchvision's weights were evaluated at (their crop size)."""
+    assert "x".join(map(str, cnncalc.zoo.describe(name).default_input)) == GOLDEN[name]["default_input"]
+
+
+# the odd sizes a fixed-size network refuses, and the size just below the smallest one torch runs
 REJECTIONS = [(name, size, message) for name in IN_ZOO
-              for size, message in GOLDEN[name].get("rejected_inputs", {}).items()]
+              for size, message in {**GOLDEN[name].get("rejected_inputs", {}), **GOLDEN[name]["rejects"]}.items()]
 
 
 @pytest.mark.parametrize(("name", "size", "message"), REJECTIONS, ids=[f"{n}-{s}" for n, s, _ in REJECTIONS])
