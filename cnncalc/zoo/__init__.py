@@ -78,6 +78,7 @@ _REGISTRY = dict(
         _entry("wide_resnet50_2", "resnet", "Wide ResNet-50-2 (Zagoruyko & Komodakis 2016): bottlenecks twice as wide, torchvision layout"),
         _entry("wide_resnet101_2", "resnet", "Wide ResNet-101-2: bottlenecks [3, 4, 23, 3] twice as wide, torchvision layout"),
         _entry("densenet121", "densenet", "DenseNet-121 (Huang et al. 2016): growth 32, blocks (6, 12, 24, 16), torchvision layout"),
+        _entry("densenet161", "densenet", "DenseNet-161: growth 48, 96 stem features, blocks (6, 12, 36, 24), torchvision layout"),
         _entry("densenet169", "densenet", "DenseNet-169: growth 32, blocks (6, 12, 32, 32), torchvision layout"),
         _entry("densenet201", "densenet", "DenseNet-201: growth 32, blocks (6, 12, 48, 32), torchvision layout"),
         _entry("mobilenet_v2", "mobilenet", "MobileNetV2 (Sandler et al. 2018): inverted residuals, ReLU6, torchvision layout"),
