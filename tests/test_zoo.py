@@ -49,7 +49,8 @@ def test_models_lists_the_contract_names_sorted():
     extensions = {"mobilenet_v3_large", "mobilenet_v3_small",  # beyond the contract's list
                   "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"}
     torchvision_more = {"resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
-                        "densenet161"}
+                        "densenet161", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+                        "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"}
     assert cnncalc.models() == sorted(contract | extensions | torchvision_more)
 
 
