@@ -51,7 +51,8 @@ def test_models_lists_the_contract_names_sorted():
     torchvision_more = {"resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
                         "densenet161", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
                         "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
-                        "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"}
+                        "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+                        "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"}
     assert cnncalc.models() == sorted(contract | extensions | torchvision_more)
 
 
