@@ -52,7 +52,8 @@ def test_models_lists_the_contract_names_sorted():
                         "densenet161", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
                         "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
                         "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
-                        "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"}
+                        "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+                        "inception_v3"}
     assert cnncalc.models() == sorted(contract | extensions | torchvision_more)
 
 

@@ -67,6 +67,7 @@ _REGISTRY = dict(
         _entry("alexnet_torchvision", "alexnet", "torchvision's AlexNet (64/192/384/256/256 filters, no LRN, adaptive 6x6 pool)"),
         *_vgg_entries(),
         _entry("googlenet", "googlenet", "GoogLeNet / Inception v1 (Szegedy et al. 2014), torchvision layout without auxiliary heads"),
+        _entry("inception_v3", "inception", "Inception v3 (Szegedy et al. 2015): factorised 7x7 and 3x3 modules, torchvision layout without the auxiliary head", (3, 299, 299)),
         _entry("resnet18", "resnet", "ResNet-18 (He et al. 2015): BasicBlocks [2, 2, 2, 2], torchvision layout"),
         _entry("resnet34", "resnet", "ResNet-34: BasicBlocks [3, 4, 6, 3], torchvision layout"),
         _entry("resnet50", "resnet", "ResNet-50: Bottlenecks [3, 4, 6, 3] (stride on the 3x3, v1.5), torchvision layout"),
