@@ -53,7 +53,9 @@ def test_models_lists_the_contract_names_sorted():
                         "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
                         "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
                         "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
-                        "inception_v3"}
+                        "inception_v3", *(f"regnet_{kind}_{flops}" for kind in "xy"
+                                          for flops in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+                        "regnet_y_128gf"}
     assert cnncalc.models() == sorted(contract | extensions | torchvision_more)
 
 

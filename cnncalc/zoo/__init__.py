@@ -54,6 +54,18 @@ def _entry(name, family, description, default_input=IMAGENET):
     return name, Entry(name, family, description, default_input)
 
 
+def _regnet_entries():
+    for flops, label, default_input in (("400mf", "400 MF", IMAGENET), ("800mf", "800 MF", IMAGENET),
+                                        ("1_6gf", "1.6 GF", IMAGENET), ("3_2gf", "3.2 GF", IMAGENET),
+                                        ("8gf", "8 GF", IMAGENET), ("16gf", "16 GF", IMAGENET),
+                                        ("32gf", "32 GF", IMAGENET), ("128gf", "128 GF", (3, 384, 384))):
+        if flops != "128gf":
+            yield _entry(f"regnet_x_{flops}", "regnet", f"RegNetX-{label} (Radosavovic et al. 2020): grouped bottlenecks on a "
+                         "quantised linear width ramp, torchvision layout")
+        yield _entry(f"regnet_y_{flops}", "regnet", f"RegNetY-{label}: RegNetX's blocks with squeeze-and-excitation, "
+                     "torchvision layout", default_input)
+
+
 def _vgg_entries():
     for depth, config in ((11, "A"), (13, "B"), (16, "D"), (19, "E")):
         yield _entry(f"vgg{depth}", "vgg", f"VGG-{depth} (configuration {config}, Simonyan & Zisserman 2014), torchvision layout")
@@ -68,6 +80,7 @@ _REGISTRY = dict(
         *_vgg_entries(),
         _entry("googlenet", "googlenet", "GoogLeNet / Inception v1 (Szegedy et al. 2014), torchvision layout without auxiliary heads"),
         _entry("inception_v3", "inception", "Inception v3 (Szegedy et al. 2015): factorised 7x7 and 3x3 modules, torchvision layout without the auxiliary head", (3, 299, 299)),
+        *_regnet_entries(),
         _entry("resnet18", "resnet", "ResNet-18 (He et al. 2015): BasicBlocks [2, 2, 2, 2], torchvision layout"),
         _entry("resnet34", "resnet", "ResNet-34: BasicBlocks [3, 4, 6, 3], torchvision layout"),
         _entry("resnet50", "resnet", "ResNet-50: Bottlenecks [3, 4, 6, 3] (stride on the 3x3, v1.5), torchvision layout"),
