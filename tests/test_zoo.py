@@ -56,7 +56,16 @@ def test_models_lists_the_contract_names_sorted():
                         "inception_v3", *(f"regnet_{kind}_{flops}" for kind in "xy"
                                           for flops in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
                         "regnet_y_128gf"}
-    assert cnncalc.models() == sorted(contract | extensions | torchvision_more)
+    segmentation = {"fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+                    "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
+    assert cnncalc.models() == sorted(contract | extensions | torchvision_more | segmentation)
+
+
+def _expected_output(name, input_shape, num_classes):
+    """What a network returns: class scores, or for segmentation a score map of the input's size."""
+    if describe(name).family == "segmentation":
+        return (num_classes, *input_shape[1:])
+    return (num_classes,)
 
 
 @pytest.mark.parametrize("name", cnncalc.models())
@@ -64,7 +73,7 @@ def test_every_name_analyses_at_its_default_input(name):
     entry = describe(name)
     report = run(name)
     assert report.input_shape == entry.default_input
-    assert report.output_shape == (entry.options["num_classes"],)
+    assert report.output_shape == _expected_output(name, entry.default_input, entry.options["num_classes"])
     assert report.to_dict()["model"] == name
     assert entry.name == name and entry.description.strip()
     assert callable(getattr(importlib.import_module(f"cnncalc.zoo.{entry.family}"), name))
@@ -285,21 +294,22 @@ def test_symbolic_input_substitutes_to_the_concrete_answer():
 # --- options ---------------------------------------------------------------------------------------
 
 
-def _last_param_row(report):
-    return max(i for i, r in enumerate(report.layers) if r.params)
-
-
 @pytest.mark.parametrize("name", cnncalc.models())
 def test_num_classes_changes_only_the_classifier(name):
     base = run(name)
     default = describe(name).options["num_classes"]
     other = run(name, num_classes=7)
-    assert other.output_shape == (7,)
-    last = _last_param_row(base)
-    before = lambda report: [(r.name, r.type, r.output_shape, r.params, r.macs) for r in report.layers[:last]]  # noqa: E731
+    assert other.output_shape == _expected_output(name, describe(name).default_input, 7)
+    # the classifier: the rows whose parameters change (LR-ASPP has two, low_classifier and high_classifier)
+    changed = [i for i, (a, b) in enumerate(zip(base.layers, other.layers)) if a.params != b.params]
+    assert changed and len(base.layers) == len(other.layers)
+    first = changed[0]
+    before = lambda report: [(r.name, r.type, r.output_shape, r.params, r.macs) for r in report.layers[:first]]  # noqa: E731
     assert before(other) == before(base)
+    assert all(not r.params for r in base.layers[changed[-1] + 1:])  # nothing learnable after it
     # weights and bias of the classifier scale with the number of classes: (fan_in + 1) * classes
-    assert base.layers[last].params * 7 == other.layers[last].params * default
+    for i in changed:
+        assert base.layers[i].params * 7 == other.layers[i].params * default
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,21 @@ def _regnet_entries():
                      "torchvision layout", default_input)
 
 
+SEGMENTATION = (3, 520, 520)  # torchvision's segmentation weights resize to 520
+
+
+def _segmentation_entries():
+    for depth in (50, 101):
+        yield _entry(f"fcn_resnet{depth}", "segmentation", f"FCN (Long et al. 2015) on a dilated ResNet-{depth}, output "
+                     "stride 8, resized to the input; torchvision layout without the auxiliary head", SEGMENTATION)
+        yield _entry(f"deeplabv3_resnet{depth}", "segmentation", f"DeepLabV3 (Chen et al. 2017): ASPP on a dilated "
+                     f"ResNet-{depth}; torchvision layout without the auxiliary head", SEGMENTATION)
+    yield _entry("deeplabv3_mobilenet_v3_large", "segmentation", "DeepLabV3 on MobileNetV3-Large with a dilated last "
+                 "stage; torchvision layout without the auxiliary head", SEGMENTATION)
+    yield _entry("lraspp_mobilenet_v3_large", "segmentation", "LR-ASPP (Howard et al. 2019) on MobileNetV3-Large: "
+                 "gated 1/16 features plus 1/8 features, torchvision layout", SEGMENTATION)
+
+
 def _vgg_entries():
     for depth, config in ((11, "A"), (13, "B"), (16, "D"), (19, "E")):
         yield _entry(f"vgg{depth}", "vgg", f"VGG-{depth} (configuration {config}, Simonyan & Zisserman 2014), torchvision layout")
@@ -117,6 +132,7 @@ _REGISTRY = dict(
         _entry("shufflenet_v2_x1_0", "shufflenet", "ShuffleNet V2 1.0x: stage widths 116/232/464, torchvision layout"),
         _entry("shufflenet_v2_x1_5", "shufflenet", "ShuffleNet V2 1.5x: stage widths 176/352/704, torchvision layout"),
         _entry("shufflenet_v2_x2_0", "shufflenet", "ShuffleNet V2 2.0x: stage widths 244/488/976, 2048 head, torchvision layout"),
+        *_segmentation_entries(),
         _entry("squeezenet1_0", "squeezenet", "SqueezeNet 1.0 (Iandola et al. 2016): Fire modules, torchvision layout"),
         _entry("squeezenet1_1", "squeezenet", "SqueezeNet 1.1: 3x3 stem, earlier pooling, 2.4x fewer MACs, torchvision layout"),
         _entry("cifar_net", "tutorials", "the PyTorch CIFAR-10 tutorial's Net: two 5x5 convs, FC 400-120-84-10", (3, 32, 32)),
