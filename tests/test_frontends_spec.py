@@ -102,13 +102,13 @@ def validator():
 
 
 @pytest.mark.parametrize("name", ["small_resnet.json", "spec_bad_shape.json"])
-def test_schema_accepts_fixtures(validator, name):
+def test_schema_accepts_fixtures_and_every_zoo_spec(validator, name):
     assert not list(validator.iter_errors(json.loads((FIXTURES / name).read_text())))
-
-
-@pytest.mark.parametrize("zoo_name", c.models())
-def test_schema_accepts_every_zoo_spec(validator, zoo_name):
-    assert not list(validator.iter_errors(json.loads(json.dumps(c.to_spec(c.model(zoo_name))))))
+    if name == "small_resnet.json":
+        # one network per zoo family: a family's networks differ in numbers, not in layer types or blocks
+        # (validating all of them took half a minute)
+        for zoo_name in {c.zoo.describe(n).family: n for n in c.models()}.values():
+            assert not list(validator.iter_errors(json.loads(json.dumps(c.to_spec(c.model(zoo_name)))))), zoo_name
 
 
 def test_merge_name_round_trips_and_validates(validator, tmp_path):

@@ -58,7 +58,8 @@ def test_models_lists_the_contract_names_sorted():
                         "regnet_y_128gf"}
     segmentation = {"fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
                     "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
-    assert cnncalc.models() == sorted(contract | extensions | torchvision_more | segmentation)
+    video = {"r3d_18", "mc3_18", "r2plus1d_18", "s3d"}
+    assert cnncalc.models() == sorted(contract | extensions | torchvision_more | segmentation | video)
 
 
 def _expected_output(name, input_shape, num_classes):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -71,6 +72,16 @@ def test_totals_and_every_torchvision_layer(name, size):
         position += 1
 
 
+NOT_TORCHVISION = {"lenet5", "alexnet", "cifar_net", "simple_cnn", "mnist_cnn"}  # the paper and tutorial networks
+
+
+def test_every_torchvision_network_of_the_zoo_is_recorded():
+    """Each zoo network named after a torchvision builder is checked against torchvision: in
+    torchvision.json (test_zoo_golden.py) or in these files."""
+    first = set(json.loads((GOLDEN_DIR / "torchvision.json").read_text())["models"])
+    assert set(cnncalc.models()) - NOT_TORCHVISION - first == set(IN_ZOO)
+
+
 @pytest.mark.parametrize("name", IN_ZOO)
 def test_default_input_is_torchvisions(name):
     """The registry's default input is the one torchvision's weights were evaluated at (their crop size)."""
@@ -82,7 +93,18 @@ REJECTIONS = [(name, size, message) for name in IN_ZOO
               for size, message in {**GOLDEN[name].get("rejected_inputs", {}), **GOLDEN[name]["rejects"]}.items()]
 
 
+def _refusal(message):
+    """What cnncalc says where torch said ``message``: its own words for a window larger than its input,
+    torch's words elsewhere."""
+    window = re.search(r"padded input size per channel: \((\d+) x \d+\)\. Kernel size: \((\d+) x \d+\)", message)
+    if window:
+        return rf"kernel {window[2]} is larger than the padded input {window[1]}"
+    if "Output size is too small" in message:
+        return r"output (depth|height|width) would be 0"
+    return re.escape(message)
+
+
 @pytest.mark.parametrize(("name", "size", "message"), REJECTIONS, ids=[f"{n}-{s}" for n, s, _ in REJECTIONS])
 def test_inputs_torchvision_refuses_are_refused(name, size, message):
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=_refusal(message)):
         analyze(name, size)

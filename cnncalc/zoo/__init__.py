@@ -81,6 +81,18 @@ def _segmentation_entries():
                  "gated 1/16 features plus 1/8 features, torchvision layout", SEGMENTATION)
 
 
+CLIP = (3, 16, 112, 112)  # C x T x H x W: 16 frames, the clip torchvision's video ResNets' figures are for
+
+
+def _video_entries():
+    yield _entry("r3d_18", "video", "R3D-18 (Tran et al. 2018): 3-D ResNet-18 on 16-frame clips, torchvision layout", CLIP)
+    yield _entry("mc3_18", "video", "MC3-18: 3-D convolutions in the first stage, 2-D (1x3x3) after, torchvision layout", CLIP)
+    yield _entry("r2plus1d_18", "video", "R(2+1)D-18: every 3x3x3 split into 1x3x3 spatial and 3x1x1 temporal, "
+                 "torchvision layout", CLIP)
+    yield _entry("s3d", "video", "S3D (Xie et al. 2018): separable 3-D Inception on 16 frames of 224x224, torchvision layout",
+                 (3, 16, 224, 224))
+
+
 def _vgg_entries():
     for depth, config in ((11, "A"), (13, "B"), (16, "D"), (19, "E")):
         yield _entry(f"vgg{depth}", "vgg", f"VGG-{depth} (configuration {config}, Simonyan & Zisserman 2014), torchvision layout")
@@ -93,6 +105,7 @@ _REGISTRY = dict(
         _entry("alexnet", "alexnet", "AlexNet as in the 2012 paper: 227x227 input, LRN, 96/256/384/384/256 filters", (3, 227, 227)),
         _entry("alexnet_torchvision", "alexnet", "torchvision's AlexNet (64/192/384/256/256 filters, no LRN, adaptive 6x6 pool)"),
         *_vgg_entries(),
+        *_video_entries(),
         _entry("googlenet", "googlenet", "GoogLeNet / Inception v1 (Szegedy et al. 2014), torchvision layout without auxiliary heads"),
         _entry("inception_v3", "inception", "Inception v3 (Szegedy et al. 2015): factorised 7x7 and 3x3 modules, torchvision layout without the auxiliary head", (3, 299, 299)),
         *_regnet_entries(),
