@@ -385,8 +385,10 @@ def _ops(layer, name):
 # --- merges -------------------------------------------------------------------------------------
 
 
-def _merge(block, values):
+def _merge(block, values, name=""):
     kind = block.merge_kind()
+    if kind not in ("Add", "Mul", "Concat"):  # Merge's other ops (resize, matmul, attention, ...)
+        raise ShapeError(f"{name or kind.lower()} ({kind}): the NumPy reference has no implementation of this merge")
     if kind == "Concat":
         return np.concatenate(values, axis=1)
     out = values[0]
@@ -517,7 +519,7 @@ def forward_backward(
     for i, node in enumerate(nodes):
         inputs = [x if q == INPUT else values[q] for q in node.inputs]
         if node.is_merge:
-            y = _merge(node.layer, inputs)
+            y = _merge(node.layer, inputs, node.name)
             records.append(Step(i, node.name or node.layer.merge_kind().lower(), node.layer.merge_kind(), y.shape[1:], 0, ()))
         else:
             p, b, _ = local[id(node.layer)]
