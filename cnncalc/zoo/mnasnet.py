@@ -6,7 +6,6 @@ torchvision's forward averages the last feature map with ``x.mean([2, 3])``, a r
 
 from __future__ import annotations
 
-from ..errors import ShapeError
 from ..graph import Residual, Sequential
 from ..layers import BatchNorm2d, Conv2d, Dropout, Linear, Reduce, ReLU
 
@@ -46,8 +45,6 @@ def _stack(in_ch, out_ch, kernel_size, stride, exp_factor, repeats):
 
 
 def _mnasnet(alpha, num_classes, in_channels, dropout):
-    if not isinstance(alpha, (int, float)) or alpha <= 0:
-        raise ShapeError(f"alpha should be greater than 0.0 instead of {alpha!r}")
     d = [round_to_multiple_of(depth * alpha, 8) for depth in DEPTHS]
     layers = [
         Conv2d(in_channels, d[0], 3, padding=1, stride=2, bias=False), _bn(d[0]), ReLU(inplace=True),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..graph import Concat, Merge, Sequential
 from ..layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, ReLU, Sigmoid
-from .mobilenet import mobilenet_v3_large
+from .mobilenet import V3_LARGE, mobilenet_v3_large
 from .resnet import bottleneck, resnet_features
 
 
@@ -93,13 +93,17 @@ def _mobilenet_v3_features(in_channels):
     return mobilenet_v3_large(in_channels=in_channels, dilated=True)["features"]
 
 
+# torchvision's stage_indices: the stem, each downsampling bottleneck (features.i is V3_LARGE[i - 1]), the
+# last convolution. The high-level features are the last (C5: 960 channels, output stride 16 once
+# dilated), the low-level ones the fourth from the end (C2: features.4, 40 channels, output stride 8).
+STAGE_INDICES = [0] + [i for i, row in enumerate(V3_LARGE, start=1) if row[6] > 1] + [len(V3_LARGE) + 1]
+LOW, LOW_CHANNELS, HIGH_CHANNELS = STAGE_INDICES[-4], V3_LARGE[STAGE_INDICES[-4] - 1][3], 6 * V3_LARGE[-1][3]
+
+
 def deeplabv3_mobilenet_v3_large(*, num_classes=21, in_channels=3):
     """torchvision's DeepLabV3-MobileNetV3-Large (aux_loss=False): 11,025,477 params, 10.44 GMACs at 520x520."""
     features = _mobilenet_v3_features(in_channels)
-    return _simple(features, deeplab_head(960, num_classes))
-
-
-LOW = 4  # torchvision's low-level features: C2, features.4 (40 channels, output stride 8), found by its stage_indices
+    return _simple(features, deeplab_head(HIGH_CHANNELS, num_classes))
 
 
 def lraspp_mobilenet_v3_large(*, num_classes=21, in_channels=3, inter_channels=128):
@@ -114,13 +118,12 @@ def lraspp_mobilenet_v3_large(*, num_classes=21, in_channels=3, inter_channels=1
     names = [name for name, _ in features.named_children()]
     low = Sequential(dict((name, features[name]) for name in names[:LOW + 1]))
     high = Sequential(dict((name, features[name]) for name in names[LOW + 1:]))
-    high_channels = 960
-    cbr = Sequential(Conv2d(high_channels, inter_channels, 1, bias=False), BatchNorm2d(inter_channels), ReLU(inplace=True))
-    scale = Sequential(AdaptiveAvgPool2d(1), Conv2d(high_channels, inter_channels, 1, bias=False), Sigmoid())
+    cbr = Sequential(Conv2d(HIGH_CHANNELS, inter_channels, 1, bias=False), BatchNorm2d(inter_channels), ReLU(inplace=True))
+    scale = Sequential(AdaptiveAvgPool2d(1), Conv2d(HIGH_CHANNELS, inter_channels, 1, bias=False), Sigmoid())
     gated = Sequential(dict(backbone=high, classifier=Merge(dict(cbr=cbr, scale=scale), op="mul", merge_name="mul")))
     to_low = Merge(dict(_x=gated, _low=Sequential()), op="resize", mode="bilinear", merge_name="classifier.interpolate")
     head = Merge(dict(
         _high=Sequential(dict(_x=to_low, classifier=Sequential(dict(high_classifier=Conv2d(inter_channels, num_classes, 1))))),
-        classifier=Sequential(dict(low_classifier=Conv2d(40, num_classes, 1))),
+        classifier=Sequential(dict(low_classifier=Conv2d(LOW_CHANNELS, num_classes, 1))),
     ), op="add", merge_name="classifier.add")
     return _resized_to_input(Sequential(dict(backbone=low, _head=head)))
