@@ -78,7 +78,32 @@ def _regnet(settings, num_classes, in_channels, se_ratio=None, stem_width=32, bo
     ))
 
 
-def _builder(name, summary, se_ratio=None, **settings):
+# torchvision's settings per network: depth, w_0, w_a, w_m, group width; RegNetY adds SE gates (ratio 0.25).
+# The params and GMACs are at 224x224 (regnet_y_128gf: 384x384, its weights' size).
+REGNETS = {
+    "regnet_y_400mf": ((16, 48, 27.89, 2.09, 8), "4,344,144 params, 0.402 GMACs"),
+    "regnet_y_800mf": ((14, 56, 38.84, 2.4, 16), "6,432,512 params, 0.834 GMACs"),
+    "regnet_y_1_6gf": ((27, 48, 20.71, 2.65, 24), "11,202,430 params, 1.612 GMACs"),
+    "regnet_y_3_2gf": ((21, 80, 42.63, 2.66, 24), "19,436,338 params, 3.176 GMACs"),
+    "regnet_y_8gf": ((17, 192, 76.82, 2.19, 56), "39,381,472 params, 8.473 GMACs"),
+    "regnet_y_16gf": ((18, 200, 106.23, 2.48, 112), "83,590,140 params, 15.91 GMACs"),
+    "regnet_y_32gf": ((20, 232, 115.89, 2.53, 232), "145,046,770 params, 32.28 GMACs"),
+    "regnet_y_128gf": ((27, 456, 160.83, 2.52, 264), "644,812,894 params, 374.6 GMACs at 384x384"),
+    "regnet_x_400mf": ((22, 24, 24.48, 2.54, 16), "5,495,976 params, 0.414 GMACs"),
+    "regnet_x_800mf": ((16, 56, 35.73, 2.28, 16), "7,259,656 params, 0.800 GMACs"),
+    "regnet_x_1_6gf": ((18, 80, 34.01, 2.25, 24), "9,190,136 params, 1.603 GMACs"),
+    "regnet_x_3_2gf": ((25, 88, 26.31, 2.25, 48), "15,296,552 params, 3.177 GMACs"),
+    "regnet_x_8gf": ((23, 80, 49.56, 2.88, 120), "39,572,648 params, 7.995 GMACs"),
+    "regnet_x_16gf": ((22, 216, 55.59, 2.1, 128), "54,278,536 params, 15.94 GMACs"),
+    "regnet_x_32gf": ((23, 320, 69.86, 2.0, 168), "107,811,560 params, 31.74 GMACs"),
+}
+
+
+def _builder(name):
+    (depth, w_0, w_a, w_m, group_width), summary = REGNETS[name]
+    settings = dict(depth=depth, w_0=w_0, w_a=w_a, w_m=w_m, group_width=group_width)
+    se_ratio = 0.25 if name.startswith("regnet_y") else None
+
     def build(*, num_classes=1000, in_channels=3):
         return _regnet(settings, num_classes, in_channels, se_ratio)
 
@@ -88,33 +113,7 @@ def _builder(name, summary, se_ratio=None, **settings):
     return build
 
 
-regnet_y_400mf = _builder("regnet_y_400mf", "4,344,144 params, 0.402 GMACs at 224x224", 0.25,
-                          depth=16, w_0=48, w_a=27.89, w_m=2.09, group_width=8)
-regnet_y_800mf = _builder("regnet_y_800mf", "6,432,512 params, 0.834 GMACs at 224x224", 0.25,
-                          depth=14, w_0=56, w_a=38.84, w_m=2.4, group_width=16)
-regnet_y_1_6gf = _builder("regnet_y_1_6gf", "11,202,430 params, 1.612 GMACs at 224x224", 0.25,
-                          depth=27, w_0=48, w_a=20.71, w_m=2.65, group_width=24)
-regnet_y_3_2gf = _builder("regnet_y_3_2gf", "19,436,338 params, 3.176 GMACs at 224x224", 0.25,
-                          depth=21, w_0=80, w_a=42.63, w_m=2.66, group_width=24)
-regnet_y_8gf = _builder("regnet_y_8gf", "39,381,472 params, 8.473 GMACs at 224x224", 0.25,
-                        depth=17, w_0=192, w_a=76.82, w_m=2.19, group_width=56)
-regnet_y_16gf = _builder("regnet_y_16gf", "83,590,140 params, 15.91 GMACs at 224x224", 0.25,
-                         depth=18, w_0=200, w_a=106.23, w_m=2.48, group_width=112)
-regnet_y_32gf = _builder("regnet_y_32gf", "145,046,770 params, 32.28 GMACs at 224x224", 0.25,
-                         depth=20, w_0=232, w_a=115.89, w_m=2.53, group_width=232)
-regnet_y_128gf = _builder("regnet_y_128gf", "644,812,894 params, 374.6 GMACs at 384x384", 0.25,
-                          depth=27, w_0=456, w_a=160.83, w_m=2.52, group_width=264)
-regnet_x_400mf = _builder("regnet_x_400mf", "5,495,976 params, 0.414 GMACs at 224x224",
-                          depth=22, w_0=24, w_a=24.48, w_m=2.54, group_width=16)
-regnet_x_800mf = _builder("regnet_x_800mf", "7,259,656 params, 0.800 GMACs at 224x224",
-                          depth=16, w_0=56, w_a=35.73, w_m=2.28, group_width=16)
-regnet_x_1_6gf = _builder("regnet_x_1_6gf", "9,190,136 params, 1.603 GMACs at 224x224",
-                          depth=18, w_0=80, w_a=34.01, w_m=2.25, group_width=24)
-regnet_x_3_2gf = _builder("regnet_x_3_2gf", "15,296,552 params, 3.177 GMACs at 224x224",
-                          depth=25, w_0=88, w_a=26.31, w_m=2.25, group_width=48)
-regnet_x_8gf = _builder("regnet_x_8gf", "39,572,648 params, 7.995 GMACs at 224x224",
-                        depth=23, w_0=80, w_a=49.56, w_m=2.88, group_width=120)
-regnet_x_16gf = _builder("regnet_x_16gf", "54,278,536 params, 15.94 GMACs at 224x224",
-                         depth=22, w_0=216, w_a=55.59, w_m=2.1, group_width=128)
-regnet_x_32gf = _builder("regnet_x_32gf", "107,811,560 params, 31.74 GMACs at 224x224",
-                         depth=23, w_0=320, w_a=69.86, w_m=2.0, group_width=168)
+regnet_y_400mf, regnet_y_800mf, regnet_y_1_6gf, regnet_y_3_2gf = map(_builder, list(REGNETS)[:4])
+regnet_y_8gf, regnet_y_16gf, regnet_y_32gf, regnet_y_128gf = map(_builder, list(REGNETS)[4:8])
+regnet_x_400mf, regnet_x_800mf, regnet_x_1_6gf, regnet_x_3_2gf = map(_builder, list(REGNETS)[8:12])
+regnet_x_8gf, regnet_x_16gf, regnet_x_32gf = map(_builder, list(REGNETS)[12:])
