@@ -1836,5 +1836,340 @@ def multi_head_attention_jvp(x, t, num_heads, in_proj_weight, in_proj_bias, out_
     return out if out_proj_bias_t is None else out + out_proj_bias_t
 
 
+
+# --- windows (Swin, MaxViT) ---------------------------------------------------------------------
+
+
+def window_partition(x, p):
+    """torchvision's WindowPartition (MaxViT): (N, C, H, W) -> (N, H/p * W/p, p*p, C), the map cut into
+    p x p windows of channels-last tokens, windows row by row."""
+    n, c, h, w = x.shape
+    y = x.reshape(n, c, h // p, p, w // p, p).transpose(0, 2, 4, 3, 5, 1)
+    return np.ascontiguousarray(y).reshape(n, (h // p) * (w // p), p * p, c)
+
+
+def window_partition_backward(x, grad_out, p):
+    """The gradient put back where each token came from: ``window_departition``."""
+    return window_departition(grad_out, p, x.shape[2] // p, x.shape[3] // p)
+
+
+def window_departition(x, p, h_partitions, w_partitions):
+    """torchvision's WindowDepartition: (N, h_partitions*w_partitions, p*p, C) -> (N, C, h_partitions*p,
+    w_partitions*p), the inverse of ``window_partition``."""
+    n, _, _, c = x.shape
+    y = x.reshape(n, h_partitions, w_partitions, p, p, c).transpose(0, 5, 1, 3, 2, 4)
+    return np.ascontiguousarray(y).reshape(n, c, h_partitions * p, w_partitions * p)
+
+
+def window_departition_backward(x, grad_out, p, h_partitions, w_partitions):
+    """The gradient cut into windows again: ``window_partition``."""
+    return window_partition(grad_out, p)
+
+
+_QUADRANTS = ((0, 0), (1, 0), (0, 1), (1, 1))  # torchvision's order: x0, x1, x2, x3 (H offset, W offset)
+
+
+def patch_merging_pad(x):
+    """torchvision's _patch_merging_pad (Swin): a channels-last (..., H, W, C) map padded with zeros at the
+    end to even H and W, each 2x2 block's four pixels joined along the channels: (..., ceil(H/2), ceil(W/2), 4C)."""
+    h, w = x.shape[-3:-1]
+    xp = _pad(x, ((0, h % 2), (0, w % 2), (0, 0)))
+    return np.concatenate([xp[..., i::2, j::2, :] for i, j in _QUADRANTS], axis=-1)
+
+
+def patch_merging_pad_backward(x, grad_out):
+    """Each quarter of the channels back onto the pixels it was taken from (the padding's share dropped)."""
+    h, w, c = x.shape[-3:]
+    grad = np.zeros(x.shape[:-3] + (h + h % 2, w + w % 2, c), grad_out.dtype)
+    for k, (i, j) in enumerate(_QUADRANTS):
+        grad[..., i::2, j::2, :] = grad_out[..., k * c : (k + 1) * c]
+    return np.ascontiguousarray(grad[..., :h, :w, :])
+
+
+def relative_position_index(window_size):
+    """The (N, N) table row of each query-key pair in a wh x ww window of N = wh*ww tokens, as torchvision
+    builds it (Swin's ``relative_position_index`` flattens it, MaxViT's ``_get_relative_position_index``):
+    (dh + wh - 1) * (2*ww - 1) + dw + ww - 1 for the offsets dh, dw of the query from the key."""
+    wh, ww = window_size
+    coords = np.stack(np.meshgrid(np.arange(wh), np.arange(ww), indexing="ij")).reshape(2, -1)
+    rel = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0).copy()
+    rel[:, :, 0] += wh - 1
+    rel[:, :, 1] += ww - 1
+    rel[:, :, 0] *= 2 * ww - 1
+    return rel.sum(-1)
+
+
+def relative_coords_table(window_size):
+    """Swin V2's ``relative_coords_table`` (1, 2*wh - 1, 2*ww - 1, 2), in float32 as torchvision: the offsets
+    (dh, dw) scaled to [-8, 8] by the window's extent, then sign(v) * log2(|v| + 1) / 3."""
+    wh, ww = window_size
+    h = np.arange(-(wh - 1), wh, dtype=np.float32)
+    w = np.arange(-(ww - 1), ww, dtype=np.float32)
+    table = np.stack(np.meshgrid(h, w, indexing="ij")).transpose(1, 2, 0)[None].copy()
+    table[..., 0] /= wh - 1
+    table[..., 1] /= ww - 1
+    table *= 8
+    return (np.sign(table) * np.log2(np.abs(table) + np.float32(1.0)) / np.float32(3.0)).astype(np.float32)
+
+
+def relative_position_bias(table, index, tokens):
+    """torchvision's _get_relative_position_bias: the table's rows gathered by ``index``, (1, heads, N, N)."""
+    return np.ascontiguousarray(table[np.asarray(index).reshape(-1)].reshape(tokens, tokens, -1).transpose(2, 0, 1))[None]
+
+
+def relative_position_bias_backward(table, index, tokens, grad_out):
+    """grad_table: each row gathers the gradients of the query-key pairs that read it."""
+    grad = np.zeros(table.shape, grad_out.dtype)
+    np.add.at(grad, np.asarray(index).reshape(-1), grad_out.reshape(-1, tokens * tokens).T)
+    return grad
+
+
+def _softmax_attention_backward(weights, v, grad_out):
+    """(grad_scores, grad_v) of softmax(scores) @ v, from the weights."""
+    grad_w = grad_out @ _transposed(v)
+    return weights * (grad_w - (grad_w * weights).sum(axis=-1, keepdims=True)), _transposed(weights) @ grad_out
+
+
+def _softmax_attention_jvp(weights, v, d_scores, d_v):
+    d_weights = weights * (d_scores - (weights * d_scores).sum(axis=-1, keepdims=True))
+    return d_weights @ v + (0 if d_v is None else weights @ d_v)
+
+
+def _split_heads(qkv, heads):
+    """(..., P, 3C) -> q, k, v, each (..., heads, P, C/heads)."""
+    *lead, p, c3 = qkv.shape
+    parts = qkv.reshape(*lead, p, 3, heads, c3 // (3 * heads))
+    return [np.moveaxis(parts[..., j, :, :], -2, -3) for j in range(3)]
+
+
+def _join_heads(a):
+    """(..., heads, P, d) -> (..., P, heads*d)."""
+    moved = np.moveaxis(a, -3, -2)
+    return moved.reshape(moved.shape[:-2] + (-1,))
+
+
+# Swin's window attention: the map padded, rolled and cut into windows; per window and head
+# softmax(scores + bias (+ the shifted-window mask)) @ v; the windows joined, rolled back and cropped.
+
+
+def _swin_geometry(shape, window_size, shift_size):
+    """The padded (H, W) and the shift torchvision applies (none along an axis one window covers)."""
+    _, h, w, _ = shape
+    (wh, ww), (sh, sw) = window_size, shift_size
+    ph, pw = h + (wh - h % wh) % wh, w + (ww - w % ww) % ww
+    return (ph, pw), (0 if wh >= ph else sh, 0 if ww >= pw else sw)
+
+
+def _swin_windows(x, window_size, padded, shift):
+    """(B, H, W, C) -> (B*windows, wh*ww, C): padded at the end to whole windows, rolled by -shift, cut
+    into windows row by row (the adjoint of ``_swin_unwindows``)."""
+    b, h, w, c = x.shape
+    (ph, pw), (wh, ww) = padded, window_size
+    x = _pad(x, ((0, ph - h), (0, pw - w), (0, 0)))
+    if sum(shift) > 0:
+        x = np.roll(x, (-shift[0], -shift[1]), axis=(1, 2))
+    return x.reshape(b, ph // wh, wh, pw // ww, ww, c).transpose(0, 1, 3, 2, 4, 5).reshape(-1, wh * ww, c)
+
+
+def _swin_unwindows(y, shape, window_size, padded, shift):
+    """(B*windows, wh*ww, C) -> (B, H, W, C): the windows joined, rolled back by +shift, the padding cropped."""
+    b, h, w, c = shape
+    (ph, pw), (wh, ww) = padded, window_size
+    y = y.reshape(b, ph // wh, pw // ww, wh, ww, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
+    if sum(shift) > 0:
+        y = np.roll(y, shift, axis=(1, 2))
+    return np.ascontiguousarray(y[:, :h, :w])
+
+
+def shifted_window_mask(padded, window_size, shift_size):
+    """(windows, N, N): 0 between two tokens of one window that came from the same region of the rolled
+    map (torchvision's nine slices), -100 between regions."""
+    (ph, pw), (wh, ww), (sh, sw) = padded, window_size, shift_size
+    regions = np.zeros((ph, pw))
+    count = 0
+    for h0, h1 in ((0, -wh), (-wh, -sh), (-sh, None)):
+        for w0, w1 in ((0, -ww), (-ww, -sw), (-sw, None)):
+            regions[h0:h1, w0:w1] = count
+            count += 1
+    windows = regions.reshape(ph // wh, wh, pw // ww, ww).transpose(0, 2, 1, 3).reshape(-1, wh * ww)
+    return np.where(windows[:, None, :] - windows[:, :, None] != 0, -100.0, 0.0)
+
+
+_LOG_100 = math.log(100.0)
+
+
+def _key_bias_zeroed(bias):
+    """Swin V2's qkv bias with its key third zeroed (torchvision zeroes a copy in every forward)."""
+    if bias is None:
+        return None
+    out = bias.copy()
+    n = bias.shape[0] // 3
+    out[n : 2 * n] = 0
+    return out
+
+
+def _normalized(a, eps=1e-12):
+    """F.normalize(a, dim=-1): (a / max(|a|, eps), max(|a|, eps), |a| > eps)."""
+    norm = np.sqrt((a * a).sum(axis=-1, keepdims=True))
+    den = np.maximum(norm, eps)
+    return a / den, den, norm > eps
+
+
+def _normalized_derivative(unit, den, above, g):
+    """The (symmetric) Jacobian of F.normalize applied to g: (g - y*sum(g*y)) / |a| (g / eps below eps)."""
+    return (g - np.where(above, unit * (g * unit).sum(axis=-1, keepdims=True), 0)) / den
+
+
+def _swin_parts(x, qkv_weight, proj_weight, bias, window_size, num_heads, shift_size, qkv_bias, proj_bias, logit_scale):
+    """Every intermediate of ``shifted_window_attention`` (the backward and the derivative read them)."""
+    padded, shift = _swin_geometry(x.shape, window_size, shift_size)
+    s = dict(padded=padded, shift=shift, cosine=logit_scale is not None)
+    if s["cosine"]:
+        qkv_bias = _key_bias_zeroed(qkv_bias)
+    s["xw"] = xw = _swin_windows(x, window_size, padded, shift)
+    q, k, v = s["q"], s["k"], s["v"] = _split_heads(linear(xw, qkv_weight, qkv_bias), num_heads)
+    if s["cosine"]:
+        (s["qn"], s["qden"], s["qabove"]), (s["kn"], s["kden"], s["kabove"]) = _normalized(q), _normalized(k)
+        s["cos"] = _gemm(s["qn"], _transposed(s["kn"]))
+        s["ls"] = np.exp(np.minimum(logit_scale, _LOG_100))
+        scores = s["cos"] * s["ls"]
+    else:
+        s["scale"] = (x.shape[-1] // num_heads) ** -0.5
+        scores = _gemm(q * s["scale"], _transposed(k))
+    scores = scores + bias
+    if sum(shift) > 0:
+        mask = shifted_window_mask(padded, window_size, shift).astype(x.dtype)
+        scores = (scores.reshape((x.shape[0], -1) + scores.shape[1:]) + mask[None, :, None]).reshape(scores.shape)
+    s["weights"] = weights = softmax(scores, -1)
+    s["joined"] = _join_heads(_gemm(weights, v))
+    return s
+
+
+def _swin_check(attention_dropout, dropout, training):
+    if training and (attention_dropout or dropout):
+        raise ValueError("shifted_window_attention: the reference implements attention_dropout=0 and dropout=0 (or "
+                         f"evaluation) only, got {attention_dropout} and {dropout}")
+
+
+def shifted_window_attention(input, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads, shift_size,
+                             attention_dropout=0.0, dropout=0.0, qkv_bias=None, proj_bias=None, logit_scale=None,
+                             training=True):
+    """torchvision's shifted_window_attention on a channels-last (B, H, W, C) map: padded at the end to
+    whole windows, rolled by -shift_size (not along an axis one window covers), cut into windows of
+    N = wh*ww tokens; per window and head softmax(q k^T / sqrt(C/heads) + bias + mask) @ v, the mask -100
+    between tokens of different regions of the rolled map; the heads joined and projected; the windows
+    joined, rolled back and cropped. With ``logit_scale`` (Swin V2): cosine attention, the scores
+    normalize(q) normalize(k)^T * exp(min(logit_scale, log 100)), the key third of qkv_bias zeroed.
+    ``relative_position_bias`` is (1, heads, N, N) (``relative_position_bias``). Dropout: 0 only."""
+    _swin_check(attention_dropout, dropout, training)
+    s = _swin_parts(input, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads, shift_size, qkv_bias,
+                    proj_bias, logit_scale)
+    return _swin_unwindows(linear(s["joined"], proj_weight, proj_bias), input.shape, window_size, s["padded"], s["shift"])
+
+
+def shifted_window_attention_backward(input, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads,
+                                      shift_size, grad_out, attention_dropout=0.0, dropout=0.0, qkv_bias=None,
+                                      proj_bias=None, logit_scale=None, training=True):
+    """(grad_input, grad_qkv_weight, grad_proj_weight, grad_relative_position_bias, grad_qkv_bias,
+    grad_proj_bias, grad_logit_scale), None for an absent input (grad_logit_scale 0 where the clamp holds)."""
+    _swin_check(attention_dropout, dropout, training)
+    s = _swin_parts(input, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads, shift_size, qkv_bias,
+                    proj_bias, logit_scale)
+    gy = _swin_windows(grad_out, window_size, s["padded"], s["shift"])
+    g_joined, g_proj_w, g_proj_b = linear_backward(s["joined"], proj_weight, gy)
+    g_o = np.moveaxis(g_joined.reshape(g_joined.shape[:-1] + (num_heads, -1)), -2, -3)
+    g_scores, g_v = _softmax_attention_backward(s["weights"], s["v"], g_o)
+    g_bias = sum_to_size(g_scores, relative_position_bias.shape)
+    g_scale = None
+    if s["cosine"]:
+        g_cos = g_scores * s["ls"]
+        g_scale = (g_scores * s["cos"]).sum(axis=(0, 2, 3)).reshape(logit_scale.shape) * s["ls"] * (logit_scale <= _LOG_100)
+        g_q = _normalized_derivative(s["qn"], s["qden"], s["qabove"], g_cos @ s["kn"])
+        g_k = _normalized_derivative(s["kn"], s["kden"], s["kabove"], _transposed(g_cos) @ s["qn"])
+    else:
+        g_q = (g_scores @ s["k"]) * s["scale"]
+        g_k = _transposed(g_scores) @ (s["q"] * s["scale"])
+    g_qkv = np.concatenate([_join_heads(g) for g in (g_q, g_k, g_v)], axis=-1)
+    g_xw, g_qkv_w, g_qkv_b = linear_backward(s["xw"], qkv_weight, g_qkv)
+    if s["cosine"]:
+        g_qkv_b = _key_bias_zeroed(g_qkv_b)
+    g_x = _swin_unwindows(g_xw, input.shape, window_size, s["padded"], s["shift"])
+    return (g_x, g_qkv_w, g_proj_w, g_bias, None if qkv_bias is None else g_qkv_b, None if proj_bias is None else g_proj_b,
+            g_scale)
+
+
+def shifted_window_attention_jvp(input, t, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads,
+                                 shift_size, attention_dropout=0.0, dropout=0.0, qkv_bias=None, proj_bias=None,
+                                 logit_scale=None, training=True, *, qkv_weight_t=None, proj_weight_t=None,
+                                 relative_position_bias_t=None, qkv_bias_t=None, proj_bias_t=None, logit_scale_t=None):
+    """The derivative along the input tangent t and the tangents (keyword ``*_t``; None: held fixed) of the others."""
+    _swin_check(attention_dropout, dropout, training)
+    s = _swin_parts(input, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads, shift_size, qkv_bias,
+                    proj_bias, logit_scale)
+    tw = _swin_windows(t, window_size, s["padded"], s["shift"])
+    t_qkv = linear(tw, qkv_weight, _key_bias_zeroed(qkv_bias_t) if s["cosine"] else qkv_bias_t)
+    if qkv_weight_t is not None:
+        t_qkv = t_qkv + linear(s["xw"], qkv_weight_t)
+    tq, tk, tv = _split_heads(t_qkv, num_heads)
+    if s["cosine"]:
+        dq = _normalized_derivative(s["qn"], s["qden"], s["qabove"], tq)
+        dk = _normalized_derivative(s["kn"], s["kden"], s["kabove"], tk)
+        d_scores = (dq @ _transposed(s["kn"]) + s["qn"] @ _transposed(dk)) * s["ls"]
+        if logit_scale_t is not None:
+            d_scores = d_scores + s["cos"] * (s["ls"] * logit_scale_t * (logit_scale <= _LOG_100))
+    else:
+        d_scores = (tq @ _transposed(s["k"]) + s["q"] @ _transposed(tk)) * s["scale"]
+    if relative_position_bias_t is not None:
+        d_scores = d_scores + relative_position_bias_t
+    d_joined = _join_heads(_softmax_attention_jvp(s["weights"], s["v"], d_scores, tv))
+    dy = linear(d_joined, proj_weight, proj_bias_t)
+    if proj_weight_t is not None:
+        dy = dy + linear(s["joined"], proj_weight_t)
+    return _swin_unwindows(dy, input.shape, window_size, s["padded"], s["shift"])
+
+
+# MaxViT's RelativePositionalMultiHeadAttention between its to_qkv and merge Linears
+
+
+def _relative_parts(x, relative_position_bias_table, relative_position_index, head_dim):
+    c = x.shape[-1] // 3
+    q, k, v = _split_heads(x, c // head_dim)  # torch.chunk into q, k, v, then heads
+    scale = c**-0.5  # torchvision scales by feat_dim**-0.5, the keys
+    bias = relative_position_bias(relative_position_bias_table, relative_position_index, x.shape[-2])[0]
+    weights = softmax(_gemm(q, _transposed(k * scale)) + bias, -1)
+    return q, k, v, scale, weights
+
+
+def relative_positional_attention(x, relative_position_bias_table, relative_position_index, head_dim):
+    """The attention of torchvision's RelativePositionalMultiHeadAttention (MaxViT) on (..., P, 3C) (the output of
+    its to_qkv): q, k, v the thirds of the features, in C/head_dim heads; softmax(q (k * C^-0.5)^T + bias) @ v with
+    bias = table[index] (heads, P, P); the heads joined: (..., P, C)."""
+    q, k, v, scale, weights = _relative_parts(x, relative_position_bias_table, relative_position_index, head_dim)
+    return _join_heads(_gemm(weights, v))
+
+
+def relative_positional_attention_backward(x, relative_position_bias_table, relative_position_index, head_dim, grad_out):
+    """(grad_x, grad_relative_position_bias_table)."""
+    q, k, v, scale, weights = _relative_parts(x, relative_position_bias_table, relative_position_index, head_dim)
+    heads = q.shape[-3]
+    g_o = np.moveaxis(grad_out.reshape(grad_out.shape[:-1] + (heads, -1)), -2, -3)
+    g_scores, g_v = _softmax_attention_backward(weights, v, g_o)
+    g_q, g_k = g_scores @ (k * scale), (_transposed(g_scores) @ q) * scale
+    g_bias = g_scores.reshape((-1,) + g_scores.shape[-3:]).sum(axis=0)
+    g_x = np.concatenate([_join_heads(g) for g in (g_q, g_k, g_v)], axis=-1)
+    return g_x, relative_position_bias_backward(relative_position_bias_table, relative_position_index, x.shape[-2], g_bias)
+
+
+def relative_positional_attention_jvp(x, t, relative_position_bias_table, relative_position_index, head_dim,
+                                      relative_position_bias_table_t=None):
+    """The derivative along the input tangent t and the table's tangent (None: held fixed)."""
+    q, k, v, scale, weights = _relative_parts(x, relative_position_bias_table, relative_position_index, head_dim)
+    tq, tk, tv = _split_heads(t, q.shape[-3])
+    d_scores = (tq @ _transposed(k) + q @ _transposed(tk)) * scale
+    if relative_position_bias_table_t is not None:
+        d_scores = d_scores + relative_position_bias(relative_position_bias_table_t, relative_position_index, x.shape[-2])[0]
+    return _join_heads(_softmax_attention_jvp(weights, v, d_scores, tv))
+
+
 __all__ = [name for name, value in list(globals().items())  # every public function, in the order defined
            if not name.startswith("_") and getattr(value, "__module__", None) == __name__]
