@@ -570,8 +570,8 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
     param_tangents = _tangents(trace.params, rng)
     state = {}
 
-    def tangents_of(node):
-        return [input_tangent if q == INPUT else state["tangents"][q] for q in node.inputs]
+    def tangents_of(i):
+        return [input_tangent if q == INPUT else state["tangents"][q] for q in runner.reads(nodes, i)]
 
     def own_tangents(i):
         if nodes[i].is_merge:
@@ -587,7 +587,7 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
         # a finite difference of the whole network is not taken: a step inside every node's linearised kink
         # distance can still cross a kink through second-order terms deep in the network; each node's own
         # difference moves its input exactly along a line, so its kink distance is exact
-        state["margins"] = [runner.node_margin(model, trace, i, tangents_of(node)) for i, node in enumerate(nodes)]
+        state["margins"] = [runner.node_margin(model, trace, i, tangents_of(i)) for i in range(len(nodes))]
         return checks
 
     def per_node(indices):
@@ -595,7 +595,7 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
             checks = []
             for i in indices:
                 node, step = nodes[i], trace.steps[i]
-                ins, u = tangents_of(node), own_tangents(i)
+                ins, u = tangents_of(i), own_tangents(i)
                 parts = trace.parts[i]
                 backward = [(t, part) for t, part in zip(ins, parts) if part is not None]  # ids have no gradient
                 backward += [(u[loc], grad) for loc, grad in trace.local_grads.get(i, {}).items()]
@@ -603,7 +603,7 @@ def _gradient_work(model, trace, grad_out, layers, rtol, rng):
                 checks.append(_adjoint(step.name, step.type, [(out_t, g)], backward))
                 if not node.is_merge and runner.ops(node.layer, node.name).from_forward:
                     continue
-                inputs = runner.node_inputs(trace, node)
+                inputs = runner.node_inputs(model, trace, i)
                 p = {} if node.is_merge else local[i][0]
 
                 def evaluate(h, inputs=inputs, ins=ins, p=p, u=u, i=i):

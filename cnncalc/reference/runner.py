@@ -116,14 +116,40 @@ def init_parameters(model, seed=0, dtype=np.float32):
     return params
 
 
+def _coords_table(layer):
+    """A Buffer of shape (1, 2h - 1, 2w - 1, 2) (h, w > 1) holds Swin V2's relative_coords_table of an h x w window."""
+    if len(layer.shape) != 4:
+        return None
+    _, rows, cols, last = layer.shape
+    if last != 2 or rows % 2 == 0 or cols % 2 == 0 or min(rows, cols) < 3:
+        return None
+    return R.relative_coords_table(((rows + 1) // 2, (cols + 1) // 2))
+
+
+# buffers whose values torchvision computes when it builds the module: (torch_type, local name) -> values
+_BUFFER_VALUES = {
+    ("ShiftedWindowAttention", "relative_position_index"): lambda layer: R.relative_position_index(layer.window_size).ravel(),
+    ("ShiftedWindowAttentionV2", "relative_position_index"): lambda layer: R.relative_position_index(
+        layer.window_size).ravel(),
+    ("RelativePositionalAttention", "relative_position_index"): lambda layer: R.relative_position_index(
+        (layer.size, layer.size)),
+    ("Buffer", ""): _coords_table,
+}
+
+
 def init_buffers(model, dtype=np.float32):
-    """BatchNorm running statistics as PyTorch initialises them: mean 0, var 1."""
+    """Buffers as PyTorch initialises them: BatchNorm's running mean 0 and var 1; the relative position
+    index of Swin's and MaxViT's attention and Swin V2's coordinates table as torchvision computes them
+    (another Buffer: zeros)."""
     buffers = {}
     for node in flow(model):
         if not node.is_merge:
             for local, shape in node.layer.buffer_shapes().items():
                 fill = 1.0 if local == "running_var" else 0.0
-                buffers[full_name(node.name, local)] = np.full(_concrete(shape, node.name), fill, dtype=dtype)
+                shape = _concrete(shape, node.name)
+                value = _BUFFER_VALUES.get((node.layer.torch_type, local), lambda layer: None)(node.layer)
+                array = np.full(shape, fill, dtype=dtype) if value is None else np.asarray(value, dtype=dtype)
+                buffers[full_name(node.name, local)] = array.reshape(shape)
     return buffers
 
 
@@ -138,6 +164,9 @@ def init_buffers(model, dtype=np.float32):
 #       (None: the layer is smooth everywhere); ``validate`` keeps its finite differences inside it
 #   from_forward: the jvp is the forward itself applied to tangents (linear and bilinear layers), so a
 #       finite difference of the forward could only restate it
+#   sides: the layer also reads the side branches of the ``side`` merge before it (Swin V2's position
+#       bias): x and t are then tuples (its input, then each side branch's output), and backward's
+#       grad_x is a tuple of as many gradients
 
 
 class Op(NamedTuple):
@@ -146,6 +175,7 @@ class Op(NamedTuple):
     jvp: object
     margin: object = None
     from_forward: bool = False
+    sides: bool = False
 
 
 _PADDING_MODES = ("zeros", "reflect", "replicate")
@@ -526,6 +556,105 @@ def _parameter_jvp(layer, x, t, p, u, b, mode, i):
 _PARAMETER = Op(_parameter_forward, _parameter_backward, _parameter_jvp)
 
 
+# Swin's window attention (V1: the bias from its table; V2: from the side branch, the cpb_mlp's output) and
+# MaxViT's relative positional attention; the bias gathered by the relative position index buffer
+def _position_index(b):
+    return b["relative_position_index"].astype(np.int64)
+
+
+def _swin_kwargs(layer, p, mode):
+    return dict(window_size=layer.window_size, num_heads=layer.num_heads, shift_size=list(layer.shift_size),
+                attention_dropout=layer.attention_dropout, dropout=layer.dropout, qkv_bias=p.get("qkv.bias"),
+                proj_bias=p.get("proj.bias"), logit_scale=p.get("logit_scale"), training=mode.training)
+
+
+def _cosine(layer):
+    return layer.torch_type == "ShiftedWindowAttentionV2"
+
+
+def _swin_input(layer, x, p, b):
+    """The attention's input and its (1, heads, N, N) position bias: V1's table gathered; V2's side branch
+    (the cpb_mlp's (1, 2wh - 1, 2ww - 1, heads) output) gathered, 16 * sigmoid."""
+    index, n = _position_index(b), layer.window_tokens
+    if not _cosine(layer):
+        return x, R.relative_position_bias(p["relative_position_bias_table"], index, n)
+    x, source = x
+    return x, 16 * R.sigmoid(R.relative_position_bias(source.reshape(-1, layer.num_heads), index, n))
+
+
+def _swin_forward(layer, x, p, b, mode, i):
+    x, bias = _swin_input(layer, x, p, b)
+    return R.shifted_window_attention(x, p["qkv.weight"], p["proj.weight"], bias, **_swin_kwargs(layer, p, mode))
+
+
+_SWIN_PARAMS = ("qkv.weight", "proj.weight", "", "qkv.bias", "proj.bias", "logit_scale")  # the backward's order
+
+
+def _swin_backward(layer, x, p, b, g, mode, i):
+    inp, bias = _swin_input(layer, x, p, b)
+    grads = R.shifted_window_attention_backward(inp, p["qkv.weight"], p["proj.weight"], bias, grad_out=g,
+                                                **_swin_kwargs(layer, p, mode))
+    named = {name: grad for name, grad in zip(_SWIN_PARAMS, grads[1:]) if name and grad is not None}
+    index, n = _position_index(b), layer.window_tokens
+    if _cosine(layer):  # the bias's gradient goes to the side branch, through 16 * sigmoid
+        source = x[1]
+        grad_raw = grads[3] * bias * (1 - bias / 16)
+        grad_x = (grads[0], R.relative_position_bias_backward(source.reshape(-1, layer.num_heads), index, n,
+                                                              grad_raw).reshape(source.shape))
+    else:
+        grad_x = grads[0]
+        table = p["relative_position_bias_table"]
+        named["relative_position_bias_table"] = R.relative_position_bias_backward(table, index, n, grads[3])
+    return grad_x, (named if mode.param_grads else {})
+
+
+def _swin_jvp(layer, x, t, p, u, b, mode, i):
+    inp, bias = _swin_input(layer, x, p, b)
+    index, n = _position_index(b), layer.window_tokens
+    if _cosine(layer):
+        t, t_source = t
+        bias_t = bias * (1 - bias / 16) * R.relative_position_bias(t_source.reshape(-1, layer.num_heads), index, n)
+    else:
+        table_t = u.get("relative_position_bias_table")
+        bias_t = None if table_t is None else R.relative_position_bias(table_t, index, n)
+    tangents = {f"{name.replace('.', '_')}_t": u.get(name) for name in _SWIN_PARAMS if name}
+    return R.shifted_window_attention_jvp(inp, t, p["qkv.weight"], p["proj.weight"], bias, **_swin_kwargs(layer, p, mode),
+                                          relative_position_bias_t=bias_t, **tangents)
+
+
+_SWIN = Op(_swin_forward, _swin_backward, _swin_jvp)
+_SWIN_V2 = Op(_swin_forward, _swin_backward, _swin_jvp, sides=True)
+
+
+def _relative_args(layer, p, b):
+    return p["relative_position_bias_table"], _position_index(b), layer.head_dim
+
+
+def _relative_backward(layer, x, p, b, g, mode, i):
+    grad_x, grad_table = R.relative_positional_attention_backward(x, *_relative_args(layer, p, b), g)
+    return grad_x, ({"relative_position_bias_table": grad_table} if mode.param_grads else {})
+
+
+_RELATIVE = Op(
+    lambda layer, x, p, b, mode, i: R.relative_positional_attention(x, *_relative_args(layer, p, b)),
+    _relative_backward,
+    lambda layer, x, t, p, u, b, mode, i: R.relative_positional_attention_jvp(x, t, *_relative_args(layer, p, b),
+                                                                              u.get("relative_position_bias_table")),
+)
+
+
+# Buffer: a constant (a module's buffer) in place of its input
+_BUFFER = Op(
+    lambda layer, x, p, b, mode, i: b[""].copy(),
+    lambda layer, x, p, b, g, mode, i: (np.zeros_like(x), {}),
+    lambda layer, x, t, p, u, b, mode, i: np.zeros_like(b[""]),
+)
+
+
+def _partitions(layer):
+    return layer.p, layer.h_partitions, layer.w_partitions
+
+
 def _prelu_backward(layer, x, p, b, g, mode, i):
     grad_x, grad_w = R.prelu_backward(x, p["weight"], g)
     return grad_x, ({"weight": grad_w} if mode.param_grads else {})
@@ -652,7 +781,37 @@ _LAYERS = {
     "Embedding": _EMBEDDING,
     "MultiheadAttention": _MHA,
     "ParameterOp": _PARAMETER,
+    "ShiftedWindowAttention": _SWIN,
+    "ShiftedWindowAttentionV2": _SWIN_V2,
+    "RelativePositionalAttention": _RELATIVE,
+    "Buffer": _BUFFER,
+    "PatchMergingPad": _rearranged(lambda layer, x: R.patch_merging_pad(x),
+                                   lambda layer, x, g: R.patch_merging_pad_backward(x, g)),
+    "WindowPartition": _rearranged(lambda layer, x: R.window_partition(x, layer.p),
+                                   lambda layer, x, g: R.window_partition_backward(x, g, layer.p)),
+    "WindowDepartition": _rearranged(lambda layer, x: R.window_departition(x, *_partitions(layer)),
+                                     lambda layer, x, g: R.window_departition_backward(x, g, *_partitions(layer))),
+    "SwapAxes": _rearranged(lambda layer, x: np.ascontiguousarray(np.swapaxes(x, layer.a, layer.b)),
+                            lambda layer, x, g: np.ascontiguousarray(np.swapaxes(g, layer.a, layer.b))),
 }
+
+
+def reads(nodes, i):
+    """The flow nodes whose outputs node i reads: its inputs; a layer that reads side branches (``Op.sides``)
+    also reads those of the ``side`` merge before it."""
+    node = nodes[i]
+    if node.is_merge or not _LAYERS.get(node.layer.torch_type, _IDENTITY).sides:
+        return node.inputs
+    before = None if node.inputs[0] == INPUT else nodes[node.inputs[0]]
+    if before is None or not before.is_merge or before.layer.merge_kind() != "Side":
+        raise ShapeError(f"{node.name or node.layer.type} ({node.layer.type}): reads its position bias from the side "
+                         "branch of a side merge before it, and none precedes it")
+    return node.inputs + before.inputs[1:]
+
+
+def _leaf_input(op, inputs):
+    """What a leaf's Op receives: its input, or with ``sides`` the tuple of its input and the side branches."""
+    return tuple(inputs) if op.sides else inputs[0]
 
 
 def ops(layer, name=""):
@@ -696,6 +855,8 @@ def merge_forward(block, values):
         return R.scaled_dot_product_attention(*values)
     if kind == "Resize":
         return R.interpolate(values[0], **_resize_kwargs(block, values))
+    if kind == "Side":  # the first branch; the next layer reads the others itself (``reads``)
+        return values[0]
     if kind == "Mul":
         return _product(values)
     out = values[0]
@@ -719,6 +880,8 @@ def merge_backward(block, values, g):
         return list(R.scaled_dot_product_attention_backward(*values, g))
     if kind == "Resize":
         return [R.interpolate_backward(values[0], g, **_resize_kwargs(block, values)), np.zeros_like(values[1])]
+    if kind == "Side":  # the side branches' gradients come from the layer that reads them
+        return [g] + [np.zeros_like(v) for v in values[1:]]
     if kind == "Div":  # y = v0 / (v1 * v2 ...): dy/dv0 = 1/D, dy/dvj = -y/vj
         y = merge_forward(block, values)
         divisor = _product(values[1:])
@@ -733,7 +896,7 @@ def merge_backward(block, values, g):
 def merge_jvp(block, values, tangents):
     """The derivative of a merge along its branches' tangents."""
     kind = block.merge_kind()
-    if kind in ("Concat", "Stack", "Resize"):
+    if kind in ("Concat", "Stack", "Resize", "Side"):
         return merge_forward(block, tangents if kind != "Resize" else [tangents[0], values[1]])
     if kind == "MatMul":
         return tangents[0] @ values[1] + values[0] @ tangents[1]
@@ -836,13 +999,14 @@ def forward_backward(
     values = []  # the output of every node (the tape of the backward pass)
     records = []
     for i, node in enumerate(nodes):
-        inputs = [x if q == INPUT else values[q] for q in node.inputs]
+        inputs = [x if q == INPUT else values[q] for q in reads(nodes, i)]
         with R.count_macs() as counter:
             if node.is_merge:
                 y = merge_forward(node.layer, inputs)
             else:
                 p, b, _ = local[id(node.layer)]
-                y = ops(node.layer, node.name).forward(node.layer, inputs[0], p, b, mode, i)
+                op = ops(node.layer, node.name)
+                y = op.forward(node.layer, _leaf_input(op, inputs), p, b, mode, i)
         if node.is_merge:
             kind = node.layer.merge_kind()
             records.append(Step(i, node.name or kind.lower(), kind, y.shape[1:], counter.macs, ()))
@@ -876,13 +1040,15 @@ def forward_backward(
         if i not in pending:
             continue  # nothing downstream of this node reaches the output
         g = pending.pop(i)
-        inputs = [x if q == INPUT else values[q] for q in node.inputs]
+        read = reads(nodes, i)
+        inputs = [x if q == INPUT else values[q] for q in read]
         if node.is_merge:
             parts = merge_backward(node.layer, inputs, g)
         else:
             p, b, owner = local[id(node.layer)]
-            part, local_grads = ops(node.layer, node.name).backward(node.layer, inputs[0], p, b, g, mode, i)
-            parts = [part]
+            op = ops(node.layer, node.name)
+            part, local_grads = op.backward(node.layer, _leaf_input(op, inputs), p, b, g, mode, i)
+            parts = list(part) if op.sides else [part]
             if keep:
                 trace.local_grads[i] = local_grads
             for loc, grad in local_grads.items():
@@ -890,7 +1056,7 @@ def forward_backward(
                 grads[full] = grad if full not in grads else grads[full] + grad  # a shared layer adds up
         if keep:
             trace.upstream[i], trace.parts[i] = g, parts
-        for q, part in zip(node.inputs, parts):
+        for q, part in zip(read, parts):
             if part is not None:  # integer ids have no gradient
                 add(q, part)
     integer = np.issubdtype(x.dtype, np.integer)
@@ -899,9 +1065,9 @@ def forward_backward(
     return trace
 
 
-def node_inputs(trace, node):
-    """The arrays a node read in the run ``trace`` (kept with ``keep=True``)."""
-    return [trace.input if q == INPUT else trace.values[q] for q in node.inputs]
+def node_inputs(model, trace, i):
+    """The arrays node i read in the run ``trace`` (kept with ``keep=True``), in ``reads`` order."""
+    return [trace.input if q == INPUT else trace.values[q] for q in reads(flow(model), i)]
 
 
 def local_arrays(model, trace):
@@ -925,17 +1091,19 @@ def node_forward(model, trace, i, inputs, params=None, local=None):
     if node.is_merge:
         return merge_forward(node.layer, inputs)
     p, b, _ = (local or local_arrays(model, trace))[i]
-    return ops(node.layer, node.name).forward(node.layer, inputs[0], p if params is None else params, b, trace.mode, i)
+    op = ops(node.layer, node.name)
+    return op.forward(node.layer, _leaf_input(op, inputs), p if params is None else params, b, trace.mode, i)
 
 
 def node_jvp(model, trace, i, tangents, param_tangents, local=None):
     """The derivative of node i at the run ``trace`` along its inputs' ``tangents`` and its parameters' (by local name)."""
     node = flow(model)[i]
-    inputs = node_inputs(trace, node)
+    inputs = node_inputs(model, trace, i)
     if node.is_merge:
         return merge_jvp(node.layer, inputs, tangents)
     p, b, _ = (local or local_arrays(model, trace))[i]
-    return ops(node.layer, node.name).jvp(node.layer, inputs[0], tangents[0], p, param_tangents, b, trace.mode, i)
+    op = ops(node.layer, node.name)
+    return op.jvp(node.layer, _leaf_input(op, inputs), _leaf_input(op, tangents), p, param_tangents, b, trace.mode, i)
 
 
 def node_margin(model, trace, i, tangents):
@@ -944,7 +1112,7 @@ def node_margin(model, trace, i, tangents):
     if node.is_merge:
         return np.inf
     margin = ops(node.layer, node.name).margin
-    return np.inf if margin is None else margin(node.layer, node_inputs(trace, node)[0], tangents[0])
+    return np.inf if margin is None else margin(node.layer, node_inputs(model, trace, i)[0], tangents[0])
 
 
 def linearize(model, trace, input_tangent, param_tangents):
@@ -959,7 +1127,7 @@ def linearize(model, trace, input_tangent, param_tangents):
         owners[id(nodes[i].layer)] = {loc: param_tangents[full] for full, loc in names.items() if full in param_tangents}
     tangents = []
     for i, node in enumerate(nodes):
-        ins = [input_tangent if q == INPUT else tangents[q] for q in node.inputs]
+        ins = [input_tangent if q == INPUT else tangents[q] for q in reads(nodes, i)]
         u = {} if node.is_merge else owners.get(id(node.layer), {})
         tangents.append(node_jvp(model, trace, i, ins, u, local))
     return tangents
@@ -971,5 +1139,5 @@ def forward(model, x, seed=0, **options):
 
 
 __all__ = [
-    "forward_backward", "forward", "linearize", "ops", "full_name", "merge_forward", "merge_backward", "merge_jvp", "node_jvp", "node_forward", "node_margin", "node_inputs", "local_arrays", "init_parameters", "init_buffers", "parameter_names", "parameter_shapes", "Trace", "Step",
+    "forward_backward", "forward", "linearize", "ops", "full_name", "merge_forward", "merge_backward", "merge_jvp", "node_jvp", "node_forward", "node_margin", "node_inputs", "reads", "local_arrays", "init_parameters", "init_buffers", "parameter_names", "parameter_shapes", "Trace", "Step",
 ]
