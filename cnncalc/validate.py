@@ -404,6 +404,11 @@ def _block_skeleton(size, up):
     return skeleton
 
 
+def _merging_skeleton(layer, axis, x, g, n_out, in_shape):
+    """Swin's patch merging: output pixel o reads input pixels 2o and 2o + 1 (the second padding past the end)."""
+    return np.repeat(g, 2, axis=2)[:, :, : x.shape[2]]
+
+
 _SKELETONS = {
     **dict.fromkeys(("Conv1d", "Conv2d", "Conv3d", "ConnectionTableConv2d"), _conv_skeleton),
     **dict.fromkeys(("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"), _transpose_skeleton),
@@ -418,6 +423,7 @@ _SKELETONS = {
     "Index": _index_skeleton,
     "PixelShuffle": _block_skeleton("upscale_factor", True),
     "PixelUnshuffle": _block_skeleton("downscale_factor", False),
+    "PatchMergingPad": _merging_skeleton,
 }
 
 

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from cnncalc import ShapeError
 from cnncalc import layers as L
 from cnncalc.graph import Sequential
 from cnncalc.reference import functional as R
@@ -376,3 +377,9 @@ def test_swap_axes_and_window_layers_run_through_the_runner():
     trace, _, g = run(model, x)
     assert np.array_equal(trace.steps[1].output_shape, (9, 6, 5))
     assert np.array_equal(trace.output, x) and np.array_equal(trace.grad_input, g.numpy())
+
+
+def test_swin_v2_attention_needs_its_bias_from_a_side_merge():
+    model = Sequential(dict(attn=L.ShiftedWindowAttentionV2(4, (2, 2), (0, 0), 1)))
+    with pytest.raises(ShapeError, match=r"attn \(ShiftedWindowAttentionV2\): reads its position bias from the side branch"):
+        runner.forward(model, np.zeros((1, 4, 4, 4)))

@@ -434,3 +434,14 @@ def test_every_zoo_network_verifies_at_its_verify_all_size_and_an_odd_size(name)
         result = verify(cnncalc.model(name), shape, gradient_layers=GRADIENT_LAYERS, gradients=name not in SAME_LAYERS_AS)
         assert result.ok, format_table(result)
         assert all("kink" in c.note for c in result.skipped)
+
+
+@pytest.mark.parametrize("shape", [(3, 11, 9), (3, 12, 8), (3, 7, 14)])
+def test_patch_merging_reads_two_pixels_per_axis_in_the_skeleton(shape):
+    """Swin's patch merging on a channels-last map still inside the receptive field: 2x2 windows, stride 2,
+    an odd axis padded at its end."""
+    model = cnncalc.Sequential(cnncalc.Conv2d(3, 4, 3), cnncalc.Permute((0, 2, 3, 1)), cnncalc.PatchMergingPad(),
+                               cnncalc.LayerNorm(16), cnncalc.PatchMergingPad(), cnncalc.Linear(64, 5))
+    result = verify(model, shape)
+    fields = [c for c in result.checks if c.what == "receptive_field"]
+    assert result.ok and len(fields) == 6, format_table(result)
