@@ -427,6 +427,12 @@ def _rearranged(forward, backward):
     )
 
 
+def _swapped(axes):
+    """Two axes (batched numbering) ``axes(layer)`` swapped: its own inverse."""
+    swap = lambda layer, a: np.ascontiguousarray(np.swapaxes(a, *axes(layer)))  # noqa: E731
+    return _rearranged(swap, lambda layer, x, g: swap(layer, g))
+
+
 def _reshaped(layer, x):
     """x reshaped to the layer's output shape (``infer``): Flatten, Unflatten, Squeeze, Unsqueeze, view."""
     return x.reshape((x.shape[0],) + tuple(layer.infer(x.shape[1:])))
@@ -753,8 +759,7 @@ _LAYERS = {
         _reshaped, lambda layer, x, g: g.reshape(x.shape))),
     "Permute": _rearranged(lambda layer, x: np.ascontiguousarray(x.transpose(_permutation(layer, x))),
                            lambda layer, x, g: np.ascontiguousarray(g.transpose(np.argsort(_permutation(layer, x))))),
-    "Transpose": _rearranged(lambda layer, x: np.ascontiguousarray(np.swapaxes(x, layer.dim0, layer.dim1)),
-                             lambda layer, x, g: np.ascontiguousarray(np.swapaxes(g, layer.dim0, layer.dim1))),
+    "Transpose": _swapped(lambda layer: (layer.dim0, layer.dim1)),
     "Index": _rearranged(lambda layer, x: R.index(x, _index_key(layer)),
                          lambda layer, x, g: R.index_backward(x, g, _index_key(layer))),
     "PixelShuffle": _rearranged(lambda layer, x: R.pixel_shuffle(x, layer.upscale_factor),
@@ -791,8 +796,7 @@ _LAYERS = {
                                    lambda layer, x, g: R.window_partition_backward(x, g, layer.p)),
     "WindowDepartition": _rearranged(lambda layer, x: R.window_departition(x, *_partitions(layer)),
                                      lambda layer, x, g: R.window_departition_backward(x, g, *_partitions(layer))),
-    "SwapAxes": _rearranged(lambda layer, x: np.ascontiguousarray(np.swapaxes(x, layer.a, layer.b)),
-                            lambda layer, x, g: np.ascontiguousarray(np.swapaxes(g, layer.a, layer.b))),
+    "SwapAxes": _swapped(lambda layer: (layer.a, layer.b)),  # torchvision's (MaxViT)
 }
 
 
