@@ -641,11 +641,15 @@ def _relative_backward(layer, x, p, b, g, mode, i):
     return grad_x, ({"relative_position_bias_table": grad_table} if mode.param_grads else {})
 
 
+def _relative_jvp(layer, x, t, p, u, b, mode, i):
+    table, index, head_dim = _relative_args(layer, p, b)
+    return R.relative_positional_attention_jvp(x, t, table, index, head_dim, u.get("relative_position_bias_table"))
+
+
 _RELATIVE = Op(
     lambda layer, x, p, b, mode, i: R.relative_positional_attention(x, *_relative_args(layer, p, b)),
     _relative_backward,
-    lambda layer, x, t, p, u, b, mode, i: R.relative_positional_attention_jvp(x, t, *_relative_args(layer, p, b),
-                                                                              u.get("relative_position_bias_table")),
+    _relative_jvp,
 )
 
 
