@@ -38,7 +38,11 @@ The rules are PyTorch's (CPU, train mode), as ``torch.autograd.graph.saved_tenso
   the rank-free layer set: one rule each below (docs/memory.md lists them). MultiheadAttention is taken
   as torchvision's encoder calls it (need_weights=False); a batch_first attention returns a transposed
   view of its result, a layout element-wise operations keep: readers of it are modelled where measured
-  (element-wise operations, another batch_first attention, Linear, LayerNorm) and give None elsewhere.
+  (element-wise operations, another batch_first attention, Linear, LayerNorm) and give None elsewhere;
+- torchvision's blocks: Swin's window attention (V1 and V2), patch merging and V2's buffer-fed bias MLP
+  (computed once for the batch: a buffer's branch has no batch axis), MaxViT's relative positional
+  attention, window partitions and axis swaps: one rule each below, from the operations torchvision's
+  functions run (docs/memory.md).
 """
 
 from __future__ import annotations

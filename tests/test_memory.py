@@ -288,11 +288,7 @@ def golden_zoo():
 
 
 # Blocks whose saved tensors have no rule yet: the prediction is None (the table says "unknown"), never a guess.
-NOT_PREDICTED = {
-    "swin_t": "ShiftedWindowAttention", "swin_s": "ShiftedWindowAttention", "swin_b": "ShiftedWindowAttention",
-    "swin_v2_t": "ShiftedWindowAttentionV2", "swin_v2_s": "ShiftedWindowAttentionV2",
-    "swin_v2_b": "ShiftedWindowAttentionV2", "maxvit_t": "RelativePositionalAttention",
-}
+NOT_PREDICTED: dict = {}
 
 
 @needs_golden
