@@ -215,6 +215,15 @@ CASES.update({
                                (5, 4)),
     "resize merges": (after_conv(C.Merge(C.Conv2d(4, 2, 3, stride=2), C.Identity(), op="resize", mode="bilinear"), conv(2, 4),
                                  C.Merge(C.Conv2d(4, 2, 3, stride=2), C.Identity(), op="resize", mode="area")), (3, 8, 6)),
+    # torchvision's blocks (Swin V2's attention is checked on the recorded torchvision networks below)
+    "swin window attention, padded and shifted": (tokens(L.ShiftedWindowAttention(8, 3, 1, 2)), (5, 7, 4)),
+    "swin window attention, one window": (tokens(L.ShiftedWindowAttention(8, [4, 2], [2, 1], 4)), (4, 2, 4)),
+    "swin patch merging": (tokens(L.PatchMergingPad(), L.LayerNorm(32), C.Linear(32, 16, bias=False)), (5, 3, 4)),
+    "maxvit window and grid attention": (after_conv(
+        L.WindowPartition(2), L.SwapAxes(-2, -3), C.Linear(4, 24), L.RelativePositionalAttention(8, 4, 4), C.Linear(8, 4),
+        L.SwapAxes(-2, -3), L.WindowDepartition(2, 2, 2), conv()), (3, 4, 4)),
+    "maxvit one window": (after_conv(L.WindowPartition(3), C.Linear(4, 12), L.RelativePositionalAttention(4, 4, 9),
+                                     C.Linear(4, 4), L.WindowDepartition(3, 1, 1), conv()), (3, 3, 3)),
 })
 
 @pytest.mark.parametrize("batch", [1, 2])
