@@ -569,9 +569,9 @@ def saved(report, dtype="float32", batch=1) -> Saved | None:
         if rule is None:
             return None
         if rule.constant:
-            key = ("buffer", id(row.layer), "")
-            storages[key] = product(op.output) * size
-            values.append((key, False))
+            own = ("buffer", id(row.layer), "")
+            storages[own] = product(op.output) * size
+            values.append((own, False))
             transposed.append(False)
             continue
         transposed.append((row.layer.type == "MultiheadAttention" and row.layer.batch_first)
