@@ -618,6 +618,7 @@ _LAYERS = {
     "Dropout3d": _masked("dropout3d"),
     "AlphaDropout": _masked("alpha_dropout", jvp=True),
     "Identity": _IDENTITY,
+    "ExpectSize": _IDENTITY,  # torchvision's image-size assertion: analysis refuses what it refuses
     "StochasticDepth": _IDENTITY,  # inference: the identity
     **dict.fromkeys(("Flatten", "Reshape", "Unflatten", "Squeeze", "Unsqueeze"), _rearranged(
         _reshaped, lambda layer, x, g: g.reshape(x.shape))),
