@@ -17,6 +17,7 @@ from tool_loader import load_tool
 
 import cnncalc
 from cnncalc import ShapeError
+from cnncalc.zoo.swin import attention_v2
 
 torch = pytest.importorskip("torch")
 import torch_twins  # noqa: E402
@@ -215,7 +216,9 @@ CASES.update({
                                (5, 4)),
     "resize merges": (after_conv(C.Merge(C.Conv2d(4, 2, 3, stride=2), C.Identity(), op="resize", mode="bilinear"), conv(2, 4),
                                  C.Merge(C.Conv2d(4, 2, 3, stride=2), C.Identity(), op="resize", mode="area")), (3, 8, 6)),
-    # torchvision's blocks (Swin V2's attention is checked on the recorded torchvision networks below)
+    # torchvision's blocks
+    "swin v2 window attention, shifted": (tokens(attention_v2(8, [3, 3], [1, 1], 2)), (6, 4, 4)),
+    "swin v2 window attention, one window": (tokens(attention_v2(8, [4, 2], [2, 1], 4)), (4, 2, 4)),
     "swin window attention, padded and shifted": (tokens(L.ShiftedWindowAttention(8, 3, 1, 2)), (5, 7, 4)),
     "swin window attention, one window": (tokens(L.ShiftedWindowAttention(8, [4, 2], [2, 1], 4)), (4, 2, 4)),
     "swin patch merging": (tokens(L.PatchMergingPad(), L.LayerNorm(32), C.Linear(32, 16, bias=False)), (5, 3, 4)),

@@ -9,6 +9,7 @@ from the layer's constructor arguments, each merge the torch operation it stands
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as TF
@@ -78,22 +79,31 @@ class ParameterOp(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    """torchvision's ShiftedWindowAttention (Swin V1) and its shifted_window_attention, written out (V1's path:
-    pad, roll, windows, qkv, scaled queries, scores + relative position bias, the shift's mask, softmax, proj)."""
+    """torchvision's ShiftedWindowAttention (Swin V1) and V2, and their shifted_window_attention, written out: pad,
+    roll, windows, qkv, scores (V1: scaled queries, + the bias table; V2: cosine, scaled by exp(logit_scale), + 16
+    sigmoid of the bias MLP's output, which the side merge hands in with x), the shift's mask, softmax, proj."""
 
     def __init__(self, layer):
         super().__init__()
         self.window, self.shift, self.heads = list(layer.window_size), list(layer.shift_size), layer.num_heads
         self.qkv, self.proj = nn.Linear(layer.dim, 3 * layer.dim), nn.Linear(layer.dim, layer.dim)
+        self.v2 = layer.type == "ShiftedWindowAttentionV2"
         rows = (2 * self.window[0] - 1) * (2 * self.window[1] - 1)
-        self.relative_position_bias_table = nn.Parameter(torch.zeros(rows, self.heads))
+        if self.v2:
+            self.logit_scale = nn.Parameter(torch.ones(self.heads, 1, 1))
+        else:
+            self.relative_position_bias_table = nn.Parameter(torch.zeros(rows, self.heads))
         self.register_buffer("relative_position_index", torch.arange(layer.window_tokens ** 2) % rows)
 
+    def _bias(self, table, n):
+        bias = table[self.relative_position_index].view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        return 16 * torch.sigmoid(bias) if self.v2 else bias
+
     def forward(self, x):
+        x, table = x if self.v2 else (x, self.relative_position_bias_table)
         (wh, ww), heads, (b, h, w, c) = self.window, self.heads, x.shape
         n = wh * ww
-        bias = self.relative_position_bias_table[self.relative_position_index].view(n, n, -1)
-        bias = bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+        bias = self._bias(table.reshape(-1, heads), n)
         x = TF.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))
         _, ph, pw, _ = x.shape
         shift = [0 if wh >= ph else self.shift[0], 0 if ww >= pw else self.shift[1]]
@@ -101,8 +111,17 @@ class WindowAttention(nn.Module):
             x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
         windows = (ph // wh) * (pw // ww)
         x = x.view(b, ph // wh, wh, pw // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, n, c)
-        q, k, v = self.qkv(x).reshape(x.size(0), n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
-        attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1)) + bias
+        qkv_bias = self.qkv.bias
+        if self.v2:
+            qkv_bias = qkv_bias.clone()
+            qkv_bias[c:2 * c].zero_()
+        q, k, v = TF.linear(x, self.qkv.weight, qkv_bias).reshape(x.size(0), n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        if self.v2:
+            attn = TF.normalize(q, dim=-1) @ TF.normalize(k, dim=-1).transpose(-2, -1)
+            attn = attn * torch.clamp(self.logit_scale, max=math.log(100.0)).exp()
+        else:
+            attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
+        attn = attn + bias
         if sum(shift) > 0:
             mask = x.new_zeros((ph, pw))
             for i, hs in enumerate(((0, -wh), (-wh, -shift[0]), (-shift[0], None))):
@@ -117,6 +136,17 @@ class WindowAttention(nn.Module):
         if sum(shift) > 0:
             x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
         return x[:, :h, :w, :].contiguous()
+
+
+class Buffer(nn.Module):
+    """A module's buffer as a row (cnncalc's Buffer): its value, whatever the input."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.register_buffer("value", torch.linspace(-1.0, 1.0, math.prod(layer.shape)).view(layer.shape))
+
+    def forward(self, x):
+        return self.value
 
 
 class RelativeAttention(nn.Module):
@@ -195,7 +225,8 @@ _FUNCTIONS = {  # layers torch.nn has no class for (or not with these arguments)
     "SwapAxes": lambda layer: lambda x: torch.swapaxes(x, layer.a, layer.b),
     "PatchMergingPad": lambda layer: _patch_merging_pad,
 }
-_BLOCKS = {"ShiftedWindowAttention": WindowAttention, "RelativePositionalAttention": RelativeAttention}
+_BLOCKS = {"ShiftedWindowAttention": WindowAttention, "ShiftedWindowAttentionV2": WindowAttention,
+           "RelativePositionalAttention": RelativeAttention, "Buffer": Buffer}
 
 
 def leaf_module(layer):
@@ -241,6 +272,8 @@ def merge(block, values):
         return TF.scaled_dot_product_attention(*values)
     if kind == "Resize":
         return _interpolate(*values, block.mode)
+    if kind == "Side":  # the first branch and what the next layer reads besides it (Swin V2's attention)
+        return tuple(values)
     combine = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div}[kind]
     out = values[0]
     for v in values[1:]:
