@@ -369,9 +369,12 @@ def _shifted_window_attention(op):
     attention): the projection (which normalising q and k reads), each norm and its clamped copy (one value per
     token and head), the normalised queries and transposed keys, the sigmoid of the bias (heads x N x N, no batch),
     exp(logit_scale) and the scores it scales; the values as V1's. Then the softmax and the heads joined for the
-    output projection. With dropout, a frozen layer or an input that needs no gradient: None (not modelled)."""
+    output projection. Attention dropout adds its noise and the dropped weights (which the product with the values
+    saves), both of the scores' size; dropout after the projection its noise. The input needing no gradient changes
+    nothing (the trained qkv projection makes every later tensor need one); a frozen layer or dropout p = 1: None
+    (not modelled)."""
     layer = op.layer
-    if not _concrete(op) or layer.attention_dropout or layer.dropout or not op.trains or not op.grads[0]:
+    if not _concrete(op) or not op.trains or layer.attention_dropout >= 1 or layer.dropout >= 1:
         return None
     b, h, w, c = op.inputs[0]
     (wh, ww), heads = layer.window_size, layer.num_heads
@@ -387,7 +390,9 @@ def _shifted_window_attention(op):
         items += [] if views else [new]  # the values
     else:
         items += [new] + ([qkv] if views else [new, new])  # the scaled queries, the keys and values
-    return Saves(tuple(items + [scores, new]))  # the softmax, the joined heads
+    items += [scores, new]  # the softmax, the joined heads
+    items += [scores, scores] if layer.attention_dropout else []
+    return Saves(tuple(items + ([new] if layer.dropout else [])))
 
 
 def _relative_positional_attention(op):

@@ -220,6 +220,11 @@ CASES.update({
     "swin v2 window attention, shifted": (tokens(attention_v2(8, [3, 3], [1, 1], 2)), (6, 4, 4)),
     "swin v2 window attention, one window": (tokens(attention_v2(8, [4, 2], [2, 1], 4)), (4, 2, 4)),
     "swin window attention, padded and shifted": (tokens(L.ShiftedWindowAttention(8, 3, 1, 2)), (5, 7, 4)),
+    "swin window attention with dropout": (tokens(L.ShiftedWindowAttention(8, 2, 1, 2, attention_dropout=0.2, dropout=0.1)),
+                                           (3, 4, 4)),
+    "swin window attention on the model input": (C.Sequential(L.ShiftedWindowAttention(4, 2, 1, 2), C.Linear(4, 3)), (4, 3, 4)),
+    "swin v2 window attention with dropout": (tokens(attention_v2(8, [2, 2], [1, 1], 2, attention_dropout=0.1, dropout=0.3)),
+                                              (4, 3, 4)),
     "swin window attention, one window": (tokens(L.ShiftedWindowAttention(8, [4, 2], [2, 1], 4)), (4, 2, 4)),
     "swin patch merging": (tokens(L.PatchMergingPad(), L.LayerNorm(32), C.Linear(32, 16, bias=False)), (5, 3, 4)),
     "maxvit window and grid attention": (after_conv(

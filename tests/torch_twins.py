@@ -88,6 +88,7 @@ class WindowAttention(nn.Module):
         self.window, self.shift, self.heads = list(layer.window_size), list(layer.shift_size), layer.num_heads
         self.qkv, self.proj = nn.Linear(layer.dim, 3 * layer.dim), nn.Linear(layer.dim, layer.dim)
         self.v2 = layer.type == "ShiftedWindowAttentionV2"
+        self.dropouts = (layer.attention_dropout, layer.dropout)
         rows = (2 * self.window[0] - 1) * (2 * self.window[1] - 1)
         if self.v2:
             self.logit_scale = nn.Parameter(torch.ones(self.heads, 1, 1))
@@ -131,8 +132,9 @@ class WindowAttention(nn.Module):
             mask = mask.unsqueeze(1) - mask.unsqueeze(2)
             mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
             attn = (attn.view(b, windows, heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(-1, heads, n, n)
-        x = TF.softmax(attn, dim=-1).matmul(v).transpose(1, 2).reshape(x.size(0), n, c)
-        x = self.proj(x).view(b, ph // wh, pw // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
+        attn = TF.dropout(TF.softmax(attn, dim=-1), self.dropouts[0], self.training)
+        x = TF.dropout(self.proj(attn.matmul(v).transpose(1, 2).reshape(x.size(0), n, c)), self.dropouts[1], self.training)
+        x = x.view(b, ph // wh, pw // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
         if sum(shift) > 0:
             x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
         return x[:, :h, :w, :].contiguous()
