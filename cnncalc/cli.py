@@ -633,14 +633,17 @@ def _small_input(name):
 
     default = zoo.describe(name).default_input
     model = zoo.model(name)
+    c, *frames, h, w = default  # a video clip (C, T, H, W): a few frames too
+    clips = sorted({tuple(min(f, t) for f in frames) for t in (4, 8, 16)}) if frames else [()]
     for size in (32, 64, 96, 128, 160, 192):
-        if size >= min(default[1:]):
+        if size >= min(h, w):
             break
-        try:
-            analyze(model, (default[0], size, size), warn=False)
-        except ShapeError:
-            continue
-        return (default[0], size, size)
+        for clip in clips:
+            try:
+                analyze(model, (c, *clip, size, size), warn=False)
+            except ShapeError:
+                continue
+            return (c, *clip, size, size)
     return default
 
 

@@ -132,6 +132,12 @@ class Layer:
     def type(self) -> str:
         return type(self).__name__
 
+    @property
+    def torch_type(self) -> str:
+        """The torch.nn layer this one computes as (its rules in the reference and the memory tables):
+        its own type, or the layer a renamed subclass is (torchvision's Conv3DSimple is an nn.Conv3d)."""
+        return self.type
+
     def parameter_shapes(self) -> dict:
         """Learnable tensors by PyTorch name: ``{"weight": (...), "bias": (...)}``."""
         return {}
@@ -2800,6 +2806,49 @@ class RelativePositionalAttention(Layer):
 
     def windows(self, in_shape):
         return None
+# torchvision classes that are a torch.nn layer under another name: the recorded networks call them by
+# that name, so the rows do too.
+
+
+@dataclass(frozen=True)
+class Conv3DSimple(Conv3d):
+    """torchvision.models.video.resnet.Conv3DSimple: an ``nn.Conv3d`` with a 3x3x3 kernel, padding 1 and no
+    bias (R3D's and MC3's full spatio-temporal convolution); shapes, params and MACs are Conv3d's.
+    ``Conv3DSimple.of(in_planes, out_planes, midplanes, stride, padding)`` takes torchvision's arguments."""
+
+    kernel_size: Any = (3, 3, 3)
+    padding: Any = 1
+    bias: bool = False
+
+    torch_module = False  # torchvision.models.video.resnet
+    torch_type = "Conv3d"
+    temporal_kernel = 3
+
+    def __post_init__(self):
+        super().__post_init__()
+        wanted = (self.temporal_kernel, 3, 3)
+        if all(known(k) for k in self.kernel_size) and self.kernel_size != wanted:  # explain's twin has symbols
+            raise ShapeError(f"{self.type}: the kernel is {wanted}, got {self.kernel_size}")
+
+    @classmethod
+    def of(cls, in_planes, out_planes, midplanes=None, stride=1, padding=1):
+        """The layer as torchvision builds it (``midplanes`` is accepted and unused, as there)."""
+        return cls(in_planes, out_planes, stride=stride, padding=padding)
+
+
+@dataclass(frozen=True)
+class Conv3DNoTemporal(Conv3DSimple):
+    """torchvision.models.video.resnet.Conv3DNoTemporal: an ``nn.Conv3d`` with a 1x3x3 kernel (MC3's
+    spatial-only convolutions), stride (1, s, s), padding (0, p, p), no bias; Conv3d's numbers."""
+
+    kernel_size: Any = (1, 3, 3)
+    padding: Any = (0, 1, 1)
+
+    temporal_kernel = 1
+
+    @classmethod
+    def of(cls, in_planes, out_planes, midplanes=None, stride=1, padding=1):
+        return cls(in_planes, out_planes, stride=(1, stride, stride), padding=(0, padding, padding))
 
 
 _BASES = (Layer, LastDimsNorm, ConvNd, ConvTransposeNd, PoolNd, MaxPoolNd, AvgPoolNd, AdaptivePoolNd, BatchNormNd, InstanceNormNd, Elementwise,
@@ -2820,8 +2869,9 @@ __all__ = [
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool1d", "AvgPool2d",
     "AvgPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Buffer", "CELU", "ChannelShuffle",
     "ConnectionTableConv2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "Conv1d", "Conv2d", "Conv3d",
-    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
-    "ELU", "Embedding", "ExpectSize", "Flatten", "GELU", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "Conv3DNoTemporal", "Conv3DSimple", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout", "Dropout1d",
+    "Dropout2d", "Dropout3d", "ELU", "Embedding", "ExpectSize", "Flatten", "GELU", "GroupNorm", "Hardsigmoid",
+    "Hardswish", "Hardtanh",
     "Identity", "Index", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "LayerNorm2d",
     "LeakyReLU", "Linear", "LocalResponseNorm", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool2d",
     "MaxPool3d", "Mish", "MultiheadAttention", "Pad", "ParameterOp", "PatchMergingPad", "Permute",

@@ -123,7 +123,11 @@ def _linear(op):
 
 
 def _batch_norm(op):
+    """None where each channel has one value: PyTorch refuses to train then ("Expected more than 1 value
+    per channel when training": DeepLabV3's image pooling at batch 1)."""
     channels = op.inputs[0][1]
+    if product(op.inputs[0]) == channels:
+        return None
     items = [("input", 0), ("new", channels, "stat"), ("new", channels, "stat")]
     items += [("buffer", name) for name in op.layer.buffer_shapes()]
     return Saves(tuple(items))
@@ -544,7 +548,7 @@ class Saved(NamedTuple):
 
 
 def _rule(layer):
-    return _merge if not layer.is_leaf else RULES.get(layer.type, lambda op: None)
+    return _merge if not layer.is_leaf else RULES.get(layer.torch_type, lambda op: None)
 
 
 def saved(report, dtype="float32", batch=1) -> Saved | None:

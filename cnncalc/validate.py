@@ -424,7 +424,7 @@ _SKELETONS = {
 def _skeleton(layer, axis, x, g, n_out, in_shape):
     """The skeleton's backward through one leaf; a window only where the layer reads through one (a field
     whose axes moved passes layers that act on other axes unchanged)."""
-    skeleton = _SKELETONS.get(layer.type)
+    skeleton = _SKELETONS.get(layer.torch_type)
     return g if skeleton is None else skeleton(layer, axis, x, g, n_out, in_shape)
 
 

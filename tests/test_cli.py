@@ -266,7 +266,8 @@ def test_the_table_fits_the_terminal(columns):
 
 
 @pytest.mark.parametrize(("words", "expected"), [
-    ("cnncalc res", ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]),
+    ("cnncalc res", ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50", "resnext101_32x8d",
+                     "resnext101_64x4d", "resnext50_32x4d"]),
     ("cnncalc sch", ["schema"]),
     ("cnncalc resnet50 --for", ["--format"]),
     ("cnncalc resnet50 --format ", ["table", "json", "csv", "markdown", "spec"]),

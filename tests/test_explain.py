@@ -125,9 +125,15 @@ def _check_against_analysis(model, shape):
         elif label == "MACs":
             assert int(last) == row.macs
         elif label.startswith("receptive field size"):
-            assert int(last) == row.receptive_field.size[0]
+            assert int(last) == row.receptive_field.size[_axis(label, row)]
         elif label.startswith("receptive field jump"):
-            assert int(last) == row.receptive_field.stride[0]
+            assert int(last) == row.receptive_field.stride[_axis(label, row)]
+
+
+def _axis(label, row):
+    """The axis a receptive-field line is about ("... along the height"), else the first (all alike)."""
+    names = cnncalc.layers.axis_names(len(row.input_shape) - 1)
+    return next((i for i, name in enumerate(names) if f"along the {name}" in label), 0)
 
 
 def test_every_number_of_a_resnet_is_the_analysis():

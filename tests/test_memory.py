@@ -319,6 +319,9 @@ def test_every_torchvision_zoo_network_saves_what_pytorch_saved(name):
         return
     for batch in ("1", "2"):
         measured, mine = facts["batches"][batch], report.memory(batch=int(batch)).saved
+        if "error" in measured:  # PyTorch refused to train (one value per BatchNorm channel): no prediction
+            assert mine is None and "more than 1 value per channel" in measured["error"]
+            continue
         assert (mine.total, mine.input, mine.buffers) == (measured["bytes"], measured["input_bytes"], measured["buffer_bytes"])
 
 

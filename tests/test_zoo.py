@@ -51,7 +51,25 @@ def test_models_lists_the_contract_names_sorted():
     transformers = {"convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
                     "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
                     "swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b", "maxvit_t"}
-    assert cnncalc.models() == sorted(contract | extensions | transformers)
+    torchvision_more = {"resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+                        "densenet161", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+                        "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
+                        "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+                        "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+                        "inception_v3", *(f"regnet_{kind}_{flops}" for kind in "xy"
+                                          for flops in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+                        "regnet_y_128gf"}
+    segmentation = {"fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+                    "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
+    video = {"r3d_18", "mc3_18", "r2plus1d_18", "s3d"}
+    assert cnncalc.models() == sorted(contract | extensions | transformers | torchvision_more | segmentation | video)
+
+
+def _expected_output(name, input_shape, num_classes):
+    """What a network returns: class scores, or for segmentation a score map of the input's size."""
+    if describe(name).family == "segmentation":
+        return (num_classes, *input_shape[1:])
+    return (num_classes,)
 
 
 @pytest.mark.parametrize("name", cnncalc.models())
@@ -59,7 +77,7 @@ def test_every_name_analyses_at_its_default_input(name):
     entry = describe(name)
     report = run(name)
     assert report.input_shape == entry.default_input
-    assert report.output_shape == (entry.options["num_classes"],)
+    assert report.output_shape == _expected_output(name, entry.default_input, entry.options["num_classes"])
     assert report.to_dict()["model"] == name
     assert entry.name == name and entry.description.strip()
     assert callable(getattr(importlib.import_module(f"cnncalc.zoo.{entry.family}"), name))
@@ -240,6 +258,12 @@ def test_simple_cnn_by_hand():
         ("densenet121", 7_978_856, 2.834), ("googlenet", 6_624_904, 1.498), ("mobilenet_v2", 3_504_872, 0.301),
         ("alexnet_torchvision", 61_100_840, 0.714), ("mobilenet_v3_large", 5_483_032, 0.217),
         ("mobilenet_v3_small", 2_542_856, 0.057), ("efficientnet_b0", 5_288_548, 0.386),
+        ("resnext50_32x4d", 25_028_904, 4.230), ("wide_resnet50_2", 68_883_240, 11.40), ("densenet161", 28_681_000, 7.728),
+        ("inception_v3", 23_834_568, 5.713), ("shufflenet_v2_x1_0", 2_278_604, 0.145), ("mnasnet1_0", 4_383_312, 0.314),
+        ("regnet_x_400mf", 5_495_976, 0.414), ("regnet_y_16gf", 83_590_140, 15.91), ("efficientnet_b7", 66_347_960, 37.75),
+        ("efficientnet_v2_s", 21_458_488, 8.366), ("lraspp_mobilenet_v3_large", 3_221_538, 2.086),
+        ("r3d_18", 33_371_472, 40.70), ("mc3_18", 11_695_440, 43.34), ("r2plus1d_18", 31_505_325, 40.52),
+        ("s3d", 8_320_048, 17.98),
     ],
     ids=lambda v: str(v),
 )
@@ -247,6 +271,30 @@ def test_published_figures(name, params, gmacs):
     report = run(name)
     assert report.params == params
     assert round(report.macs / 1e9, 3 if gmacs < 10 else 2) == gmacs
+
+
+@pytest.mark.parametrize(
+    ("name", "published_params", "published_gmacs", "aux_in"),
+    [("fcn_resnet50", 35_322_218, 152.717, 1024), ("deeplabv3_resnet101", 60_996_202, 258.743, 1024),
+     ("deeplabv3_mobilenet_v3_large", 11_029_328, 10.452, 40)],
+    ids=lambda v: str(v),
+)
+def test_segmentation_published_figures_add_the_auxiliary_head(name, published_params, published_gmacs, aux_in):
+    """torchvision publishes its segmentation weights with the auxiliary FCNHead (on layer3, 1024 channels,
+    or MobileNetV3's features.4, 40 channels, both at 1/8 of 520); the zoo builds aux_loss=False."""
+    from cnncalc.zoo.segmentation import fcn_head
+
+    report, aux = run(name), analyze(fcn_head(aux_in, 21), (aux_in, 65, 65))
+    assert report.params + aux.params == published_params
+    assert round((report.macs + aux.macs) / 1e9, 3) == published_gmacs
+
+
+def test_video_macs_follow_the_frames():
+    """R3D-18 halves time in stages 2-4 like space: every convolution of 8 frames costs half of 16, of 32
+    twice; the classifier (Linear(512, 400) after the global pool) costs 204,800 whatever the clip."""
+    fc = 512 * 400
+    conv = {t: analyze(cnncalc.model("r3d_18"), (3, t, 112, 112)).macs - fc for t in (8, 16, 32)}
+    assert conv[16] == 2 * conv[8] and conv[32] == 2 * conv[16] == 81_392_697_344
 
 
 def test_resnet_rows_read_like_torchvision():
@@ -280,21 +328,22 @@ def test_symbolic_input_substitutes_to_the_concrete_answer():
 # --- options ---------------------------------------------------------------------------------------
 
 
-def _last_param_row(report):
-    return max(i for i, r in enumerate(report.layers) if r.params)
-
-
 @pytest.mark.parametrize("name", cnncalc.models())
 def test_num_classes_changes_only_the_classifier(name):
     base = run(name)
     default = describe(name).options["num_classes"]
     other = run(name, num_classes=7)
-    assert other.output_shape == (7,)
-    last = _last_param_row(base)
-    before = lambda report: [(r.name, r.type, r.output_shape, r.params, r.macs) for r in report.layers[:last]]  # noqa: E731
+    assert other.output_shape == _expected_output(name, describe(name).default_input, 7)
+    # the classifier: the rows whose parameters change (LR-ASPP has two, low_classifier and high_classifier)
+    changed = [i for i, (a, b) in enumerate(zip(base.layers, other.layers)) if a.params != b.params]
+    assert changed and len(base.layers) == len(other.layers)
+    first = changed[0]
+    before = lambda report: [(r.name, r.type, r.output_shape, r.params, r.macs) for r in report.layers[:first]]  # noqa: E731
     assert before(other) == before(base)
+    assert all(not r.params for r in base.layers[changed[-1] + 1:])  # nothing learnable after it
     # weights and bias of the classifier scale with the number of classes: (fan_in + 1) * classes
-    assert base.layers[last].params * 7 == other.layers[last].params * default
+    for i in changed:
+        assert base.layers[i].params * 7 == other.layers[i].params * default
 
 
 @pytest.mark.parametrize(
@@ -317,13 +366,36 @@ def test_num_classes_is_linear_in_params(classes):
 @pytest.mark.parametrize(
     ("name", "stem_params_per_channel"),
     [("resnet18", 64 * 7 * 7), ("vgg16", 64 * 3 * 3), ("alexnet", 96 * 11 * 11), ("lenet5", 6 * 5 * 5),
-     ("mobilenet_v2", 32 * 3 * 3), ("densenet121", 64 * 7 * 7), ("googlenet", 64 * 7 * 7)],
+     ("mobilenet_v2", 32 * 3 * 3), ("densenet121", 64 * 7 * 7), ("googlenet", 64 * 7 * 7),
+     ("inception_v3", 32 * 3 * 3), ("regnet_y_400mf", 32 * 3 * 3), ("shufflenet_v2_x0_5", 24 * 3 * 3),
+     ("mnasnet0_5", 16 * 3 * 3), ("efficientnet_v2_s", 24 * 3 * 3), ("deeplabv3_resnet50", 64 * 7 * 7),
+     ("lraspp_mobilenet_v3_large", 16 * 3 * 3), ("r3d_18", 64 * 3 * 7 * 7), ("r2plus1d_18", 45 * 7 * 7),
+     ("s3d", 64 * 7 * 7)],
     ids=lambda v: str(v),
 )
 def test_in_channels_changes_the_stem(name, stem_params_per_channel):
     channels = describe(name).default_input[0]
     base = cnncalc.model(name).params
     assert cnncalc.model(name, in_channels=channels + 2).params - base == 2 * stem_params_per_channel
+
+
+def test_replace_stride_with_dilation_keeps_the_weights_and_the_map():
+    """The segmentation backbones' option: stages 3 and 4 dilate instead of striding (output stride 8)."""
+    plain, dilated = run("resnet50"), run("resnet50", replace_stride_with_dilation=[False, True, True])
+    assert dilated.params == plain.params
+    assert row(dilated, "layer4.2.conv3").output_shape == (2048, 28, 28)
+    assert row(dilated, "layer4.0.conv2").layer.dilation == (2, 2) and row(dilated, "layer4.1.conv2").layer.dilation == (4, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [("resnet18", (False, False, True), r"Dilation > 1 not supported in BasicBlock"),
+     ("resnet50", (True, True), r"replace_stride_with_dilation should be None or a 3-element tuple, got \(True, True\)")],
+    ids=["basic-block", "length"],
+)
+def test_replace_stride_with_dilation_refusals(name, value, message):
+    with pytest.raises(ShapeError, match=rf"^{name}\(replace_stride_with_dilation=.*\): {message}"):
+        cnncalc.model(name, replace_stride_with_dilation=value)
 
 
 def test_vgg_batch_norm_option_is_the_bn_model():

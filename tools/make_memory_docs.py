@@ -35,7 +35,7 @@ def rows(data):
             continue
         shape = tuple(facts["input_shape"])
         report = cnncalc.analyze(cnncalc.model(name), shape, warn=False)
-        pairs = [(facts["batches"][b]["bytes"], report.memory(batch=int(b)).saved_for_backward) for b in BATCHES]
+        pairs = [(facts["batches"][b].get("bytes"), report.memory(batch=int(b)).saved_for_backward) for b in BATCHES]
         out.append((name, shape, pairs))
     return out
 
@@ -45,6 +45,11 @@ def table(data):
              "| network | input | batch 1: PyTorch | cnncalc | batch 2: PyTorch | cnncalc | largest difference |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for name, shape, pairs in rows(data):
+        if any(theirs is None for theirs, _ in pairs):  # torch refused to train: both say so
+            cells = " | ".join("refused | refused" if theirs is None else f"{theirs:,} | {mine:,}" for theirs, mine in pairs)
+            worst = max(abs(mine - theirs) / theirs for theirs, mine in pairs if theirs is not None)
+            lines.append(f"| {name} | {'x'.join(map(str, shape))} | {cells} | {worst:.2%} |")
+            continue
         if any(mine is None for _, mine in pairs):  # a block without a saved-tensor rule: no prediction
             cells = " | ".join(f"{theirs:,} | unknown" for theirs, _ in pairs)
             lines.append(f"| {name} | {'x'.join(map(str, shape))} | {cells} | -- |")

@@ -657,7 +657,7 @@ _LAYERS = {
 
 def ops(layer, name=""):
     """The ``Op`` of a leaf layer (ShapeError naming the layer when the reference has none)."""
-    found = _LAYERS.get(layer.type)
+    found = _LAYERS.get(layer.torch_type)
     if found is None:
         raise ShapeError(f"{name or layer.type} ({layer.type}): the NumPy reference has no implementation of this layer")
     return found

@@ -54,6 +54,45 @@ def _entry(name, family, description, default_input=IMAGENET):
     return name, Entry(name, family, description, default_input)
 
 
+def _regnet_entries():
+    for flops, label, default_input in (("400mf", "400 MF", IMAGENET), ("800mf", "800 MF", IMAGENET),
+                                        ("1_6gf", "1.6 GF", IMAGENET), ("3_2gf", "3.2 GF", IMAGENET),
+                                        ("8gf", "8 GF", IMAGENET), ("16gf", "16 GF", IMAGENET),
+                                        ("32gf", "32 GF", IMAGENET), ("128gf", "128 GF", (3, 384, 384))):
+        if flops != "128gf":
+            yield _entry(f"regnet_x_{flops}", "regnet", f"RegNetX-{label} (Radosavovic et al. 2020): grouped bottlenecks on a "
+                         "quantised linear width ramp, torchvision layout")
+        yield _entry(f"regnet_y_{flops}", "regnet", f"RegNetY-{label}: RegNetX's blocks with squeeze-and-excitation, "
+                     "torchvision layout", default_input)
+
+
+SEGMENTATION = (3, 520, 520)  # torchvision's segmentation weights resize to 520
+
+
+def _segmentation_entries():
+    for depth in (50, 101):
+        yield _entry(f"fcn_resnet{depth}", "segmentation", f"FCN (Long et al. 2015) on a dilated ResNet-{depth}, output "
+                     "stride 8, resized to the input; torchvision layout without the auxiliary head", SEGMENTATION)
+        yield _entry(f"deeplabv3_resnet{depth}", "segmentation", f"DeepLabV3 (Chen et al. 2017): ASPP on a dilated "
+                     f"ResNet-{depth}; torchvision layout without the auxiliary head", SEGMENTATION)
+    yield _entry("deeplabv3_mobilenet_v3_large", "segmentation", "DeepLabV3 on MobileNetV3-Large with a dilated last "
+                 "stage; torchvision layout without the auxiliary head", SEGMENTATION)
+    yield _entry("lraspp_mobilenet_v3_large", "segmentation", "LR-ASPP (Howard et al. 2019) on MobileNetV3-Large: "
+                 "gated 1/16 features plus 1/8 features, torchvision layout", SEGMENTATION)
+
+
+CLIP = (3, 16, 112, 112)  # C x T x H x W: 16 frames, the clip torchvision's video ResNets' figures are for
+
+
+def _video_entries():
+    yield _entry("r3d_18", "video", "R3D-18 (Tran et al. 2018): 3-D ResNet-18 on 16-frame clips, torchvision layout", CLIP)
+    yield _entry("mc3_18", "video", "MC3-18: 3-D convolutions in the first stage, 2-D (1x3x3) after, torchvision layout", CLIP)
+    yield _entry("r2plus1d_18", "video", "R(2+1)D-18: every 3x3x3 split into 1x3x3 spatial and 3x1x1 temporal, "
+                 "torchvision layout", CLIP)
+    yield _entry("s3d", "video", "S3D (Xie et al. 2018): separable 3-D Inception on 16 frames of 224x224, torchvision layout",
+                 (3, 16, 224, 224))
+
+
 def _vgg_entries():
     for depth, config in ((11, "A"), (13, "B"), (16, "D"), (19, "E")):
         yield _entry(f"vgg{depth}", "vgg", f"VGG-{depth} (configuration {config}, Simonyan & Zisserman 2014), torchvision layout")
@@ -66,13 +105,22 @@ _REGISTRY = dict(
         _entry("alexnet", "alexnet", "AlexNet as in the 2012 paper: 227x227 input, LRN, 96/256/384/384/256 filters", (3, 227, 227)),
         _entry("alexnet_torchvision", "alexnet", "torchvision's AlexNet (64/192/384/256/256 filters, no LRN, adaptive 6x6 pool)"),
         *_vgg_entries(),
+        *_video_entries(),
         _entry("googlenet", "googlenet", "GoogLeNet / Inception v1 (Szegedy et al. 2014), torchvision layout without auxiliary heads"),
+        _entry("inception_v3", "inception", "Inception v3 (Szegedy et al. 2015): factorised 7x7 and 3x3 modules, torchvision layout without the auxiliary head", (3, 299, 299)),
+        *_regnet_entries(),
         _entry("resnet18", "resnet", "ResNet-18 (He et al. 2015): BasicBlocks [2, 2, 2, 2], torchvision layout"),
         _entry("resnet34", "resnet", "ResNet-34: BasicBlocks [3, 4, 6, 3], torchvision layout"),
         _entry("resnet50", "resnet", "ResNet-50: Bottlenecks [3, 4, 6, 3] (stride on the 3x3, v1.5), torchvision layout"),
         _entry("resnet101", "resnet", "ResNet-101: Bottlenecks [3, 4, 23, 3], torchvision layout"),
         _entry("resnet152", "resnet", "ResNet-152: Bottlenecks [3, 8, 36, 3], torchvision layout"),
+        _entry("resnext50_32x4d", "resnet", "ResNeXt-50 32x4d (Xie et al. 2016): grouped 3x3 bottlenecks [3, 4, 6, 3], torchvision layout"),
+        _entry("resnext101_32x8d", "resnet", "ResNeXt-101 32x8d: 32 groups of 8 channels, bottlenecks [3, 4, 23, 3], torchvision layout"),
+        _entry("resnext101_64x4d", "resnet", "ResNeXt-101 64x4d: 64 groups of 4 channels, bottlenecks [3, 4, 23, 3], torchvision layout"),
+        _entry("wide_resnet50_2", "resnet", "Wide ResNet-50-2 (Zagoruyko & Komodakis 2016): bottlenecks twice as wide, torchvision layout"),
+        _entry("wide_resnet101_2", "resnet", "Wide ResNet-101-2: bottlenecks [3, 4, 23, 3] twice as wide, torchvision layout"),
         _entry("densenet121", "densenet", "DenseNet-121 (Huang et al. 2016): growth 32, blocks (6, 12, 24, 16), torchvision layout"),
+        _entry("densenet161", "densenet", "DenseNet-161: growth 48, 96 stem features, blocks (6, 12, 36, 24), torchvision layout"),
         _entry("densenet169", "densenet", "DenseNet-169: growth 32, blocks (6, 12, 32, 32), torchvision layout"),
         _entry("densenet201", "densenet", "DenseNet-201: growth 32, blocks (6, 12, 48, 32), torchvision layout"),
         _entry("mobilenet_v2", "mobilenet", "MobileNetV2 (Sandler et al. 2018): inverted residuals, ReLU6, torchvision layout"),
@@ -101,6 +149,22 @@ _REGISTRY = dict(
         _entry("swin_v2_b", "swin", "Swin V2-B: cosine 8x8 window attention, blocks (2, 2, 18, 2), width 128, torchvision layout",
                (3, 256, 256)),
         _entry("maxvit_t", "maxvit", "MaxViT-T (Tu et al. 2022): MBConv, 7x7 window and grid attention, blocks (2, 2, 5, 2), torchvision layout"),
+        _entry("efficientnet_b4", "efficientnet", "EfficientNet-B4: width x1.4, depth x1.8, torchvision layout", (3, 380, 380)),
+        _entry("efficientnet_b5", "efficientnet", "EfficientNet-B5: width x1.6, depth x2.2, torchvision layout", (3, 456, 456)),
+        _entry("efficientnet_b6", "efficientnet", "EfficientNet-B6: width x1.8, depth x2.6, torchvision layout", (3, 528, 528)),
+        _entry("efficientnet_b7", "efficientnet", "EfficientNet-B7: width x2.0, depth x3.1, torchvision layout", (3, 600, 600)),
+        _entry("efficientnet_v2_s", "efficientnet", "EfficientNetV2-S (Tan & Le 2021): FusedMBConv then MBConv stages, torchvision layout", (3, 384, 384)),
+        _entry("efficientnet_v2_m", "efficientnet", "EfficientNetV2-M: FusedMBConv then MBConv, 7 stages, torchvision layout", (3, 480, 480)),
+        _entry("efficientnet_v2_l", "efficientnet", "EfficientNetV2-L: FusedMBConv then MBConv, 7 stages, torchvision layout", (3, 480, 480)),
+        _entry("mnasnet0_5", "mnasnet", "MNASNet-B1 (Tan et al. 2018) with depth multiplier 0.5, torchvision layout"),
+        _entry("mnasnet0_75", "mnasnet", "MNASNet-B1 with depth multiplier 0.75, torchvision layout"),
+        _entry("mnasnet1_0", "mnasnet", "MNASNet-B1: inverted residuals with 3x3 and 5x5 depthwise kernels, torchvision layout"),
+        _entry("mnasnet1_3", "mnasnet", "MNASNet-B1 with depth multiplier 1.3, torchvision layout"),
+        _entry("shufflenet_v2_x0_5", "shufflenet", "ShuffleNet V2 0.5x (Ma et al. 2018): channel split, concat and shuffle, torchvision layout"),
+        _entry("shufflenet_v2_x1_0", "shufflenet", "ShuffleNet V2 1.0x: stage widths 116/232/464, torchvision layout"),
+        _entry("shufflenet_v2_x1_5", "shufflenet", "ShuffleNet V2 1.5x: stage widths 176/352/704, torchvision layout"),
+        _entry("shufflenet_v2_x2_0", "shufflenet", "ShuffleNet V2 2.0x: stage widths 244/488/976, 2048 head, torchvision layout"),
+        *_segmentation_entries(),
         _entry("squeezenet1_0", "squeezenet", "SqueezeNet 1.0 (Iandola et al. 2016): Fire modules, torchvision layout"),
         _entry("squeezenet1_1", "squeezenet", "SqueezeNet 1.1: 3x3 stem, earlier pooling, 2.4x fewer MACs, torchvision layout"),
         _entry("cifar_net", "tutorials", "the PyTorch CIFAR-10 tutorial's Net: two 5x5 convs, FC 400-120-84-10", (3, 32, 32)),

@@ -76,15 +76,17 @@ def _densenet(block_config, num_classes, in_channels, growth_rate=32, num_init_f
     )
 
 
-def _builder(name, block_config):
-    def build(*, num_classes=1000, in_channels=3, growth_rate=32, drop_rate=0.0):
-        return _densenet(block_config, num_classes, in_channels, growth_rate=growth_rate, drop_rate=drop_rate)
+def _builder(name, block_config, growth=32, init_features=64):
+    def build(*, num_classes=1000, in_channels=3, growth_rate=growth, drop_rate=0.0):
+        return _densenet(block_config, num_classes, in_channels, growth_rate=growth_rate,
+                         num_init_features=init_features, drop_rate=drop_rate)
 
     build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{name}: dense blocks {block_config}, torchvision layout."
+    build.__doc__ = f"{name}: dense blocks {block_config}, growth {growth}, {init_features} stem features, torchvision layout."
     return build
 
 
 densenet121 = _builder("densenet121", (6, 12, 24, 16))
+densenet161 = _builder("densenet161", (6, 12, 36, 24), 48, 96)
 densenet169 = _builder("densenet169", (6, 12, 32, 32))
 densenet201 = _builder("densenet201", (6, 12, 48, 32))

@@ -100,12 +100,14 @@ V3_SMALL = [
 ]
 
 
-def conv_bn_act(in_channels, out_channels, kernel_size=1, stride=1, groups=1, dilation=1, activation=None):
+def conv_bn_act(in_channels, out_channels, kernel_size=1, stride=1, groups=1, dilation=1, activation=None,
+                norm=(0.001, 0.01)):
     """torchvision's Conv2dNormActivation: conv (no bias, padding (k - 1)//2 * dilation) + BatchNorm2d
-    (+ the activation layer, when given)."""
+    (``norm`` = its eps and momentum: MobileNetV3's by default) (+ the activation layer, when given)."""
     padding = (kernel_size - 1) // 2 * dilation
+    eps, momentum = norm
     layers = [Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=False),
-              BatchNorm2d(out_channels, eps=0.001, momentum=0.01)]
+              BatchNorm2d(out_channels, eps=eps, momentum=momentum)]
     return Sequential(*layers, *([activation] if activation is not None else []))
 
 
