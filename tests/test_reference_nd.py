@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc import layers as L
 from cnncalc import reference as R
-from cnncalc.formulas import effective_kernel, pool_out
+from cnncalc.formulas import effective_kernel
 from cnncalc.reference import runner
 
 torch = pytest.importorskip("torch")
