@@ -38,7 +38,11 @@ The rules are PyTorch's (CPU, train mode), as ``torch.autograd.graph.saved_tenso
   the rank-free layer set: one rule each below (docs/memory.md lists them). MultiheadAttention is taken
   as torchvision's encoder calls it (need_weights=False); a batch_first attention returns a transposed
   view of its result, a layout element-wise operations keep: readers of it are modelled where measured
-  (element-wise operations, another batch_first attention, Linear, LayerNorm) and give None elsewhere.
+  (element-wise operations, another batch_first attention, Linear, LayerNorm) and give None elsewhere;
+- torchvision's blocks: Swin's window attention (V1 and V2), patch merging and V2's buffer-fed bias MLP
+  (computed once for the batch: a buffer's branch has no batch axis), MaxViT's relative positional
+  attention, window partitions and axis swaps: one rule each below, from the operations torchvision's
+  functions run (docs/memory.md).
 """
 
 from __future__ import annotations
@@ -82,11 +86,14 @@ class Saves(NamedTuple):
     """What a rule returns: the tensors saved and whether the output shares the input's storage.
 
     Each saved item is ("input", i), ("output",), ("new", numel, kind) with kind "act" (the
-    dtype), "stat" (the accumulation type), "index" (int64), or ("buffer", name).
+    dtype), "stat" (the accumulation type), "index" (int64), or ("buffer", name) (in the dtype; ("buffer",
+    name, "index") for an int64 buffer). ``constant``: the output is the layer's own buffer (``Buffer``),
+    which needs no gradient and counts with the buffers where an operation saves it.
     """
 
     items: tuple = ()
     alias: bool = False
+    constant: bool = False
 
 
 def _input(op):
@@ -315,6 +322,124 @@ def _scaled_dot_product(op):
     return Saves(tuple(items))
 
 
+def _strides(sizes):
+    """A contiguous tensor's strides."""
+    strides, step = [], 1
+    for n in reversed(sizes):
+        strides.insert(0, step)
+        step *= n
+    return tuple(strides)
+
+
+def _viewable(sizes, strides, shape):
+    """Whether torch's reshape of a tensor (``sizes``, ``strides``) to ``shape`` is a view (ATen's computeStride:
+    each run of input axes that is contiguous in memory must map to whole output axes), else it copies."""
+    view_d, base = len(shape) - 1, strides[-1]
+    tensor_numel = view_numel = 1
+    for d in range(len(sizes) - 1, -1, -1):
+        tensor_numel *= sizes[d]
+        if d == 0 or (sizes[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or shape[view_d] == 1):
+                view_numel *= shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return False
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return view_d == -1
+
+
+def _permuted_view(sizes, order, shape):
+    """Whether ``x.permute(order).reshape(shape)`` of a contiguous ``x`` of ``sizes`` is a view."""
+    strides = _strides(sizes)
+    return _viewable(tuple(sizes[i] for i in order), tuple(strides[i] for i in order), shape)
+
+
+def _concrete(op):
+    return all(isinstance(n, int) for shape in op.inputs for n in shape)
+
+
+def _heads_view(batch, tokens, heads, width, packed):
+    """Whether a head's slice of a packed (batch, tokens, packed) projection, split into heads (batch, heads, tokens,
+    width), reshapes to the (batch*heads, tokens, width) operand of a batched matrix product as a view."""
+    return _viewable((batch, heads, tokens, width), (tokens * packed, width, packed, 1), (batch * heads, tokens, width))
+
+
+def _shifted_window_attention(op):
+    """torchvision's shifted_window_attention (Swin V1 and V2) in train mode: the padded (a copy even unpadded),
+    rolled and windowed input, which the qkv projection saves; the relative position index (an int64 buffer) that
+    indexes the bias table. V1: the scaled queries, the transposed keys and the values (copies for the batched
+    product, or the qkv projection itself when there is one window in the batch: views of it). V2 (cosine
+    attention): the projection (which normalising q and k reads), each norm and its clamped copy (one value per
+    token and head), the normalised queries and transposed keys, the sigmoid of the bias (heads x N x N, no batch),
+    exp(logit_scale) and the scores it scales; the values as V1's. Then the softmax and the heads joined for the
+    output projection. Attention dropout adds its noise and the dropped weights (which the product with the values
+    saves), both of the scores' size; dropout after the projection its noise. The input needing no gradient changes
+    nothing (the trained qkv projection makes every later tensor need one); a frozen layer or dropout p = 1: None
+    (not modelled)."""
+    layer = op.layer
+    if not _concrete(op) or not op.trains or layer.attention_dropout >= 1 or layer.dropout >= 1:
+        return None
+    b, h, w, c = op.inputs[0]
+    (wh, ww), heads = layer.window_size, layer.num_heads
+    windows = b * -(-h // wh) * -(-w // ww)
+    n, x = wh * ww, windows * wh * ww * c
+    new, scores = ("new", x, "act"), ("new", windows * heads * n * n, "act")
+    views = _heads_view(windows, n, heads, c // heads, 3 * c)  # the transposed keys reshape as the values do
+    qkv = ("new", 3 * x, "act")  # one storage, however many views of it are saved
+    items = [("buffer", "relative_position_index", "index"), new]  # the windowed input
+    if layer.type == "ShiftedWindowAttentionV2":
+        per_token = ("new", windows * heads * n, "act")
+        items += [("new", heads * n * n, "act"), qkv] + [per_token] * 4 + [new, new, ("new", heads, "act"), scores]
+        items += [] if views else [new]  # the values
+    else:
+        items += [new] + ([qkv] if views else [new, new])  # the scaled queries, the keys and values
+    items += [scores, new]  # the softmax, the joined heads
+    items += [scores, scores] if layer.attention_dropout else []
+    return Saves(tuple(items + ([new] if layer.dropout else [])))
+
+
+def _relative_positional_attention(op):
+    """The attention of torchvision's RelativePositionalMultiHeadAttention (MaxViT) between its Linears: the queries
+    and values as the batched products read them (views of the packed projection where batch x windows is 1 or
+    there is one head, else copies), the scaled keys, the relative position index (an int64 buffer) and the softmax.
+    Frozen, or with an input that needs no gradient: None (not modelled)."""
+    if not _concrete(op) or not op.trains or not op.grads[0]:
+        return None
+    b, g, p, packed = op.inputs[0]
+    c, heads = packed // 3, op.layer.num_heads
+    x = b * g * p * c
+    views = _heads_view(b * g, p, heads, c // heads, packed)
+    queries = ("input", 0) if views else ("new", x, "act")
+    values = ("input", 0) if views else ("new", x, "act")
+    return Saves((queries, ("new", x, "act"), ("buffer", "relative_position_index", "index"),
+                  ("new", b * g * heads * p * p, "act"), values))
+
+
+def _window_partition(op):
+    """(N, C, H, W) reshaped to (N, H/p, p, W/p, p... ) windows, permuted and reshaped: a view where torch's reshape
+    can make one (its input read as contiguous), else a copy; nothing saved."""
+    if not _concrete(op):
+        return None
+    n, c, h, w = op.inputs[0]
+    p = op.layer.p
+    return Saves(alias=_permuted_view((n, c, h // p, p, w // p, p), (0, 2, 4, 3, 5, 1), op.output))
+
+
+def _window_departition(op):
+    """The inverse of WindowPartition: a view where torch's reshape can make one (its input read as contiguous)."""
+    if not _concrete(op):
+        return None
+    layer, (n, _, _, c) = op.layer, op.inputs[0]
+    sizes = (n, layer.h_partitions, layer.w_partitions, layer.p, layer.p, c)
+    return Saves(alias=_permuted_view(sizes, (0, 5, 1, 3, 2, 4), op.output))
+
+
+def _buffer(op):
+    """The row is the module's buffer: no new activation, no gradient; whoever saves it saves a buffer."""
+    return Saves(constant=True)
+
+
 def _merge(op):
     kind = op.layer.merge_kind()
     if kind in ("Add", "Sub", "Concat", "Stack"):
@@ -328,6 +453,8 @@ def _merge(op):
         return _folded(op, kind)
     if kind == "Attention":
         return _scaled_dot_product(op)
+    if kind == "Side":  # the first branch passes on; the others are read by the next layer
+        return Saves(alias=True)
     return None
 
 
@@ -374,6 +501,13 @@ RULES = {
     "Embedding": _embedding,
     "MultiheadAttention": _multihead_attention,
     "ParameterOp": _parameter,
+    **_family(("ShiftedWindowAttention", "ShiftedWindowAttentionV2"), _shifted_window_attention),
+    "PatchMergingPad": _nothing,
+    "Buffer": _buffer,
+    "RelativePositionalAttention": _relative_positional_attention,
+    "WindowPartition": _window_partition,
+    "WindowDepartition": _window_departition,
+    "SwapAxes": _view,
 }
 
 
@@ -428,11 +562,14 @@ def saved(report, dtype="float32", batch=1) -> Saved | None:
     values: list = []  # per row: (storage key, requires grad)
     transposed: list = []  # per row: its output is laid out tokens-major (see ``_reading_transposed``)
     kept: dict = {}  # saved storage key -> bytes
+    constant: list = []  # per row: a buffer or computed from buffers only, once for the batch (as torch runs it)
     for i, row in enumerate(report.layers):
         sources = [(input_key, False) if q == INPUT else values[q] for q in row.inputs]
         grads = tuple(g for _, g in sources)
         trains = bool(not row.is_merge and row.trainable and row.layer.parameter_shapes())
-        op = Op(row.layer, tuple((batch,) + tuple(s) for s in row.input_shapes), (batch,) + tuple(row.output_shape),
+        constant.append(getattr(row.layer, "source", False) or all(q != INPUT and constant[q] for q in row.inputs))
+        n = 1 if constant[-1] else batch
+        op = Op(row.layer, tuple((n,) + tuple(s) for s in row.input_shapes), (n,) + tuple(row.output_shape),
                 grads, trains, tuple(None if q == INPUT else report.layers[q].layer for q in row.inputs), dtype)
         rule = _rule(row.layer)(op)
         layouts = [q != INPUT and transposed[q] for q in row.inputs]
@@ -440,6 +577,12 @@ def saved(report, dtype="float32", batch=1) -> Saved | None:
             rule = _reading_transposed(row.layer, rule, op.numel())
         if rule is None:
             return None
+        if rule.constant:
+            own = ("buffer", id(row.layer), "")
+            storages[own] = product(op.output) * size
+            values.append((own, False))
+            transposed.append(False)
+            continue
         transposed.append((row.layer.type == "MultiheadAttention" and row.layer.batch_first)
                           or (_keeps_layout(row.layer) and layouts[0]))
         out_key = sources[0][0] if rule.alias else ("node", i)
@@ -453,7 +596,7 @@ def saved(report, dtype="float32", batch=1) -> Saved | None:
                     key = out_key
                 elif item[0] == "buffer":
                     key = ("buffer", id(row.layer), item[1])
-                    storages[key] = product(row.layer.buffer_shapes()[item[1]]) * size
+                    storages[key] = product(row.layer.buffer_shapes()[item[1]]) * (kinds[item[2]] if len(item) > 2 else size)
                 else:
                     key = ("new", i, len(kept))
                     storages[key] = item[1] * kinds[item[2]]

@@ -17,6 +17,7 @@ from tool_loader import load_tool
 
 import cnncalc
 from cnncalc import ShapeError
+from cnncalc.zoo.swin import attention_v2
 
 torch = pytest.importorskip("torch")
 import torch_twins  # noqa: E402
@@ -215,6 +216,22 @@ CASES.update({
                                (5, 4)),
     "resize merges": (after_conv(C.Merge(C.Conv2d(4, 2, 3, stride=2), C.Identity(), op="resize", mode="bilinear"), conv(2, 4),
                                  C.Merge(C.Conv2d(4, 2, 3, stride=2), C.Identity(), op="resize", mode="area")), (3, 8, 6)),
+    # torchvision's blocks
+    "swin v2 window attention, shifted": (tokens(attention_v2(8, [3, 3], [1, 1], 2)), (6, 4, 4)),
+    "swin v2 window attention, one window": (tokens(attention_v2(8, [4, 2], [2, 1], 4)), (4, 2, 4)),
+    "swin window attention, padded and shifted": (tokens(L.ShiftedWindowAttention(8, 3, 1, 2)), (5, 7, 4)),
+    "swin window attention with dropout": (tokens(L.ShiftedWindowAttention(8, 2, 1, 2, attention_dropout=0.2, dropout=0.1)),
+                                           (3, 4, 4)),
+    "swin window attention on the model input": (C.Sequential(L.ShiftedWindowAttention(4, 2, 1, 2), C.Linear(4, 3)), (4, 3, 4)),
+    "swin v2 window attention with dropout": (tokens(attention_v2(8, [2, 2], [1, 1], 2, attention_dropout=0.1, dropout=0.3)),
+                                              (4, 3, 4)),
+    "swin window attention, one window": (tokens(L.ShiftedWindowAttention(8, [4, 2], [2, 1], 4)), (4, 2, 4)),
+    "swin patch merging": (tokens(L.PatchMergingPad(), L.LayerNorm(32), C.Linear(32, 16, bias=False)), (5, 3, 4)),
+    "maxvit window and grid attention": (after_conv(
+        L.WindowPartition(2), L.SwapAxes(-2, -3), C.Linear(4, 24), L.RelativePositionalAttention(8, 4, 4), C.Linear(8, 4),
+        L.SwapAxes(-2, -3), L.WindowDepartition(2, 2, 2), conv()), (3, 4, 4)),
+    "maxvit one window": (after_conv(L.WindowPartition(3), C.Linear(4, 12), L.RelativePositionalAttention(4, 4, 9),
+                                     C.Linear(4, 4), L.WindowDepartition(3, 1, 1), conv()), (3, 3, 3)),
 })
 
 @pytest.mark.parametrize("batch", [1, 2])
@@ -288,11 +305,7 @@ def golden_zoo():
 
 
 # Blocks whose saved tensors have no rule yet: the prediction is None (the table says "unknown"), never a guess.
-NOT_PREDICTED = {
-    "swin_t": "ShiftedWindowAttention", "swin_s": "ShiftedWindowAttention", "swin_b": "ShiftedWindowAttention",
-    "swin_v2_t": "ShiftedWindowAttentionV2", "swin_v2_s": "ShiftedWindowAttentionV2",
-    "swin_v2_b": "ShiftedWindowAttentionV2", "maxvit_t": "RelativePositionalAttention",
-}
+NOT_PREDICTED: dict = {}
 
 
 @needs_golden

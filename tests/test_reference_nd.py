@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc import layers as L
 from cnncalc import reference as R
-from cnncalc.formulas import effective_kernel, pool_out
+from cnncalc.formulas import effective_kernel
 from cnncalc.reference import runner
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as TF  # noqa: E402
+from test_reference import windows_read_pixels  # noqa: E402
 from torch_twins import twin  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -125,15 +126,6 @@ def pool_configs(draw, dilated=True):
     size = tuple(max(1, effective_kernel(k, d) - 2 * p + draw(st.integers(0, 3))) for k, d, p in zip(kernel, dilation, padding))
     return dict(rank=rank, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, size=size,
                 ceil_mode=draw(st.booleans()))
-
-
-def windows_read_pixels(cfg):
-    """Every window covers at least one real pixel (a window entirely in the padding: torch's gradient goes astray)."""
-    for n, k, s, p, d in zip(cfg["size"], cfg["kernel_size"], cfg["stride"], cfg["padding"], cfg["dilation"]):
-        out = pool_out(n, k, s, p, d, cfg["ceil_mode"])
-        if not all(any(0 <= o * s - p + t * d < n for t in range(k)) for o in range(out)):
-            return False
-    return True
 
 
 @SOME

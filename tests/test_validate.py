@@ -362,9 +362,7 @@ GRADIENT_LAYERS = 6  # per network, besides the whole network's adjoint test
 # checked, their gradients through the smallest member.
 SAME_LAYERS_AS = {name: name.split("_")[0][:3] + "11" + ("_bn" if name.endswith("_bn") else "")
                   for name in ZOO if name.startswith("vgg") and not name.startswith("vgg11")}
-SAME_LAYERS_AS.update(resnet101="resnet50", resnet152="resnet50", densenet169="densenet121", densenet201="densenet121",
-                      convnext_small="convnext_tiny", convnext_base="convnext_tiny", convnext_large="convnext_tiny",
-                      swin_s="swin_t", swin_v2_s="swin_v2_t")
+SAME_LAYERS_AS.update(resnet101="resnet50", resnet152="resnet50", densenet169="densenet121", densenet201="densenet121")
 # ViT takes only its 224x224 input, where the larger members' float64 forward and backward need minutes and
 # gigabytes: vit_b_32 is verified whole; the others through their first encoder layer (every layer type of
 # the encoder) at its input.
@@ -386,7 +384,10 @@ SAME_BLOCKS_AS = {
     **{f"regnet_{kind}_{flops}": f"regnet_{kind}_400mf" for kind in "xy"
        for flops in ("800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")},
     "regnet_y_128gf": "regnet_y_400mf",
-    "swin_b": "swin_t", "swin_v2_b": "swin_v2_t",  # 88M parameters: 12-16 s at 32x32 and an odd size
+    "convnext_small": "convnext_tiny", "convnext_base": "convnext_tiny", "convnext_large": "convnext_tiny",
+    "fcn_resnet101": "fcn_resnet50", "deeplabv3_resnet101": "deeplabv3_resnet50",
+    # Swin's deeper stages (18 blocks): 7-16 s each at 32x32 and an odd size, gradients or not
+    "swin_s": "swin_t", "swin_b": "swin_t", "swin_v2_s": "swin_v2_t", "swin_v2_b": "swin_v2_t",
 }
 
 

@@ -9,6 +9,7 @@ from the layer's constructor arguments, each merge the torch operation it stands
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as TF
@@ -77,6 +78,116 @@ class ParameterOp(nn.Module):
         return torch.cat([self.param.expand((x.shape[0],) + tuple(self.param.shape[1:])), x], dim=self.dim)
 
 
+class WindowAttention(nn.Module):
+    """torchvision's ShiftedWindowAttention (Swin V1) and V2, and their shifted_window_attention, written out: pad,
+    roll, windows, qkv, scores (V1: scaled queries, + the bias table; V2: cosine, scaled by exp(logit_scale), + 16
+    sigmoid of the bias MLP's output, which the side merge hands in with x), the shift's mask, softmax, proj."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.window, self.shift, self.heads = list(layer.window_size), list(layer.shift_size), layer.num_heads
+        self.qkv, self.proj = nn.Linear(layer.dim, 3 * layer.dim), nn.Linear(layer.dim, layer.dim)
+        self.v2 = layer.type == "ShiftedWindowAttentionV2"
+        self.dropouts = (layer.attention_dropout, layer.dropout)
+        rows = (2 * self.window[0] - 1) * (2 * self.window[1] - 1)
+        if self.v2:
+            self.logit_scale = nn.Parameter(torch.ones(self.heads, 1, 1))
+        else:
+            self.relative_position_bias_table = nn.Parameter(torch.zeros(rows, self.heads))
+        self.register_buffer("relative_position_index", torch.arange(layer.window_tokens ** 2) % rows)
+
+    def _bias(self, table, n):
+        bias = table[self.relative_position_index].view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        return 16 * torch.sigmoid(bias) if self.v2 else bias
+
+    def forward(self, x):
+        x, table = x if self.v2 else (x, self.relative_position_bias_table)
+        (wh, ww), heads, (b, h, w, c) = self.window, self.heads, x.shape
+        n = wh * ww
+        bias = self._bias(table.reshape(-1, heads), n)
+        x = TF.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))
+        _, ph, pw, _ = x.shape
+        shift = [0 if wh >= ph else self.shift[0], 0 if ww >= pw else self.shift[1]]
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        windows = (ph // wh) * (pw // ww)
+        x = x.view(b, ph // wh, wh, pw // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, n, c)
+        qkv_bias = self.qkv.bias
+        if self.v2:
+            qkv_bias = qkv_bias.clone()
+            qkv_bias[c:2 * c].zero_()
+        q, k, v = TF.linear(x, self.qkv.weight, qkv_bias).reshape(x.size(0), n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        if self.v2:
+            attn = TF.normalize(q, dim=-1) @ TF.normalize(k, dim=-1).transpose(-2, -1)
+            attn = attn * torch.clamp(self.logit_scale, max=math.log(100.0)).exp()
+        else:
+            attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
+        attn = attn + bias
+        if sum(shift) > 0:
+            mask = x.new_zeros((ph, pw))
+            for i, hs in enumerate(((0, -wh), (-wh, -shift[0]), (-shift[0], None))):
+                for j, ws in enumerate(((0, -ww), (-ww, -shift[1]), (-shift[1], None))):
+                    mask[hs[0]:hs[1], ws[0]:ws[1]] = 3 * i + j
+            mask = mask.view(ph // wh, wh, pw // ww, ww).permute(0, 2, 1, 3).reshape(windows, n)
+            mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+            mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+            attn = (attn.view(b, windows, heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(-1, heads, n, n)
+        attn = TF.dropout(TF.softmax(attn, dim=-1), self.dropouts[0], self.training)
+        x = TF.dropout(self.proj(attn.matmul(v).transpose(1, 2).reshape(x.size(0), n, c)), self.dropouts[1], self.training)
+        x = x.view(b, ph // wh, pw // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+        return x[:, :h, :w, :].contiguous()
+
+
+class Buffer(nn.Module):
+    """A module's buffer as a row (cnncalc's Buffer): its value, whatever the input."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.register_buffer("value", torch.linspace(-1.0, 1.0, math.prod(layer.shape)).view(layer.shape))
+
+    def forward(self, x):
+        return self.value
+
+
+class RelativeAttention(nn.Module):
+    """The attention of torchvision's RelativePositionalMultiHeadAttention (MaxViT) between its to_qkv and merge
+    Linears, written out."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.heads, self.head_dim, self.tokens = layer.num_heads, layer.head_dim, layer.max_seq_len
+        rows = (2 * layer.size - 1) ** 2
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(rows, self.heads))
+        self.register_buffer("relative_position_index", torch.arange(self.tokens ** 2).view(self.tokens, -1) % rows)
+
+    def forward(self, qkv):
+        b, g, p, _ = qkv.shape
+        q, k, v = (t.reshape(b, g, p, self.heads, self.head_dim).permute(0, 1, 3, 2, 4) for t in torch.chunk(qkv, 3, -1))
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(p, p, -1)
+        scores = torch.einsum("BGHID,BGHJD->BGHIJ", q, k * self.head_dim ** -0.5)
+        attn = TF.softmax(scores + bias.permute(2, 0, 1).contiguous().unsqueeze(0), dim=-1)
+        return torch.einsum("BGHIJ,BGHJD->BGHID", attn, v).permute(0, 1, 3, 2, 4).reshape(b, g, p, -1)
+
+
+def _window_partition(layer, x):
+    b, c, h, w, p = *x.shape, layer.p
+    return x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p), p * p, c)
+
+
+def _window_departition(layer, x):
+    hp, wp, p = layer.h_partitions, layer.w_partitions, layer.p
+    b, c = x.shape[0], x.shape[-1]
+    return x.reshape(b, hp, wp, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, hp * p, wp * p)
+
+
+def _patch_merging_pad(x):
+    h, w = x.shape[-3:-1]
+    x = TF.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+    return torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]], -1)
+
+
 def _index_key(layer):
     return tuple(slice(*e) if isinstance(e, tuple) else e for e in layer.key)
 
@@ -111,7 +222,13 @@ _FUNCTIONS = {  # layers torch.nn has no class for (or not with these arguments)
     "Reshape": lambda layer: lambda x: x.reshape((x.shape[0],) + tuple(layer.infer(tuple(x.shape[1:])))),
     "Pad": lambda layer: lambda x: TF.pad(x, layer.pad, value=0.0 if layer.value is None else layer.value),
     "SamePad2d": lambda layer: lambda x: TF.pad(x, [v for pair in reversed(layer.pads(tuple(x.shape[1:]))) for v in pair]),
+    "WindowPartition": lambda layer: lambda x: _window_partition(layer, x),
+    "WindowDepartition": lambda layer: lambda x: _window_departition(layer, x),
+    "SwapAxes": lambda layer: lambda x: torch.swapaxes(x, layer.a, layer.b),
+    "PatchMergingPad": lambda layer: _patch_merging_pad,
 }
+_BLOCKS = {"ShiftedWindowAttention": WindowAttention, "ShiftedWindowAttentionV2": WindowAttention,
+           "RelativePositionalAttention": RelativeAttention, "Buffer": Buffer}
 
 
 def leaf_module(layer):
@@ -124,6 +241,8 @@ def leaf_module(layer):
         return ParameterOp(layer)
     if layer.type == "StochasticDepth":
         return StochasticDepth(layer.p, layer.mode)
+    if layer.type in _BLOCKS:
+        return _BLOCKS[layer.type](layer)
     skip = {"trainable", "device", "dtype", "table"}
     kwargs = {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer) if f.init and f.name not in skip}
     if layer.type == "MultiheadAttention":
@@ -155,6 +274,8 @@ def merge(block, values):
         return TF.scaled_dot_product_attention(*values)
     if kind == "Resize":
         return _interpolate(*values, block.mode)
+    if kind == "Side":  # the first branch and what the next layer reads besides it (Swin V2's attention)
+        return tuple(values)
     combine = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div}[kind]
     out = values[0]
     for v in values[1:]:

@@ -35,9 +35,44 @@ from .values import BATCH
 _SKIP = {"device", "dtype", "trainable"}
 
 # modules outside torch.nn cnncalc has a layer for: qualified class name -> converter
+def _window_attention(m):
+    """torchvision's ShiftedWindowAttention; V2's as the zoo writes it (its bias MLP on the coordinates
+    buffer as rows of their own, then the attention)."""
+    from ..zoo.swin import attention_v2
+
+    kwargs = dict(qkv_bias=m.qkv.bias is not None, proj_bias=m.proj.bias is not None,
+                  attention_dropout=m.attention_dropout, dropout=m.dropout)
+    args = (m.qkv.in_features, list(m.window_size), list(m.shift_size), m.num_heads)
+    if hasattr(m, "cpb_mlp"):
+        return attention_v2(*args, **kwargs)
+    return L.ShiftedWindowAttention(*args, **kwargs)
+
+
+def _relative_attention(m):
+    """MaxViT's RelativePositionalMultiHeadAttention as the zoo writes it (to_qkv, the attention, merge)."""
+    from ..zoo.maxvit import relative_attention
+
+    return relative_attention(m.n_heads * m.head_dim, m.head_dim, m.max_seq_len)
+
+
 SPECIAL = {
     "torchvision.ops.stochastic_depth.StochasticDepth": lambda m: L.StochasticDepth(m.p, m.mode),
     "torchvision.models.convnext.LayerNorm2d": lambda m: _from_attributes(L.LayerNorm2d, m),
+    "torchvision.models.swin_transformer.ShiftedWindowAttention": _window_attention,
+    "torchvision.models.swin_transformer.ShiftedWindowAttentionV2": _window_attention,
+}
+# modules whose forward takes sizes besides the tensor (MaxViT's partitions): qualified name -> (module, sizes) -> layer
+SPECIAL_CALLS = {
+    "torchvision.models.maxvit.WindowPartition": lambda m, p: L.WindowPartition(p),
+    "torchvision.models.maxvit.WindowDepartition": lambda m, p, h, w: L.WindowDepartition(p, h, w),
+}
+SPECIAL.update({
+    "torchvision.models.maxvit.SwapAxes": lambda m: L.SwapAxes(m.a, m.b),
+    "torchvision.models.maxvit.RelativePositionalMultiHeadAttention": _relative_attention,
+})
+# functions outside torch cnncalc has a layer for: qualified name -> the layer
+SPECIAL_FUNCTIONS = {
+    "torchvision.models.swin_transformer._patch_merging_pad": L.PatchMergingPad,
 }
 
 
@@ -119,7 +154,8 @@ def _tracer():
         def is_leaf_module(self, m, qualname):
             if _is_container(m):
                 return False
-            if f"{type(m).__module__}.{type(m).__qualname__}" in SPECIAL or _torch_base(m) is not None:
+            qualname = f"{type(m).__module__}.{type(m).__qualname__}"
+            if qualname in SPECIAL or qualname in SPECIAL_CALLS or _torch_base(m) is not None:
                 return True
             return type(m).__module__.startswith("torch.nn")  # a torch.nn layer cnncalc has no conversion for
 
@@ -231,6 +267,10 @@ class _Converter:
     def call_module(self, n, args, kwargs):
         sub = self.module.get_submodule(n.target)
         self.called.add(n.target)
+        sizes = SPECIAL_CALLS.get(f"{type(sub).__module__}.{type(sub).__qualname__}")
+        if sizes is not None:  # built per call from the sizes it is called with
+            layer = self.layers[n.target] = sizes(sub, *args[1:], **kwargs)
+            return self.new("leaf", [args[0]], layer=layer, name=n.target)
         if n.target not in self.layers:
             self.layers[n.target] = convert_layer(sub)
         layer = self.layers[n.target]
@@ -258,6 +298,9 @@ class _Converter:
         params = [a for a in list(args) + list(kwargs.values()) if isinstance(a, _Param)]
         if n.op == "call_function" and n.target in _PYTHON and not tensors and not params:
             return self.python(n, args)
+        special = SPECIAL_FUNCTIONS.get(f"{getattr(n.target, '__module__', '')}.{target}")
+        if special is not None and len(tensors) == 1 and args[0] is tensors[0]:
+            return self.new("leaf", tensors, layer=special(), name=self.fname(target.lstrip("_")))
         if target in _MERGE_NAMES and len(args) == 2 and not kwargs:
             return self.arithmetic(n, _MERGE_NAMES[target], args)
         if target == "getattr":
