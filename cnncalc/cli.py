@@ -16,7 +16,7 @@ import click
 
 from . import i18n
 from .dims import parse_shape
-from .errors import ShapeError
+from .errors import LimitError, ShapeError
 from .files import writable, write_text
 from .layout import LAYOUTS
 from .limits import check_digits
@@ -687,15 +687,22 @@ def verify_command(model_arg, input_text, all_models, cls, args_text, max_memory
             raise CliError(key="cli.no_default_input", model=model_arg)
         shape = _shape(input_text) if input_text is not None else target.input_shape
         jobs = [(target.name, lambda: target.build(shape), shape)]
-    failed = []
+    failed, over = [], []
     for name, build, shape in jobs:
         label = f"{name} {'x'.join(map(str, shape))}"
-        if sys.stderr.isatty():  # a progress bar on a terminal only; logs and pipes get the results alone
-            with click.progressbar(length=100, label=label, file=sys.stderr) as bar:
-                result = verify(build(), shape, name=name, max_memory=max_memory,
-                                progress=lambda done, total: bar.update(done * 100 // total - bar.pos))
-        else:
-            result = verify(build(), shape, name=name, max_memory=max_memory)
+        try:
+            if sys.stderr.isatty():  # a progress bar on a terminal only; logs and pipes get the results alone
+                with click.progressbar(length=100, label=label, file=sys.stderr) as bar:
+                    result = verify(build(), shape, name=name, max_memory=max_memory,
+                                    progress=lambda done, total: bar.update(done * 100 // total - bar.pos))
+            else:
+                result = verify(build(), shape, name=name, max_memory=max_memory)
+        except LimitError as exc:
+            if not all_models:
+                raise
+            over.append(name)  # --all goes on: said, not counted as agreeing
+            click.echo(i18n.text("verify.over_limit", lang, label=label, message=i18n.translate(str(exc), lang)))
+            continue
         if all_models:
             verdict = (i18n.text("verify.ok", lang) if result.ok else
                        i18n.text("verify.fail", lang, failed=len(result.failures), total=len(result.checks)))
@@ -708,8 +715,9 @@ def verify_command(model_arg, input_text, all_models, cls, args_text, max_memory
         if not result.ok:
             failed.append(name)
     if all_models:
-        click.echo(i18n.text("verify.summary", lang, agree=len(jobs) - len(failed), total=len(jobs))
-                   + (i18n.text("verify.disagreeing", lang, names=", ".join(failed)) if failed else ""))
+        click.echo(i18n.text("verify.summary", lang, agree=len(jobs) - len(failed) - len(over), total=len(jobs))
+                   + (i18n.text("verify.disagreeing", lang, names=", ".join(failed)) if failed else "")
+                   + (i18n.text("verify.not_run", lang, names=", ".join(over)) if over else ""))
     if failed:
         click.get_current_context().exit(1)
 

@@ -288,6 +288,8 @@ MESSAGES = {
                        "  {layer}（{type}）{what}：应为 {expected}，实际为 {actual}"),
     "verify.summary": ("{agree} of {total} models agree", "{total} 个模型中 {agree} 个一致"),
     "verify.disagreeing": ("; disagreeing: {names}", "；不一致的：{names}"),
+    "verify.not_run": ("; not run (over the memory limit): {names}", "；未运行（超出内存上限）：{names}"),
+    "verify.over_limit": ("{label}: not run: {message}", "{label}：未运行：{message}"),
     "verify.all_agree": ("all checks agree", "所有检查一致"),
     "verify.some_disagree": ("{failed} of {total} checks disagree", "{total} 项检查中有 {failed} 项不一致"),
     "verify.header": ("layer|type|shape|params|macs|receptive_field|gradient|finite_difference",

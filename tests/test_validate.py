@@ -446,3 +446,20 @@ def test_patch_merging_reads_two_pixels_per_axis_in_the_skeleton(shape):
     result = verify(model, shape)
     fields = [c for c in result.checks if c.what == "receptive_field"]
     assert result.ok and len(fields) == 6, format_table(result)
+
+
+def test_verify_all_goes_on_past_a_network_over_the_memory_limit():
+    """--all says which networks it did not run (over --max-memory) and verifies the rest."""
+    from click.testing import CliRunner
+
+    from cnncalc.cli import cli
+    from cnncalc.validate import memory_estimate
+
+    need = memory_estimate(cnncalc.analyze(cnncalc.model("lenet5"), (1, 32, 32), warn=False))
+    result = CliRunner().invoke(cli, ["verify", "--all", "--max-memory", str(need)], prog_name="cnncalc")
+    lines = result.output.splitlines()
+    assert result.exit_code == 0, result.output
+    assert "lenet5 1x32x32: 61 checks ok" in lines
+    assert any(line.startswith("resnet50 3x32x32: not run: ") and "over the limit" in line for line in lines)
+    ran = sum(line.endswith(" ok") for line in lines)
+    assert lines[-1].startswith(f"{ran} of {len(cnncalc.models())} models agree; not run (over the memory limit): ")
