@@ -487,6 +487,10 @@ _REASONS: list = [
     (r"a kink lies (?P<d>\S+) tangent steps away, too close for a finite difference to resolve",
      "折点距离只有 {d} 个切向步长，太近，有限差分无法分辨"),
     (r"unknown language (?P<lang>\S+): choose one of (?P<choices>.+)", "未知的语言 {lang}：可选 {choices}"),
+    (r"unknown model (?P<name>\S+): did you mean (?P<close>.+)\?", "未知的模型 {name}：是不是 {close}？"),
+    (r"unknown model (?P<name>\S+): not one of the zoo's (?P<n>\d+) networks \(cnncalc models lists them\), nor a "
+     r"model file \(\.py, \.yaml, \.yml or \.json\)",
+     "未知的模型 {name}：不在模型库的 {n} 个网络中（cnncalc models 列出全部），也不是模型文件（.py、.yaml、.yml 或 .json）"),
     (r"name exactly one unknown size, e\.g\. 3xHx224 or 3xNxN", "只能有一个未知尺寸，例如 3xHx224 或 3xNxN"),
     (r"input shape (?P<shape>\S+)", "输入形状 {shape}"),
     (r"unknown layer or model (?P<name>\S+) \(use (?P<choices>.+)\)", "未知的层或模型 {name}（可用 {choices}）"),

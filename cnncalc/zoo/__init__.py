@@ -184,7 +184,9 @@ def describe(name: str) -> Entry:
     entry = _REGISTRY.get(name) if isinstance(name, str) else None
     if entry is None:
         close = _close_names(str(name))
-        hint = f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(models())}"
+        hint = (f"did you mean {', '.join(close)}?" if close else
+                f"not one of the zoo's {len(_REGISTRY)} networks (cnncalc models lists them), nor a model file "
+                "(.py, .yaml, .yml or .json)")
         raise ShapeError(f"unknown model {name!r}: {hint}")
     return entry
 
