@@ -487,6 +487,9 @@ _REASONS: list = [
     (r"a kink lies (?P<d>\S+) tangent steps away, too close for a finite difference to resolve",
      "折点距离只有 {d} 个切向步长，太近，有限差分无法分辨"),
     (r"unknown language (?P<lang>\S+): choose one of (?P<choices>.+)", "未知的语言 {lang}：可选 {choices}"),
+    (r"verify (?P<what>\S+ \S+): needs about (?P<need>[\d,]+) bytes, over the limit of (?P<limit>[\d,]+) \((?P<how>.+)\)",
+     "verify {what}：约需 {need} 字节，超出上限 {limit}（{how}）"),
+    (r"a smaller input needs less", "输入小一些，所需内存就少"),
     (r"unknown model (?P<name>\S+): did you mean (?P<close>.+)\?", "未知的模型 {name}：是不是 {close}？"),
     (r"unknown model (?P<name>\S+): not one of the zoo's (?P<n>\d+) networks \(cnncalc models lists them\), nor a "
      r"model file \(\.py, \.yaml, \.yml or \.json\)",

@@ -463,3 +463,21 @@ def test_verify_all_goes_on_past_a_network_over_the_memory_limit():
     assert any(line.startswith("resnet50 3x32x32: not run: ") and "over the limit" in line for line in lines)
     ran = sum(line.endswith(" ok") for line in lines)
     assert lines[-1].startswith(f"{ran} of {len(cnncalc.models())} models agree; not run (over the memory limit): ")
+
+
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("en", "Error: verify lenet5 1x32x32: needs about {need} bytes, over the limit of 1,000 (--max-memory or "
+           "CNNCALC_MAX_MEMORY); a smaller input needs less"),
+    ("zh", "错误：verify lenet5 1x32x32：约需 {need} 字节，超出上限 1,000（--max-memory or CNNCALC_MAX_MEMORY）；"
+           "输入小一些，所需内存就少"),
+])
+def test_verify_over_the_memory_limit_says_how_to_fit(lang, expected):
+    from click.testing import CliRunner
+
+    from cnncalc.cli import cli
+    from cnncalc.validate import memory_estimate
+
+    need = memory_estimate(cnncalc.analyze(cnncalc.model("lenet5"), (1, 32, 32), warn=False))
+    result = CliRunner().invoke(cli, ["verify", "lenet5", "--max-memory", "1000", "--lang", lang])
+    assert result.exit_code == 2
+    assert result.output.strip() == expected.format(need=f"{need:,}")

@@ -79,7 +79,7 @@ def test_verify_refuses_before_allocating():
 
     tracemalloc.start()
     with pytest.raises(LimitError, match=r"^verify resnet18 3x20000x20000: needs about [\d,]+ bytes, over the limit of 1,000,000,000 "
-                                         r"\(--max-memory or CNNCALC_MAX_MEMORY\)$"):
+                                         r"\(--max-memory or CNNCALC_MAX_MEMORY\); a smaller input needs less$"):
         verify(cnncalc.model("resnet18"), (3, 20000, 20000), name="resnet18", max_memory=10**9)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
