@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import formulas as F
 from .dims import as_dim, ceil_div, floor_div, format_shape, is_nonnegative, is_positive, known, ntuple, product
@@ -574,8 +574,16 @@ class PoolNd(Layer):
         return tuple(Window(*args) for args in zip(self.kernel_size, self.stride, self.padding, self.dilations))
 
 
+@dataclass(frozen=True)
 class MaxPoolNd(PoolNd):
     """Max pooling: n_out = floor-or-ceil((n + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
+
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
+    dilation: Any = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "dilation", ntuple(self.dilation, self.rank, "dilation"))
@@ -587,13 +595,6 @@ class MaxPoolNd(PoolNd):
 class MaxPool1d(MaxPoolNd):
     """Max pooling over L: L_out = floor-or-ceil((L + 2p - d*(k - 1) - 1)/s) + 1."""
 
-    kernel_size: Any
-    stride: Any = None
-    padding: Any = 0
-    dilation: Any = 1
-    return_indices: bool = False
-    ceil_mode: bool = False
-
     rank = 1
 
 
@@ -601,26 +602,12 @@ class MaxPool1d(MaxPoolNd):
 class MaxPool2d(MaxPoolNd):
     """Max pooling: H_out = floor-or-ceil((H + 2p - d*(k - 1) - 1)/s) + 1, stride defaults to kernel_size."""
 
-    kernel_size: Any
-    stride: Any = None
-    padding: Any = 0
-    dilation: Any = 1
-    return_indices: bool = False
-    ceil_mode: bool = False
-
     rank = 2
 
 
 @dataclass(frozen=True)
 class MaxPool3d(MaxPoolNd):
     """Max pooling over D, H and W, each axis as MaxPool2d's H_out."""
-
-    kernel_size: Any
-    stride: Any = None
-    padding: Any = 0
-    dilation: Any = 1
-    return_indices: bool = False
-    ceil_mode: bool = False
 
     rank = 3
 
@@ -895,17 +882,17 @@ class UpsamplingBilinear2d(Upsample):
 # --- normalisation ------------------------------------------------------------------------------
 
 
-class BatchNormNd(Layer):
-    """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
+class _ChannelStatistics(Layer):
+    """A normaliser with one (gamma, beta) pair per channel when affine and one running (mean, variance)
+    pair per channel when tracking statistics: BatchNorm and InstanceNorm of every rank."""
 
     num_features: Any
     affine: bool
     track_running_stats: bool
-    ranks: tuple = (2,)  # accepted numbers of axes after the channels
 
     def __post_init__(self):
         object.__setattr__(self, "num_features", as_dim(self.num_features, "num_features"))
-        _require(is_positive(self.num_features), f"{self.type}: num_features must be positive")
+        _positive(self, "num_features")
 
     def parameter_shapes(self):
         c = self.num_features
@@ -914,6 +901,28 @@ class BatchNormNd(Layer):
     def buffer_shapes(self):
         c = self.num_features
         return {"running_mean": (c,), "running_var": (c,)} if self.track_running_stats else {}
+
+    def requires(self, in_shape):
+        return ((in_shape[0], self.num_features),) if self.affine or self.track_running_stats else ()
+
+    def extra_ops(self, in_shape, out_shape):
+        return {"norm": 2 * _numel(out_shape)}  # inference: one multiply and one add per element
+
+
+@dataclass(frozen=True)
+class BatchNormNd(_ChannelStatistics):
+    """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
+
+    num_features: Any
+    eps: float = 1e-5
+    momentum: Any = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
+    ranks: ClassVar[tuple] = (2,)  # accepted numbers of axes after the channels
 
     def infer(self, shape):
         if len(shape) - 1 not in self.ranks:
@@ -924,25 +933,10 @@ class BatchNormNd(Layer):
             _expect_channels(shape[0], self.num_features, "channels (num_features)")
         return shape
 
-    def requires(self, in_shape):
-        return ((in_shape[0], self.num_features),) if self.affine or self.track_running_stats else ()
-
-    def extra_ops(self, in_shape, out_shape):
-        return {"norm": 2 * _numel(out_shape)}  # inference: one multiply and one add per element
-
 
 @dataclass(frozen=True)
 class BatchNorm1d(BatchNormNd):
     """Batch normalisation of (C,) or (C, L) inputs."""
-
-    num_features: Any
-    eps: float = 1e-5
-    momentum: Any = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
-    device: Any = field(default=None, repr=False, compare=False)
-    dtype: Any = field(default=None, repr=False, compare=False)
-    trainable: bool = _trainable()
 
     ranks = (0, 1)
 
@@ -951,30 +945,12 @@ class BatchNorm1d(BatchNormNd):
 class BatchNorm2d(BatchNormNd):
     """Batch normalisation over channels: 2C params (gamma, beta) when affine, 2C buffers (running mean, var)."""
 
-    num_features: Any
-    eps: float = 1e-5
-    momentum: Any = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
-    device: Any = field(default=None, repr=False, compare=False)
-    dtype: Any = field(default=None, repr=False, compare=False)
-    trainable: bool = _trainable()
-
     ranks = (2,)
 
 
 @dataclass(frozen=True)
 class BatchNorm3d(BatchNormNd):
     """Batch normalisation of (C, D, H, W) feature maps."""
-
-    num_features: Any
-    eps: float = 1e-5
-    momentum: Any = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
-    device: Any = field(default=None, repr=False, compare=False)
-    dtype: Any = field(default=None, repr=False, compare=False)
-    trainable: bool = _trainable()
 
     ranks = (3,)
 
@@ -1121,26 +1097,21 @@ class GroupNorm(Layer):
         return {"norm": 2 * _numel(out_shape)}
 
 
-class InstanceNormNd(Layer):
+@dataclass(frozen=True)
+class InstanceNormNd(_ChannelStatistics):
     """Instance normalisation: every channel of every sample on its own; 2C params when affine, 2C
     buffers when tracking running statistics (both off by default, as in PyTorch)."""
 
     num_features: Any
-    affine: bool
-    track_running_stats: bool
+    eps: float = 1e-5
+    momentum: Any = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    device: Any = field(default=None, repr=False, compare=False)
+    dtype: Any = field(default=None, repr=False, compare=False)
+    trainable: bool = _trainable()
+
     rank = 2
-
-    def __post_init__(self):
-        object.__setattr__(self, "num_features", as_dim(self.num_features, "num_features"))
-        _positive(self, "num_features")
-
-    def parameter_shapes(self):
-        c = self.num_features
-        return {"weight": (c,), "bias": (c,)} if self.affine else {}
-
-    def buffer_shapes(self):
-        c = self.num_features
-        return {"running_mean": (c,), "running_var": (c,)} if self.track_running_stats else {}
 
     def infer(self, shape):
         _expect_map(shape, self.rank)
@@ -1151,25 +1122,10 @@ class InstanceNormNd(Layer):
                              f"got input size {_shape_text(shape)}")
         return shape
 
-    def requires(self, in_shape):
-        return ((in_shape[0], self.num_features),) if self.affine or self.track_running_stats else ()
-
-    def extra_ops(self, in_shape, out_shape):
-        return {"norm": 2 * _numel(out_shape)}
-
 
 @dataclass(frozen=True)
 class InstanceNorm1d(InstanceNormNd):
     """Instance normalisation of (C, L) inputs."""
-
-    num_features: Any
-    eps: float = 1e-5
-    momentum: Any = 0.1
-    affine: bool = False
-    track_running_stats: bool = False
-    device: Any = field(default=None, repr=False, compare=False)
-    dtype: Any = field(default=None, repr=False, compare=False)
-    trainable: bool = _trainable()
 
     rank = 1
 
@@ -1178,30 +1134,12 @@ class InstanceNorm1d(InstanceNormNd):
 class InstanceNorm2d(InstanceNormNd):
     """Instance normalisation of (C, H, W) maps."""
 
-    num_features: Any
-    eps: float = 1e-5
-    momentum: Any = 0.1
-    affine: bool = False
-    track_running_stats: bool = False
-    device: Any = field(default=None, repr=False, compare=False)
-    dtype: Any = field(default=None, repr=False, compare=False)
-    trainable: bool = _trainable()
-
     rank = 2
 
 
 @dataclass(frozen=True)
 class InstanceNorm3d(InstanceNormNd):
     """Instance normalisation of (C, D, H, W) maps."""
-
-    num_features: Any
-    eps: float = 1e-5
-    momentum: Any = 0.1
-    affine: bool = False
-    track_running_stats: bool = False
-    device: Any = field(default=None, repr=False, compare=False)
-    dtype: Any = field(default=None, repr=False, compare=False)
-    trainable: bool = _trainable()
 
     rank = 3
 
