@@ -22,15 +22,12 @@ from cnncalc import ShapeError
 torch = pytest.importorskip("torch")
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from test_torch_shapes import Refused, both_run  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 small = st.integers(1, 5)
-
-
-class Refused(Exception):
-    """Marks a side that refused the configuration."""
 
 
 def _call(module, name, x):
@@ -77,17 +74,11 @@ def cnncalc_run(name, kwargs, shape):
 
 def check(name, kwargs, shape, dtype=None):
     """Both sides accept with equal shapes, params, buffers and MACs, or both refuse."""
-    try:
-        expected = torch_run(name, kwargs, shape, dtype)
-    except Refused as torch_refusal:
-        with pytest.raises(Refused, match="cnncalc: "):
-            got = cnncalc_run(name, kwargs, shape)
-            pytest.fail(f"{name}({kwargs}) on {shape}: cnncalc gives {got} but {torch_refusal}")
+    results = both_run(f"{name}({kwargs}) on {shape}", lambda: torch_run(name, kwargs, shape, dtype),
+                       lambda: cnncalc_run(name, kwargs, shape))
+    if results is None:
         return
-    try:
-        got = cnncalc_run(name, kwargs, shape)
-    except Refused as refusal:
-        pytest.fail(f"{name}({kwargs}) on {shape}: torch gives {expected[0]} but {refusal}")
+    expected, got = results
     assert got == expected, f"{name}({kwargs}) on {shape}: (shape, params, buffers, MACs)"
 
 

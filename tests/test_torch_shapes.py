@@ -76,19 +76,29 @@ def _cnncalc_run(name, kwargs, shape):
     return report.output_shape, report.params, report.buffers, report.flops
 
 
-def check(name, kwargs, shape, flops=False):
-    """Both sides accept with equal results, or both refuse."""
+def both_run(label, torch_side, cnncalc_side):
+    """(torch's result, cnncalc's) when both accept, None when both refuse (``Refused``); a test failure
+    naming ``label`` when only one side refuses."""
     try:
-        expected = _torch_run(name, kwargs, shape)
+        expected = torch_side()
     except Refused as torch_refusal:
         with pytest.raises(Refused, match="cnncalc: "):
-            got = _cnncalc_run(name, kwargs, shape)
-            pytest.fail(f"{name}({kwargs}) on {shape}: cnncalc gives {got} but {torch_refusal}")
-        return
+            got = cnncalc_side()
+            pytest.fail(f"{label}: cnncalc gives {got} but {torch_refusal}")
+        return None
     try:
-        got = _cnncalc_run(name, kwargs, shape)
+        return expected, cnncalc_side()
     except Refused as refusal:
-        pytest.fail(f"{name}({kwargs}) on {shape}: torch gives {expected[0]} but {refusal}")
+        pytest.fail(f"{label}: torch gives {expected[0]} but {refusal}")
+
+
+def check(name, kwargs, shape, flops=False):
+    """Both sides accept with equal results, or both refuse."""
+    results = both_run(f"{name}({kwargs}) on {shape}", lambda: _torch_run(name, kwargs, shape),
+                       lambda: _cnncalc_run(name, kwargs, shape))
+    if results is None:
+        return
+    expected, got = results
     assert got[:3] == expected[:3], f"{name}({kwargs}) on {shape}: (shape, params, buffers)"
     if flops:
         assert got[3] == expected[3], f"{name}({kwargs}) on {shape}: flops"
