@@ -14,7 +14,7 @@ from .dims import Dim, ShapeLike, as_dim, as_shape, format_shape, is_positive, k
 from .errors import ShapeError, ShapeWarning
 from .graph import INPUT, flow
 from .layers import Layer, axis_names
-from .layout import looks_channels_last, read_shape, to_channels_first
+from .layout import looks_channels_last, read_shape, signal_channels_last, to_channels_first
 from .limits import check_int
 from .receptive_field import ReceptiveField
 from .report import Report, Row
@@ -37,14 +37,21 @@ def analyze(model: Layer, input_shape: ShapeLike, *, batch: Dim = 1, name: str |
         if is_torch_module(model):  # its traced data flow, converted for this input (cnncalc.frontends.live)
             name = name or type(model).__name__
             model = convert(model, read_shape(typed, layout))
-    if layout is not None or not looks_channels_last(typed):
+    looks = layout is None and looks_channels_last(typed)
+    if not looks and not (layout is None and signal_channels_last(typed)):
         return _analyze(model, read_shape(typed, layout), batch, name, warn, [])
     try:
-        return _analyze(model, typed, batch, name, warn, [_layout_note(typed)])
+        return _analyze(model, typed, batch, name, warn, [_layout_note(typed)] if looks else [])
     except ShapeError as exc:  # the reading a student most likely meant, said in the error
-        error = ShapeError(f"{exc}; {format_shape(typed)} looks channels last: layout='hwc' reads it as "
-                           f"{format_shape(to_channels_first(typed))}")
-        error.layer, error.input_shape, error.reason = exc.layer, exc.input_shape, exc.reason
+        if not looks:  # a signal (length x channels?): offered only when that reading works
+            try:
+                _analyze(model, to_channels_first(typed), batch, name, False, [])
+            except ShapeError:
+                raise exc from None
+        hint = f"{format_shape(typed)} looks channels last: layout='hwc' reads it as {format_shape(to_channels_first(typed))}"
+        error = ShapeError(f"{exc}; {hint}")
+        error.layer, error.input_shape = exc.layer, exc.input_shape
+        error.reason = None if exc.reason is None else f"{exc.reason}; {hint}"  # the message ends with its reason
         raise error from None
 
 

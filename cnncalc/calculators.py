@@ -26,7 +26,7 @@ from .layers import (
     ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d,
     ZeroPad3d,
 )
-from .layout import check_layout, looks_channels_last, to_channels_first, to_channels_last
+from .layout import check_layout, looks_channels_last, signal_channels_last, to_channels_first, to_channels_last
 from .render.explain import Line, call_text, derivation, explain, explanation_html, line_text, lines_html, render_lines
 from .render.table import count
 from .twin import size_names
@@ -326,10 +326,16 @@ def read_input(typed: tuple, layout, lang: str, run) -> tuple:
     if layout == "hwc":
         first = to_channels_first(typed)
         return first, [i18n.text("layout.read_hwc", lang, typed=format_shape(typed), first=format_shape(first))]
-    if layout is not None or not looks_channels_last(typed):
+    if layout is not None:
+        return tuple(typed), []
+    looks = looks_channels_last(typed)
+    if not looks and not signal_channels_last(typed):
         return tuple(typed), []
     first = to_channels_first(typed)
-    mine, other = _attempt(run, typed), _attempt(run, first)
+    mine = _attempt(run, typed)
+    if not looks and not isinstance(mine, ShapeError):
+        return tuple(typed), []  # a signal read as written: said only when that reading fails
+    other = _attempt(run, first)
     if isinstance(mine, ShapeError) and not isinstance(other, ShapeError):
         raise Translated(i18n.text("layout.refused", lang, error=i18n.translate(str(mine), lang),
                                    shape=format_shape(typed), first=format_shape(first), result=_result(other, lang)))

@@ -15,7 +15,7 @@ from .errors import ShapeError
 LAYOUTS = ("chw", "hwc")
 CHANNEL_COUNTS = (1, 3, 4)  # grey, RGB, RGBA: what a channels-last image ends with
 
-__all__ = ["LAYOUTS", "check_layout", "looks_channels_last", "to_channels_first", "to_channels_last", "read_shape"]
+__all__ = ["LAYOUTS", "check_layout", "looks_channels_last", "signal_channels_last", "to_channels_first", "to_channels_last", "read_shape"]
 
 
 def check_layout(layout) -> str:
@@ -33,6 +33,13 @@ def looks_channels_last(shape: tuple) -> bool:
     if len(shape) < 3 or not all(known(d) for d in shape):
         return False
     return shape[-1] in CHANNEL_COUNTS and all(d > shape[-1] for d in shape[:-1])
+
+
+def signal_channels_last(shape: tuple) -> bool:
+    """True for a 1-D signal that may be written length x channels (``8000x1``): two known axes, the last
+    smaller. Too ambiguous to say out loud when it reads as written: the other reading is offered only
+    when this one fails."""
+    return len(shape) == 2 and all(known(d) for d in shape) and shape[1] < shape[0]
 
 
 def to_channels_first(shape: tuple) -> tuple:

@@ -95,6 +95,8 @@ SOURCES = [
      lambda: definitions(REAL / "resnet_cifar_option_a.py")["resnet20"]()),
     ("option_a_resnet56", REAL / "resnet_cifar_option_a.py", "3x32x32", "resnet56", (), None,
      lambda: definitions(REAL / "resnet_cifar_option_a.py")["resnet56"]()),
+    ("audio_m5_1d", REAL / "m5_audio.py", "1x8000", None, (), None,
+     lambda: definitions(REAL / "m5_audio.py")["M5"]()),
     # 4. choosing the model: a test() helper, partial builders set at import, constructor arguments
     ("lenet_with_test_helper", REAL / "lenet_test_helper.py", "3x32x32", None, (), None,
      lambda: definitions(REAL / "lenet_test_helper.py")["LeNet"]()),
@@ -260,3 +262,22 @@ def test_a_missing_local_module_is_named():
     text = "from .missing import Block\nmodel = Block()\n"
     with pytest.raises(ShapeError, match=re.escape("<source>:1: unknown name") + "|cannot find"):
         c.from_source(text)
+
+
+@pytest.mark.parametrize(("path", "typed", "expected"), [
+    (REAL / "m5_audio.py", "8000x1",  # a waveform written length x channels
+     "m5_audio.py:16: conv1 (Conv1d) given input 8000x1: expects 1 input channels, receives 8000; 8000x1 looks "
+     "channels last: with --layout hwc it is 1x8000, giving 1x35 and 26,915 params"),
+    (Path(__file__).parent / "fixtures" / "cifar_net.py", "32x32x3",
+     "cifar_net.py:24: conv1 (Conv2d) given input 32x32x3: expects 3 input channels, receives 32: use "
+     "nn.Conv2d(32, 6, 5); 32x32x3 looks channels last: with --layout hwc it is 3x32x32, giving 10 and 62,006 params"),
+])
+def test_a_channels_last_input_to_a_file_is_one_line_with_the_other_reading(path, typed, expected):
+    """file:line, the layer and its reason once, and the channels-first reading's result."""
+    from click.testing import CliRunner
+
+    from cnncalc.cli import cli
+
+    result = CliRunner().invoke(cli, [str(path), "--input", typed])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"Error: {path.parent}/{expected}"

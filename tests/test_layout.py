@@ -147,3 +147,19 @@ def test_a_two_axis_input_to_a_convolution_is_read_as_1d_out_loud():
     assert "Note" not in run("conv", "-i", "1x16000", "-o", "32", "-k", "3").output  # a signal, as written
     result = check_inline("conv in=28x28 out=32 k=3 -> 32x26x26")
     assert result.notices[result.marks[0].question][0].startswith("28x28 is read as 28 channels of length 28")
+
+
+def test_a_signal_written_length_by_channels_is_offered_the_other_reading_only_when_it_fails():
+    """8000x1 into Conv1d(1, ...): refused as written, and the error gives the channels-first reading; a
+    signal that reads as written gets no note (1-D shapes are too ambiguous to guess), and no hint is given
+    when the other reading fails too."""
+    model = cnncalc.Sequential(cnncalc.Conv1d(1, 8, 80, 16), cnncalc.ReLU())
+    with pytest.raises(ShapeError, match=r"^0 \(Conv1d\): expects 1 input channels, receives 8000; 8000x1 looks "
+                                         r"channels last: layout='hwc' reads it as 1x8000$"):
+        cnncalc.analyze(model, (8000, 1))
+    wide = cnncalc.Sequential(cnncalc.Conv1d(100, 8, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cnncalc.analyze(wide, (100, 3)).output_shape == (8, 1)
+    with pytest.raises(ShapeError, match=r"^0 \(Conv1d\): expects 1 input channels, receives 50$"):
+        cnncalc.analyze(model, (50, 3))

@@ -334,7 +334,7 @@ def _leaves(layer):
 
 def _output(layer, shape):
 
-    return analyze(layer, shape, warn=False).output_shape
+    return analyze(layer, shape, warn=False, layout="chw").output_shape
 
 
 def keras_call(reader, q, args, kwargs, node):

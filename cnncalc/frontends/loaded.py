@@ -124,7 +124,7 @@ def refuse_upstream(node, start, shape, path):
 
     network = to_network(build(node, start))
     try:
-        analyze(network.model, shape, warn=False)
+        analyze(network.model, shape, warn=False, layout="chw")  # the shape as read already
     except ShapeError as exc:
         raise ShapeError(diagnose(network, exc, path)) from None
     raise ShapeError(f"{path}: a tensor's shape cannot be computed")
